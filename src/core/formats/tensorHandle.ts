@@ -1,0 +1,80 @@
+import { NormLensError } from '../errors';
+import { decodeElements } from './dtypes';
+import type { DecodedValues, TensorHandle, TensorInfo } from './types';
+
+/** Positional access to a byte range (a whole file, or one npz member after decompression). */
+export interface ByteRangeReader {
+  /** Total bytes available. */
+  readonly size: number;
+  /** True when reads at any offset are cheap; false when the bytes are produced front to back. */
+  readonly randomAccess: boolean;
+  /** Reads exactly `length` bytes at `offset`; throws NormLensError when that is impossible. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/**
+ * Product of `shape`, refusing negative, fractional or unsafe dimensions and products beyond 2^53
+ * (no real dump is that large; such a header is corrupt or hostile). `where` prefixes messages.
+ */
+export function checkedElementCount(shape: readonly number[], where: string): number {
+  let count = 1;
+  let hasZero = false;
+  for (const dim of shape) {
+    if (!Number.isSafeInteger(dim) || dim < 0) {
+      throw new NormLensError('format', `${where}: invalid dimension ${dim} in shape (${shape.join(', ')}); dimensions must be integers >= 0. The file is corrupt.`);
+    }
+    if (dim === 0) hasZero = true;
+  }
+  if (hasZero) return 0;
+  for (const dim of shape) {
+    count *= dim;
+    if (count > Number.MAX_SAFE_INTEGER) {
+      throw new NormLensError('format', `${where}: shape (${shape.join(', ')}) claims more than 2^53 elements; the header is corrupt or hostile.`);
+    }
+  }
+  return count;
+}
+
+/** `count · itemSize`, refusing results beyond 2^53. */
+export function checkedByteLength(count: number, itemSize: number, where: string): number {
+  const bytes = count * itemSize;
+  if (bytes > Number.MAX_SAFE_INTEGER) {
+    throw new NormLensError('format', `${where}: ${count} elements of ${itemSize} bytes exceed 2^53 bytes; the header is corrupt or hostile.`);
+  }
+  return bytes;
+}
+
+/** Validates a `TensorHandle.read(start, count)` request. */
+export function checkElementRange(info: TensorInfo, start: number, count: number): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > info.size) {
+    throw new NormLensError('usage', `tensor '${info.name}': cannot read elements [${start}, ${start}+${count}) of ${info.size}.`);
+  }
+}
+
+/** A tensor whose elements are stored contiguously in C order at `dataOffset` of `reader`. */
+export function contiguousTensorHandle(info: TensorInfo, reader: ByteRangeReader, dataOffset: number, itemSize: number, littleEndian: boolean): TensorHandle {
+  return {
+    info,
+    randomAccess: reader.randomAccess,
+    async read(start: number, count: number): Promise<DecodedValues> {
+      checkElementRange(info, start, count);
+      const bytes = await reader.read(dataOffset + start * itemSize, count * itemSize);
+      return decodeElements(bytes, info.dtype, littleEndian);
+    },
+  };
+}
+
+/** A tensor whose decoded values are already in memory (JSON dumps, reordered Fortran arrays). */
+export function inMemoryTensorHandle(info: TensorInfo, values: DecodedValues): TensorHandle {
+  return {
+    info,
+    randomAccess: true,
+    async read(start: number, count: number): Promise<DecodedValues> {
+      checkElementRange(info, start, count);
+      return values.subarray(start, start + count);
+    },
+  };
+}
+
+/** Splits a large read into chunks of at most this many bytes (bounds transient memory). */
+export const READ_CHUNK_BYTES = 16 * 1024 * 1024;

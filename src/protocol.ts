@@ -1,0 +1,75 @@
+/**
+ * The one message protocol between the extension host and NormLens webviews. Both sides import
+ * these types; every message is a plain object with a string `type` (readable in devtools).
+ *
+ * Startup is a handshake: the webview posts `ready` once its script runs, the host answers with
+ * `init` (never data inlined into HTML), then sends `report` / `progress` / `error` as they come.
+ */
+import type { AnalysisReportLike } from './reportLike';
+
+/** Which webview a message belongs to. */
+export type WebviewKind = 'inspector' | 'sidePanel';
+
+/** Options the user can change from the webview; a change re-runs the analysis. */
+export interface ViewOptions {
+  /** Name of the tensor analysed as input (undefined: guessed). */
+  tensor?: string;
+  /** Mask tensor name, or null to ignore the mask. */
+  mask?: string | null;
+  /** Feature axis (negative counts from the end). */
+  featureAxis?: number;
+  /** LayerNorm/BatchNorm epsilon. */
+  eps?: number;
+  /** Histogram bin count. */
+  bins?: number;
+}
+
+/** First message from the host: what this webview shows. */
+export interface InitMessage {
+  type: 'init';
+  kind: WebviewKind;
+  /** Display name of the document (file name). */
+  title: string;
+  /** The document URI as a string, for state restore. */
+  uri?: string;
+  options: ViewOptions;
+}
+
+/** Host → webview messages. */
+export type HostToWebview =
+  | InitMessage
+  /** A finished analysis report for the current options. */
+  | { type: 'report'; report: AnalysisReportLike; options: ViewOptions }
+  /** Analysis progress, 0..1. */
+  | { type: 'progress'; fraction: number; message: string }
+  /** The document could not be analysed; `message` says what to do. */
+  | { type: 'error'; message: string }
+  /** Ask the webview to switch to a view (e.g. a warning link from the side panel). */
+  | { type: 'showView'; view: string }
+  /** A reply to a webview request. */
+  | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string };
+
+/** What a webview drew, reported after each render (used by tests and logs). */
+export interface RenderSummary {
+  /** The view now visible. */
+  view: string;
+  /** Charts drawn: id, number of series and points/bins. */
+  charts: { id: string; series: number; points: number }[];
+  /** Tables drawn (screen-reader alternatives): id and row count. */
+  tables: { id: string; rows: number }[];
+  /** Warning codes listed. */
+  warnings: string[];
+  /** Visible error text, if any. */
+  error?: string;
+}
+
+/** Webview → host messages. */
+export type WebviewToHost =
+  /** The webview script runs and can receive `init`. */
+  | { type: 'ready' }
+  /** The webview finished drawing. */
+  | { type: 'rendered'; summary: RenderSummary }
+  /** The user changed options; the host re-runs the analysis. */
+  | { type: 'setOptions'; options: ViewOptions }
+  /** The user asked for an action the host performs (export, reveal, open log). */
+  | { type: 'command'; command: string; args?: unknown[] };

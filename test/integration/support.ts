@@ -1,0 +1,55 @@
+import * as vscode from 'vscode';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RenderSummary } from '../../src/protocol';
+
+/** The extension under test. */
+export async function activateNormLens(): Promise<vscode.Extension<{ version: string }>> {
+  const ext = vscode.extensions.getExtension<{ version: string }>('normlens.normlens');
+  if (!ext) throw new Error('the NormLens extension is not installed in this VS Code');
+  await ext.activate();
+  return ext;
+}
+
+/** The folder of the test workspace (the fixtures). */
+export function workspaceUri(...segments: string[]): vscode.Uri {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (!folder) throw new Error('integration tests need a workspace folder');
+  return vscode.Uri.joinPath(folder.uri, ...segments);
+}
+
+/** Waits until `probe` returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20000): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The render summary of the active inspector webview. */
+export async function lastRender(timeoutMs = 20000): Promise<RenderSummary> {
+  const s = await vscode.commands.executeCommand<RenderSummary | undefined>('normlens.internal.lastRender', timeoutMs);
+  if (!s) throw new Error('no inspector webview reported a render');
+  return s;
+}
+
+/**
+ * Asks the test harness (outside VS Code) for a screenshot of the whole workbench and waits for
+ * it. A no-op when the harness cannot take screenshots (desktop route).
+ */
+export async function screenshot(name: string): Promise<void> {
+  const dir = process.env.NORMLENS_SCREENSHOT_DIR;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  const png = join(dir, `${name}.png`);
+  writeFileSync(join(dir, `${name}.request`), '');
+  await waitFor(`screenshot ${name}`, () => (existsSync(png) ? true : undefined), 20000);
+}
+
+/** Closes every editor. */
+export async function closeAll(): Promise<void> {
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+}

@@ -1,7 +1,7 @@
 // One build script for every bundle: extension host, CLI, analysis worker, webviews and CSS.
 // Usage: node esbuild.mjs [--watch] [--production]
 import * as esbuild from 'esbuild';
-import { existsSync, readFileSync, chmodSync, mkdirSync, cpSync } from 'node:fs';
+import { existsSync, readFileSync, chmodSync, mkdirSync, cpSync, rmSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -52,6 +52,8 @@ if (!production && existsSync('test/integration/index.ts')) {
   });
 }
 
+// A production build starts clean so no stale source maps or bundles get packaged.
+if (production) rmSync('dist', { recursive: true, force: true });
 mkdirSync('dist', { recursive: true });
 if (watch) {
   const contexts = await Promise.all(configs.map((c) => esbuild.context(c)));

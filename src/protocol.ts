@@ -5,10 +5,21 @@
  * Startup is a handshake: the webview posts `ready` once its script runs, the host answers with
  * `init` (never data inlined into HTML), then sends `report` / `progress` / `error` as they come.
  */
-import type { AnalysisReportLike } from './reportLike';
+import type { AnalysisReport } from './core/report/analysisReport';
+import type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues } from './core/heatmap/tokenHeatmap';
+
+export type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues };
+
+/** A tensor of the open dump, as listed in pickers. */
+export interface TensorSummary {
+  name: string;
+  dtype: string;
+  shape: number[];
+  role: string;
+}
 
 /** Which webview a message belongs to. */
-export type WebviewKind = 'inspector' | 'sidePanel';
+export type WebviewKind = 'inspector' | 'sidePanel' | 'compare';
 
 /** Options the user can change from the webview; a change re-runs the analysis. */
 export interface ViewOptions {
@@ -38,12 +49,16 @@ export interface InitMessage {
 /** Host → webview messages. */
 export type HostToWebview =
   | InitMessage
-  /** A finished analysis report for the current options. */
-  | { type: 'report'; report: AnalysisReportLike; options: ViewOptions }
+  /** A finished analysis report for the current options, with the dump's tensors for the pickers. */
+  | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[] }
   /** Analysis progress, 0..1. */
   | { type: 'progress'; fraction: number; message: string }
   /** The document could not be analysed; `message` says what to do. */
   | { type: 'error'; message: string }
+  /** Two reports side by side (the A/B comparison panel). */
+  | { type: 'compare'; a: { title: string; uri: string; report: AnalysisReport }; b: { title: string; uri: string; report: AnalysisReport } }
+  /** Ask the webview to save its current chart as PNG (to `target` when given, else the user picks). */
+  | { type: 'exportChart'; target?: string }
   /** Ask the webview to switch to a view (e.g. a warning link from the side panel). */
   | { type: 'showView'; view: string }
   /** A reply to a webview request. */
@@ -72,4 +87,13 @@ export type WebviewToHost =
   /** The user changed options; the host re-runs the analysis. */
   | { type: 'setOptions'; options: ViewOptions }
   /** The user asked for an action the host performs (export, reveal, open log). */
-  | { type: 'command'; command: string; args?: unknown[] };
+  | { type: 'command'; command: string; args?: unknown[] }
+  /** A request the host answers with a `reply` carrying the same id. */
+  | { type: 'request'; id: number; request: WebviewRequest };
+
+/** Requests a webview sends; each `reply.value` type is given beside it. */
+export type WebviewRequest =
+  /** A downsampled tokens × features grid → `Heatmap`. */
+  | { kind: 'heatmap'; params: HeatmapRequest }
+  /** Save a chart as PNG (the user picks where) → the saved path, or null when cancelled. */
+  | { kind: 'saveChartPng'; name: string; dataUrl: string; target?: string };

@@ -7,7 +7,10 @@ declare const NORMLENS_VERSION: string;
 type Command = (argv: string[], io: CliIO) => Promise<number>;
 
 /** Subcommands by name. Each lives in its own file (`infoCommand.ts`, `analyzeCommand.ts`). */
-const commands: Record<string, () => Promise<Command>> = {};
+const commands: Record<string, () => Promise<Command>> = {
+  info: async () => (await import('./infoCommand')).runInfo,
+  analyze: async () => (await import('./analyzeCommand')).runAnalyze,
+};
 
 export const HELP = `normlens - what LayerNorm, RMSNorm and BatchNorm do to your activations
 

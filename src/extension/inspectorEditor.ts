@@ -1,26 +1,38 @@
 import * as vscode from 'vscode';
-import type { HostToWebview, RenderSummary, ViewOptions, WebviewToHost } from '../protocol';
+import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
+import { isNormLensError } from '../core/errors';
+import type { HostToWebview, RenderSummary, ViewOptions, WebviewRequest, WebviewToHost } from '../protocol';
+import { AnalysisService, fileName, type AnalysisResult } from './analysisService';
 import { Disposable } from './disposable';
 import { log } from './log';
+import { affectsAnalysis } from './settings';
 import { renderWebviewHtml, webviewOptions } from './webviewHtml';
 
-/** A dump opened in the inspector: only its URI; the data is read by the analysis on demand. */
+/** A dump opened in the inspector: only its URI; the analysis reads the data on demand. */
 export class DumpDocument implements vscode.CustomDocument {
   constructor(readonly uri: vscode.Uri) {}
   dispose(): void {}
 }
 
-/** Everything the host keeps per open inspector webview. */
-class InspectorSession extends Disposable {
+/** What the host keeps per open inspector webview. */
+export class InspectorSession extends Disposable {
   lastRender: RenderSummary | undefined;
-  private readonly renderWaiters: ((s: RenderSummary) => void)[] = [];
+  result: AnalysisResult | undefined;
+  error: string | undefined;
   options: ViewOptions = {};
+  private readonly renderWaiters: ((s: RenderSummary) => void)[] = [];
+  private run: vscode.CancellationTokenSource | undefined;
+  private readonly analysed = new vscode.EventEmitter<AnalysisResult | undefined>();
+  /** Fires after each analysis (undefined when it failed). */
+  readonly onDidAnalyse = this.analysed.event;
 
   constructor(
     readonly document: DumpDocument,
     readonly panel: vscode.WebviewPanel,
+    private readonly service: AnalysisService,
   ) {
     super();
+    this.register(this.analysed);
   }
 
   /** Takes ownership of a listener for the session's lifetime. */
@@ -32,6 +44,90 @@ class InspectorSession extends Disposable {
     return this.panel.webview.postMessage(message);
   }
 
+  get title(): string {
+    return fileName(this.document.uri);
+  }
+
+  /** Runs (or re-runs) the analysis with the current options, with a cancellable progress notification. */
+  async analyse(): Promise<void> {
+    this.run?.cancel();
+    const run = new vscode.CancellationTokenSource();
+    this.run = run;
+    let last = 0;
+    try {
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `NormLens: analysing ${this.title}`, cancellable: true },
+        async (progress, token) => {
+          token.onCancellationRequested(() => run.cancel());
+          return this.service.analyze(this.document.uri, this.options, {
+            token: run.token,
+            onProgress: (f) => {
+              if (f - last >= 0.02 || f === 1) {
+                progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
+                void this.post({ type: 'progress', fraction: f, message: 'Analysing' });
+                last = f;
+              }
+            },
+          });
+        },
+      );
+      if (run.token.isCancellationRequested) return;
+      this.result = result;
+      this.error = undefined;
+      await this.post({ type: 'report', report: result.report, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) });
+      this.analysed.fire(result);
+    } catch (e) {
+      if (run.token.isCancellationRequested) {
+        await this.post({ type: 'error', message: 'The analysis was cancelled. Change an option or reopen the file to run it again.' });
+        return;
+      }
+      const message = isNormLensError(e) ? e.message : `unexpected error: ${(e as Error).message}`;
+      log().warn(`${this.title}: ${message}`);
+      this.result = undefined;
+      this.error = message;
+      await this.post({ type: 'error', message });
+      this.analysed.fire(undefined);
+    } finally {
+      if (this.run === run) this.run = undefined;
+      run.dispose();
+    }
+  }
+
+  /** Answers a webview request. */
+  async answer(id: number, req: WebviewRequest): Promise<void> {
+    try {
+      const value = await this.handle(req);
+      await this.post({ type: 'reply', id, ok: true, value });
+    } catch (e) {
+      await this.post({ type: 'reply', id, ok: false, error: (e as Error).message });
+    }
+  }
+
+  private async handle(req: WebviewRequest): Promise<unknown> {
+    switch (req.kind) {
+      case 'heatmap': {
+        const r = this.result?.report;
+        if (!r) throw new Error('no analysis yet');
+        const { dump, close } = await this.service.open(this.document.uri);
+        try {
+          const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
+          if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
+          const norm =
+            req.params.values === 'layernorm'
+              ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }
+              : req.params.values === 'batchnorm'
+                ? { mean: r.batchNorm.perFeature.mean, rstd: r.batchNorm.perFeature.var.map((v) => 1 / Math.sqrt(v + r.batchNorm.eps)) }
+                : undefined;
+          return await computeTokenHeatmap(tensor, r.layout.featureAxis, req.params, norm);
+        } finally {
+          await close();
+        }
+      }
+      case 'saveChartPng':
+        return savePng(req.name, req.dataUrl, this.document.uri, req.target);
+    }
+  }
+
   onRendered(summary: RenderSummary): void {
     this.lastRender = summary;
     for (const w of this.renderWaiters.splice(0)) w(summary);
@@ -41,6 +137,22 @@ class InspectorSession extends Disposable {
   nextRender(): Promise<RenderSummary> {
     return new Promise((resolve) => this.renderWaiters.push(resolve));
   }
+
+  override dispose(): void {
+    this.run?.cancel();
+    super.dispose();
+  }
+}
+
+/** Asks where to save a PNG (data URL from a webview canvas) and writes it; returns the path or null. */
+export async function savePng(name: string, dataUrl: string, near: vscode.Uri, to?: string): Promise<string | null> {
+  const m = /^data:image\/png;base64,([A-Za-z0-9+/=]+)$/.exec(dataUrl);
+  if (!m) throw new Error('the chart image is not a PNG');
+  const target = to ? vscode.Uri.parse(to) : await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(near, '..', name.replace(/[^\w.-]+/g, '_')), filters: { 'PNG image': ['png'] } });
+  if (!target) return null;
+  await vscode.workspace.fs.writeFile(target, Buffer.from(m[1]!, 'base64'));
+  log().info(`saved chart ${target.toString()}`);
+  return target.toString();
 }
 
 /** The custom read-only editor `normlens.inspector` for .npy/.npz (default) and .safetensors/.json. */
@@ -49,57 +161,101 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
   /** The same editor, offered through "Open With..." for formats that also have text views. */
   static readonly optInViewType = 'normlens.inspectorOptIn';
   private readonly sessions = new Set<InspectorSession>();
-  private active: InspectorSession | undefined;
+  private activeSession: InspectorSession | undefined;
+  private readonly activeChanged = new vscode.EventEmitter<InspectorSession | undefined>();
+  /** Fires when the active inspector changes or finishes an analysis. */
+  readonly onDidChangeActive = this.activeChanged.event;
 
-  constructor(private readonly context: vscode.ExtensionContext) {}
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly service: AnalysisService,
+  ) {
+    context.subscriptions.push(
+      this.activeChanged,
+      service.onDidChangeFile((uri) => {
+        for (const s of this.sessions) if (s.document.uri.toString() === uri.toString()) void s.analyse();
+      }),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (affectsAnalysis(e)) for (const s of this.sessions) void s.analyse();
+      }),
+    );
+  }
+
+  /** The focused inspector, else the most recently opened one. */
+  get active(): InspectorSession | undefined {
+    return this.activeSession ?? [...this.sessions].pop();
+  }
+
+  /** All open inspectors. */
+  all(): InspectorSession[] {
+    return [...this.sessions];
+  }
 
   openCustomDocument(uri: vscode.Uri): DumpDocument {
     return new DumpDocument(uri);
   }
 
   resolveCustomEditor(document: DumpDocument, panel: vscode.WebviewPanel): void {
-    const session = new InspectorSession(document, panel);
+    const session = new InspectorSession(document, panel, this.service);
     this.sessions.add(session);
-    this.active = session;
-    const title = document.uri.path.split('/').pop() ?? document.uri.toString();
+    this.setActive(session);
     panel.webview.options = webviewOptions(this.context.extensionUri);
-    panel.webview.html = renderWebviewHtml(panel.webview, this.context.extensionUri, 'inspector', title);
+    panel.webview.html = renderWebviewHtml(panel.webview, this.context.extensionUri, 'inspector', session.title);
     session.track(
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
         switch (m.type) {
           case 'ready':
-            void session.post({ type: 'init', kind: 'inspector', title, uri: document.uri.toString(), options: session.options });
+            void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options });
+            if (session.result) void session.post({ type: 'report', report: session.result.report, options: session.options, tensors: session.result.tensors, ...(session.result.tokens ? { tokens: session.result.tokens } : {}) });
+            else if (session.error) void session.post({ type: 'error', message: session.error });
+            else void session.analyse();
             break;
           case 'rendered':
-            log().debug(`inspector ${title} rendered ${m.summary.view}: ${m.summary.charts.length} charts`);
+            log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
             session.onRendered(m.summary);
             break;
           case 'setOptions':
             session.options = { ...session.options, ...m.options };
+            if ('mask' in m.options) session.options.mask = m.options.mask;
+            void session.analyse();
             break;
           case 'command':
-            void vscode.commands.executeCommand(m.command, ...(m.args ?? []));
+            if (typeof m.command === 'string' && m.command.startsWith('normlens.')) void vscode.commands.executeCommand(m.command, ...(m.args ?? []));
+            break;
+          case 'request':
+            void session.answer(m.id, m.request);
             break;
         }
       }),
     );
+    session.track(session.onDidAnalyse(() => this.activeChanged.fire(this.active)));
     session.track(
       panel.onDidChangeViewState(() => {
-        if (panel.active) this.active = session;
+        if (panel.active) this.setActive(session);
       }),
     );
     panel.onDidDispose(() => {
       this.sessions.delete(session);
-      if (this.active === session) this.active = undefined;
+      if (this.activeSession === session) this.setActive(undefined);
       session.dispose();
     });
   }
 
-  /** The render summary of the active (or only) inspector, waiting for the first render if needed. */
-  async lastRender(timeoutMs = 20000): Promise<RenderSummary | undefined> {
-    const s = this.active ?? [...this.sessions].pop();
+  private setActive(s: InspectorSession | undefined): void {
+    this.activeSession = s;
+    this.activeChanged.fire(this.active);
+  }
+
+  /** The session showing `uri`, if any. */
+  sessionFor(uri: vscode.Uri): InspectorSession | undefined {
+    return [...this.sessions].find((s) => s.document.uri.toString() === uri.toString());
+  }
+
+  /** The render summary of the active inspector, waiting for a render if none came yet. */
+  async lastRender(timeoutMs = 20000, after?: number): Promise<RenderSummary | undefined> {
+    const s = this.active;
     if (!s) return undefined;
-    if (s.lastRender) return s.lastRender;
+    if (s.lastRender && after === undefined) return s.lastRender;
     return Promise.race([s.nextRender(), new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs))]);
   }
 }

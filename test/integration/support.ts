@@ -30,9 +30,9 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | Prom
 }
 
 /** The render summary of the active inspector webview. */
-export async function lastRender(timeoutMs = 20000): Promise<RenderSummary> {
-  const s = await vscode.commands.executeCommand<RenderSummary | undefined>('normlens.internal.lastRender', timeoutMs);
-  if (!s) throw new Error('no inspector webview reported a render');
+export async function lastRender(which: 'inspector' | 'next' | 'sidePanel' | 'compare' = 'inspector', timeoutMs = 30000): Promise<RenderSummary> {
+  const s = await vscode.commands.executeCommand<RenderSummary | undefined>('normlens.internal.lastRender', which, timeoutMs);
+  if (!s) throw new Error(`no ${which} webview reported a render within ${timeoutMs} ms`);
   return s;
 }
 

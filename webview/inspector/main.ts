@@ -1,34 +1,295 @@
-import type { HostToWebview } from '../../src/protocol';
-import { onHostMessage, postToHost, reportRendered } from '../shared/host';
+import type { AnalysisReport } from '../../src/core/report/analysisReport';
+import type { Heatmap, HeatmapRequest, HostToWebview, TensorSummary, ViewOptions, WebviewRequest } from '../../src/protocol';
+import { ChartRegistry } from '../shared/charts';
+import { fmtShape, h } from '../shared/dom';
+import { getSavedState, onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
+import { onThemeChange } from '../shared/theme';
+import { tokensView, type HeatmapState } from './heatmapView';
+import { VIEWS, VIEW_TITLES, batchNormView, compareView, layerNormView, overviewView, replayView, type ViewContext, type ViewId } from './views';
 
-/** Root element the inspector draws into. */
+/** UI state kept across reloads (webview getState/setState). */
+interface InspectorState {
+  view: ViewId;
+  logScale: boolean;
+  batchElement: number;
+  heatmap?: HeatmapState;
+  /** Scroll position of the page. */
+  scrollY?: number;
+}
+
 const app = document.getElementById('app')!;
+const charts = new ChartRegistry();
+const saved = getSavedState<InspectorState>();
+const state: InspectorState = { view: 'overview', logScale: true, batchElement: 0, ...saved };
+charts.logScale = state.logScale;
 
-/** Replaces the page content with a heading and a status line. */
-function renderStatus(title: string, text: string): void {
-  app.replaceChildren();
-  const h = document.createElement('h1');
-  h.textContent = title;
-  const p = document.createElement('p');
-  p.className = 'status';
-  p.textContent = text;
-  app.append(h, p);
+let title = '';
+let report: AnalysisReport | undefined;
+let tensors: TensorSummary[] = [];
+let tokenLabels: string[] | undefined;
+let options: ViewOptions = {};
+let progressEl: HTMLElement | undefined;
+
+/** Pending request replies by id. */
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextId = 1;
+
+function request<T>(req: WebviewRequest): Promise<T> {
+  const id = nextId++;
+  postToHost({ type: 'request', id, request: req });
+  return new Promise<T>((resolve, reject) => pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+}
+
+function persist(): void {
+  saveState<InspectorState>({ ...state, scrollY: window.scrollY });
+}
+
+function setOptions(change: ViewOptions): void {
+  options = { ...options, ...change };
+  postToHost({ type: 'setOptions', options: change });
+}
+
+/** The controls row: tensor, mask, feature axis, eps, bins, log counts, exports. */
+function controls(r: AnalysisReport): HTMLElement {
+  const floating = tensors.filter((t) => /float|bfloat/.test(t.dtype) && t.shape.length >= 1);
+  const tensorSel = h('vscode-single-select', { id: 'opt-tensor', 'aria-label': 'input tensor' }, ...floating.map((t) => h('vscode-option', { value: t.name, selected: t.name === r.input.name }, `${t.name} ${fmtShape(t.shape)}`))) as HTMLElement & { value: string };
+  tensorSel.addEventListener('change', () => setOptions({ tensor: tensorSel.value }));
+
+  const axisSel = h('vscode-single-select', { id: 'opt-axis', 'aria-label': 'feature axis' }, ...r.input.shape.map((n, i) => h('vscode-option', { value: String(i), selected: i === r.layout.featureAxis }, `axis ${i} (${n})${i === r.input.shape.length - 1 ? ' last' : ''}`))) as HTMLElement & { value: string };
+  axisSel.addEventListener('change', () => setOptions({ featureAxis: Number(axisSel.value) }));
+
+  const eps = h('vscode-textfield', { id: 'opt-eps', value: String(r.options.eps), size: 8, 'aria-label': 'eps' }) as HTMLElement & { value: string };
+  eps.addEventListener('change', () => {
+    const v = Number(eps.value);
+    if (Number.isFinite(v) && v >= 0) setOptions({ eps: v });
+  });
+  const bins = h('vscode-textfield', { id: 'opt-bins', value: String(r.options.bins), size: 4, 'aria-label': 'histogram bins' }) as HTMLElement & { value: string };
+  bins.addEventListener('change', () => {
+    const v = Math.round(Number(bins.value));
+    if (Number.isFinite(v) && v >= 2 && v <= 4096) setOptions({ bins: v });
+  });
+
+  const maskBox = h('vscode-checkbox', { id: 'opt-mask', checked: !!r.tensors.mask || options.mask === undefined ? !!r.tensors.mask : false, disabled: !r.tensors.mask && options.mask !== null, label: 'use mask' }) as HTMLElement & { checked: boolean };
+  maskBox.addEventListener('change', () => setOptions({ mask: maskBox.checked ? undefined : null }));
+
+  const logBox = h('vscode-checkbox', { id: 'opt-log', checked: state.logScale, label: 'log counts' }) as HTMLElement & { checked: boolean };
+  logBox.addEventListener('change', () => {
+    state.logScale = logBox.checked;
+    charts.logScale = state.logScale;
+    persist();
+    renderView();
+  });
+
+  return h(
+    'div',
+    { class: 'toolbar controls', role: 'toolbar', 'aria-label': 'analysis options' },
+    h('label', { for: 'opt-tensor' }, 'Input'),
+    tensorSel,
+    h('label', { for: 'opt-axis' }, 'Features'),
+    axisSel,
+    h('label', { for: 'opt-eps' }, 'eps'),
+    eps,
+    h('label', { for: 'opt-bins' }, 'bins'),
+    bins,
+    maskBox,
+    logBox,
+    h('span', { class: 'spacer' }),
+    h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['json'] }) }, 'Export JSON'),
+    h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['markdown'] }) }, 'Export Markdown'),
+    h('vscode-button', { secondary: true, onclick: () => void exportCharts() }, 'Save chart PNG'),
+  );
+}
+
+/** Saves the first chart of the current view (or the heatmap) as PNG through the host. */
+async function exportCharts(target?: string): Promise<void> {
+  const id = charts.chartIds()[0];
+  const canvas = document.querySelector<HTMLCanvasElement>('canvas.heatmap');
+  const dataUrl = id ? charts.chartPng(id) : canvas?.toDataURL('image/png');
+  if (!dataUrl) return;
+  await request({ kind: 'saveChartPng', name: `${title.replace(/\.[^.]+$/, '')}-${id ?? 'heatmap'}.png`, dataUrl, ...(target ? { target } : {}) });
+}
+
+function header(r: AnalysisReport | undefined): HTMLElement {
+  const sub = r
+    ? `${r.source.format} · ${r.input.name} ${r.input.dtype} ${fmtShape(r.input.shape)} · feature axis ${r.layout.featureAxis} · ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`
+    : '';
+  return h('header', { class: 'page-header' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub));
+}
+
+function viewContext(r: AnalysisReport): ViewContext {
+  return {
+    report: r,
+    charts,
+    show: (v) => selectView(v),
+    batchElement: state.batchElement,
+    setBatchElement: (b) => {
+      state.batchElement = b;
+      persist();
+      renderView();
+    },
+  };
+}
+
+let viewHost: HTMLElement | undefined;
+let tabs: (HTMLElement & { selectedIndex: number }) | undefined;
+
+/** Draws the whole page for a report. */
+function renderReport(): void {
+  const r = report!;
+  charts.clear();
+  viewHost = h('div', { class: 'view-host' });
+  tabs = h(
+    'vscode-tabs',
+    { 'selected-index': VIEWS.indexOf(state.view), 'aria-label': 'NormLens views' },
+    ...VIEWS.map((v) => h('vscode-tab-header', { slot: 'header', id: `tab-${v}` }, VIEW_TITLES[v])),
+  ) as HTMLElement & { selectedIndex: number };
+  tabs.addEventListener('vsc-tabs-select', (e) => {
+    const idx = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
+    const v = VIEWS[idx];
+    if (v && v !== state.view) {
+      state.view = v;
+      persist();
+      renderView();
+    }
+  });
+  progressEl = h('div', { class: 'progress', hidden: true });
+  app.replaceChildren(header(r), controls(r), progressEl, tabs, viewHost);
   app.setAttribute('aria-busy', 'false');
+  renderView();
+}
+
+function selectView(v: ViewId): void {
+  state.view = v;
+  persist();
+  if (tabs) tabs.selectedIndex = VIEWS.indexOf(v);
+  renderView();
+  window.scrollTo({ top: 0 });
+}
+
+/** Draws the selected view and reports what was drawn once charts exist. */
+function renderView(): void {
+  const r = report;
+  if (!r || !viewHost) return;
+  charts.clear();
+  const ctx = viewContext(r);
+  let el: HTMLElement;
+  let asyncRender = false;
+  switch (state.view) {
+    case 'overview':
+      el = overviewView(ctx);
+      break;
+    case 'layernorm':
+      el = layerNormView(ctx);
+      break;
+    case 'batchnorm':
+      el = batchNormView(ctx);
+      break;
+    case 'compare':
+      el = compareView(ctx);
+      break;
+    case 'replay':
+      el = replayView(ctx);
+      break;
+    case 'tokens':
+      asyncRender = true;
+      el = tokensView({
+        tokens: r.layout.tokens,
+        features: r.layout.features,
+        ...(tokenLabels ? { tokenLabels } : {}),
+        outlierFeatures: outlierFeatures(r),
+        state: state.heatmap,
+        saveState: (s) => {
+          state.heatmap = s;
+          persist();
+        },
+        request: (params: HeatmapRequest) => request<Heatmap>({ kind: 'heatmap', params }),
+        charts,
+        onRendered: () => reportRendered(charts.summary('tokens', r.warnings.map((w) => w.code))),
+      });
+      break;
+  }
+  viewHost.replaceChildren(el);
+  if (!asyncRender) {
+    // Charts are created in microtasks after the view is in the DOM (they need its width).
+    setTimeout(() => reportRendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
+  }
+}
+
+function outlierFeatures(r: AnalysisReport): number[] {
+  const w = r.warnings.find((x) => x.code === 'outlier-feature');
+  const f = w?.details['features'];
+  return Array.isArray(f) ? f.filter((x): x is number => typeof x === 'number') : [];
+}
+
+function renderError(message: string): void {
+  charts.clear();
+  app.replaceChildren(
+    header(undefined),
+    h(
+      'section',
+      { class: 'card error-card', role: 'alert' },
+      h('h2', null, 'NormLens could not analyse this file'),
+      h('p', { class: 'error-message' }, message),
+      h('p', { class: 'muted' }, 'Check the file and the options, then reopen it. Details are in the NormLens log.'),
+      h('vscode-button', { onclick: () => postToHost({ type: 'command', command: 'normlens.showLog' }) }, 'Show Log'),
+    ),
+  );
+  app.setAttribute('aria-busy', 'false');
+  reportRendered(charts.summary('error', [], message));
+}
+
+function renderProgress(fraction: number, message: string): void {
+  if (!report) {
+    app.replaceChildren(header(undefined), h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `${message} ${Math.round(fraction * 100)}%`)));
+    return;
+  }
+  if (progressEl) {
+    progressEl.hidden = fraction >= 1;
+    progressEl.replaceChildren(h('vscode-progress-bar', null), h('span', { class: 'muted' }, `${message} ${Math.round(fraction * 100)}%`));
+  }
 }
 
 onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
-      renderStatus(m.title, 'Dump opened. The analysis appears here.');
-      reportRendered({ view: 'overview', charts: [], tables: [], warnings: [] });
+      title = m.title;
+      options = m.options;
+      renderProgress(0, 'Analysing');
+      break;
+    case 'report':
+      report = m.report;
+      tensors = m.tensors;
+      tokenLabels = m.tokens;
+      options = m.options;
+      renderReport();
+      if (saved?.scrollY) window.scrollTo({ top: saved.scrollY });
+      break;
+    case 'progress':
+      renderProgress(m.fraction, m.message);
       break;
     case 'error':
-      renderStatus('NormLens could not open this file', m.message);
-      reportRendered({ view: 'error', charts: [], tables: [], warnings: [], error: m.message });
+      renderError(m.message);
       break;
-    default:
+    case 'exportChart':
+      void exportCharts(m.target);
       break;
+    case 'compare':
+      break;
+    case 'showView':
+      if ((VIEWS as readonly string[]).includes(m.view)) selectView(m.view as ViewId);
+      break;
+    case 'reply': {
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      if (p) (m.ok ? p.resolve(m.value) : p.reject(new Error(m.error ?? 'request failed')));
+      break;
+    }
   }
 });
 
+onThemeChange(() => {
+  charts.retheme();
+  if (state.view === 'tokens') renderView();
+});
+window.addEventListener('scroll', () => persist(), { passive: true });
 postToHost({ type: 'ready' });

@@ -24,6 +24,11 @@ export interface NpyLayout {
   readonly totalBytes: number;
 }
 
+/** `(3,)`, `(2, 4)`, `()`: a shape written the way numpy prints it. */
+function pythonShape(shape: readonly number[]): string {
+  return `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
+}
+
 function latin1(bytes: Uint8Array): string {
   let text = '';
   for (let i = 0; i < bytes.length; i += 4096) text += String.fromCharCode(...bytes.subarray(i, i + 4096));
@@ -87,13 +92,13 @@ export async function readNpyLayout(reader: ByteRangeReader, name: string, optio
   if (reader.size < totalBytes) {
     throw new NormLensError(
       'format',
-      `${where}: the header declares shape (${header.shape.join(', ')}) of ${header.descr}, i.e. ${describeBytes(byteLength)} of data, but only ${describeBytes(reader.size - dataOffset)} follow the header. The file is truncated; re-save or re-copy it.`,
+      `${where}: the header declares shape ${pythonShape(header.shape)} of ${header.descr}, i.e. ${describeBytes(byteLength)} of data, but only ${describeBytes(reader.size - dataOffset)} follow the header. The file is truncated; re-save or re-copy it.`,
     );
   }
   if (reader.size > totalBytes) {
     throw new NormLensError(
       'format',
-      `${where}: ${reader.size - totalBytes} unexpected bytes after the data (the header declares shape (${header.shape.join(', ')}) of ${header.descr}, ${describeBytes(byteLength)}). The header and data disagree; re-save the array with numpy.save.`,
+      `${where}: ${reader.size - totalBytes} unexpected bytes after the data (the header declares shape ${pythonShape(header.shape)} of ${header.descr}, ${describeBytes(byteLength)}). The header and data disagree; re-save the array with numpy.save.`,
     );
   }
   const info: TensorInfo = { name, dtype, shape: header.shape, size, byteLength };

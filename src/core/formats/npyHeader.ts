@@ -234,7 +234,7 @@ export function parseNpyDescr(descr: string, bf16FromUint16: boolean, where: str
   const namedType = named[descr];
   if (namedType) return { dtype: namedType, littleEndian: true };
   const match = /^([<>|=]?)([a-zA-Z])(\d+)$/.exec(descr);
-  if (!match) {
+  if (!match || !'biufcmMOSUVa'.includes(match[2]!)) {
     throw new NormLensError('unsupported', `${where}: unknown dtype descr '${descr}'. Supported: float16/32/64, int8..64, uint8..64, bool (and bfloat16 with --bf16-from-uint16). Convert the array with .astype(np.float32) before saving.`);
   }
   const order = match[1]!;

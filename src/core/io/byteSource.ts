@@ -11,7 +11,8 @@ export interface ByteSource {
   readonly description: string;
   /**
    * Reads exactly `length` bytes starting at `offset`. Throws a NormLensError('format') when the
-   * range runs past the end. The returned view may be reused by the caller only until the next read.
+   * range runs past the end. The returned bytes must stay valid and unchanged after later reads
+   * (do not recycle buffers): format readers hand out typed-array views onto them without copying.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Releases the underlying handle, if any. */

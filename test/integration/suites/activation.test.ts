@@ -25,4 +25,12 @@ describe('NormLens foundation', () => {
     assert.equal(summary.error, undefined);
     await screenshot('foundation-inspector');
   });
+
+  it('opens the bundled sample', async () => {
+    await vscode.commands.executeCommand('normlens.openSample');
+    const summary = await lastRender('next');
+    assert.equal(summary.view, 'overview');
+    await new Promise((r) => setTimeout(r, 1500));
+    await screenshot('sample-overview');
+  });
 });

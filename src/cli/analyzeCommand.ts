@@ -1,0 +1,78 @@
+import { analyzeFile } from '../worker/workerRunner';
+import type { AnalysisOptions } from '../core/analysis/plan';
+import { NormLensError } from '../core/errors';
+import type { AnalysisReport } from '../core/report/analysisReport';
+import { formatReportText } from '../core/report/textSummary';
+import { EXIT_FAIL_ON, EXIT_OK, parseArgs, type CliIO } from './cliIO';
+
+/** Help of `normlens analyze` (also documents the --fail-on default). */
+export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAME] [--mask NAME] [--output NAME]
+                        [--weight NAME] [--bias NAME] [--eps X] [--feature-axis N]
+                        [--bins N] [--fail-on error|warning|never]
+
+  --json            print the full AnalysisReport (schemaVersion 1) instead of the summary
+  --tensor NAME     input activations (default: hidden_states|activations|input|x, else the largest float tensor)
+  --mask NAME       padding mask, one entry per token, 1 = real, 0 = padding
+  --output NAME     recorded norm output to replay LayerNorm/RMSNorm/BatchNorm against
+  --weight/--bias   affine parameters, one value per feature
+  --eps X           eps inside the square root (default: the dump's eps, else 1e-5)
+  --feature-axis N  axis of the features (default: last; 1 for (N, C, L) BatchNorm1d activations)
+  --bins N          histogram bins, 2..1024 (default 64)
+  --fail-on LEVEL   exit 1 when a warning of that severity (or worse) exists: error, warning,
+                    or never (default: never, so warnings alone never fail a run)
+
+Exit codes: 0 success, 1 --fail-on triggered, 2 unreadable or invalid input.
+`;
+
+const SEVERITY_RANK = { info: 0, warning: 1, error: 2 } as const;
+
+function parseNumber(flag: string, text: string, integer: boolean): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    throw new NormLensError('usage', `--${flag} ${text}: expected ${integer ? 'an integer' : 'a number'}.`);
+  }
+  return v;
+}
+
+/** True when `report` has a warning at or above `failOn`. */
+export function failOnTriggered(report: AnalysisReport, failOn: 'error' | 'warning' | 'never'): boolean {
+  if (failOn === 'never') return false;
+  return report.warnings.some((w) => SEVERITY_RANK[w.severity] >= SEVERITY_RANK[failOn]);
+}
+
+/** `normlens analyze`: analyzes one dump (worker threads for big files) and prints the summary or JSON. */
+export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'bins', 'fail-on'], ['json', 'help']);
+  } catch (e) {
+    throw new NormLensError('usage', (e as Error).message);
+  }
+  if (args.options.has('help')) {
+    io.out(ANALYZE_HELP);
+    return EXIT_OK;
+  }
+  if (args.positional.length !== 1) throw new NormLensError('usage', `analyze takes exactly one FILE (got ${args.positional.length}). Run normlens analyze --help.`);
+  const opt = (name: string): string | undefined => {
+    const v = args.options.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const failOn = opt('fail-on') ?? 'never';
+  if (failOn !== 'error' && failOn !== 'warning' && failOn !== 'never') throw new NormLensError('usage', `--fail-on ${failOn}: use error, warning or never.`);
+  const eps = opt('eps');
+  const axis = opt('feature-axis');
+  const bins = opt('bins');
+  const options: AnalysisOptions = {
+    ...(opt('tensor') !== undefined ? { tensor: opt('tensor') } : {}),
+    ...(opt('mask') !== undefined ? { mask: opt('mask') } : {}),
+    ...(opt('output') !== undefined ? { output: opt('output') } : {}),
+    ...(opt('weight') !== undefined ? { weight: opt('weight') } : {}),
+    ...(opt('bias') !== undefined ? { bias: opt('bias') } : {}),
+    ...(eps !== undefined ? { eps: parseNumber('eps', eps, false) } : {}),
+    ...(axis !== undefined ? { featureAxis: parseNumber('feature-axis', axis, true) } : {}),
+    ...(bins !== undefined ? { bins: parseNumber('bins', bins, true) } : {}),
+  };
+  const report = await analyzeFile(args.positional[0]!, options);
+  io.out(args.options.has('json') ? JSON.stringify(report) + '\n' : formatReportText(report));
+  return failOnTriggered(report, failOn) ? EXIT_FAIL_ON : EXIT_OK;
+}

@@ -1,0 +1,89 @@
+import type { Dump } from '../formats/types';
+import type { AnalysisReport } from '../report/analysisReport';
+import { buildReport } from './buildReport';
+import { mergePass1, runPass1, throwIfCancelled, type CancellationFlag, type Pass1Partial } from './pass1';
+import { mergePass2, runPass2, type Pass2Context, type Pass2Partial } from './pass2';
+import { planAnalysis, resolvePlanTensors, type AnalysisOptions, type AnalysisPlan } from './plan';
+import { buildSharedPass2Context, computePass1Statistics, pass2ContextFor } from './statistics';
+import { splitTokens, type TokenRange } from './tiles';
+
+/** How a run reports back: cancellation and progress (fraction of both passes done, 0..1). */
+export interface AnalysisRunHooks {
+  readonly cancellation?: CancellationFlag;
+  onProgress?(fraction: number): void;
+}
+
+/**
+ * Runs the passes over token ranges somewhere (this thread, worker threads). Implementations return
+ * one partial per range; `executeAnalysis` merges them exactly and finalizes.
+ */
+export interface PassExecutor {
+  /** Worker threads used (0 for in-process). */
+  readonly workers: number;
+  /** How many ranges to split the tokens into. */
+  readonly parallelism: number;
+  runPass1(plan: AnalysisPlan, ranges: readonly TokenRange[], onElements: (n: number) => void): Promise<Pass1Partial[]>;
+  runPass2(plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]>;
+}
+
+/** plan → pass 1 on every range → Chan merge → pass-2 context → pass 2 → merge → AnalysisReport. */
+export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor, source: { description: string; format: string }, hooks: AnalysisRunHooks = {}): Promise<AnalysisReport> {
+  const started = Date.now();
+  const elements = plan.tokens * plan.features;
+  const total = elements * (plan.outputName !== null ? 3 : 2);
+  let done = 0;
+  const onElements = (n: number): void => {
+    done += n;
+    hooks.onProgress?.(Math.min(1, done / total));
+  };
+  const ranges = plan.randomAccess ? splitTokens(plan, executor.parallelism) : [{ start: 0, end: plan.tokens }];
+  const parts1 = await executor.runPass1(plan, ranges, onElements);
+  throwIfCancelled(hooks.cancellation);
+  const p1 = mergePass1(plan, parts1);
+  const stats = computePass1Statistics(plan, p1);
+  const shared = buildSharedPass2Context(plan, stats, p1);
+  const pass1Done = Date.now();
+  const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r));
+  // Pass 2 reads the output too: progress counts its elements once more.
+  const onElements2 = plan.outputName !== null ? (n: number): void => onElements(2 * n) : onElements;
+  const parts2 = await executor.runPass2(plan, ranges, contexts, onElements2);
+  throwIfCancelled(hooks.cancellation);
+  const p2 = mergePass2(plan, parts2);
+  const pass2Done = Date.now();
+  const report = buildReport(plan, source, p1, stats, shared, p2, {
+    totalMs: 0,
+    pass1Ms: pass1Done - started,
+    pass2Ms: pass2Done - pass1Done,
+    workers: executor.workers,
+    chunkBytes: plan.chunkBytes,
+  });
+  report.timing.totalMs = Date.now() - started;
+  hooks.onProgress?.(1);
+  return report;
+}
+
+/** Runs both passes in this thread, range after range (tests, small dumps, fallback without workers). */
+export function inProcessExecutor(dump: Dump, hooks: AnalysisRunHooks = {}): PassExecutor {
+  return {
+    workers: 0,
+    parallelism: 1,
+    async runPass1(plan, ranges, onElements) {
+      const tensors = resolvePlanTensors(dump, plan);
+      const out: Pass1Partial[] = [];
+      for (const r of ranges) out.push(await runPass1(tensors, plan, r, { cancellation: hooks.cancellation, onElements }));
+      return out;
+    },
+    async runPass2(plan, ranges, contexts, onElements) {
+      const tensors = resolvePlanTensors(dump, plan);
+      const out: Pass2Partial[] = [];
+      for (let k = 0; k < ranges.length; k++) out.push(await runPass2(tensors, plan, contexts[k]!, ranges[k]!, { cancellation: hooks.cancellation, onElements }));
+      return out;
+    },
+  };
+}
+
+/** Analyzes an opened dump in this thread: the simplest entry point (tests, web extension). */
+export async function analyzeDump(dump: Dump, options: AnalysisOptions = {}, hooks: AnalysisRunHooks = {}, description = 'dump'): Promise<AnalysisReport> {
+  const plan = await planAnalysis(dump, options);
+  return executeAnalysis(plan, inProcessExecutor(dump, hooks), { description, format: dump.format }, hooks);
+}

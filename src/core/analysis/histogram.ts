@@ -1,0 +1,130 @@
+import type { DownsampledSeries, Histogram, SeriesSummary } from '../report/analysisReport';
+import { binIndex } from './pass2';
+
+/**
+ * `bins + 1` uniform edges over [lo, hi] computed like numpy's `linspace` (edge i = i·step + lo,
+ * last edge = hi). A degenerate range widens to [lo − 0.5, hi + 0.5] as `numpy.histogram` does.
+ */
+export function uniformEdges(lo: number, hi: number, bins: number): Float64Array {
+  let a = lo;
+  let b = hi;
+  if (!Number.isFinite(a) || !Number.isFinite(b)) {
+    a = 0;
+    b = 0;
+  }
+  if (a === b) {
+    a -= 0.5;
+    b += 0.5;
+  }
+  const edges = new Float64Array(bins + 1);
+  const step = (b - a) / bins;
+  for (let i = 0; i < bins; i++) edges[i] = i * step + a;
+  edges[bins] = b;
+  return edges;
+}
+
+/** Histogram of the finite `values` (where `include(i)` holds) over edges from their own range. */
+export function histogramOf(values: ArrayLike<number>, bins: number, include: (i: number) => boolean): Histogram {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0 || !include(i)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const edges = uniformEdges(lo, hi, bins);
+  const counts = new Array<number>(bins).fill(0);
+  const inv = bins / (edges[bins]! - edges[0]!);
+  let total = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0 || !include(i)) continue;
+    counts[binIndex(v, edges[0]!, inv, edges, bins)]!++;
+    total++;
+  }
+  return { edges: Array.from(edges), counts, total };
+}
+
+/** Quantiles of a histogram by linear interpolation inside the bin (exact to one bin width); NaN when empty. */
+export function histogramQuantiles(counts: ArrayLike<number>, edges: ArrayLike<number>, probabilities: readonly number[]): number[] {
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i]!;
+  return probabilities.map((p) => {
+    if (total === 0) return NaN;
+    const target = p * total;
+    let cum = 0;
+    for (let k = 0; k < counts.length; k++) {
+      const c = counts[k]!;
+      if (c > 0 && cum + c >= target) {
+        const frac = Math.min(1, Math.max(0, (target - cum) / c));
+        return edges[k]! + frac * (edges[k + 1]! - edges[k]!);
+      }
+      cum += c;
+    }
+    return edges[counts.length]!;
+  });
+}
+
+/** Reduces a series to at most `maxPoints` buckets with mean/min/max envelopes (NaN entries skipped). */
+export function downsampleSeries(values: ArrayLike<number>, maxPoints: number): DownsampledSeries {
+  const n = values.length;
+  const bucketSize = Math.max(1, Math.ceil(n / maxPoints));
+  const points = Math.ceil(n / bucketSize);
+  const mean: number[] = new Array<number>(points);
+  const min: number[] = new Array<number>(points);
+  const max: number[] = new Array<number>(points);
+  for (let k = 0; k < points; k++) {
+    let s = 0;
+    let c = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    const end = Math.min(n, (k + 1) * bucketSize);
+    for (let i = k * bucketSize; i < end; i++) {
+      const v = values[i]!;
+      if (v !== v) continue;
+      s += v;
+      c++;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    mean[k] = c > 0 ? s / c : NaN;
+    min[k] = c > 0 ? lo : NaN;
+    max[k] = c > 0 ? hi : NaN;
+  }
+  return { length: n, bucketSize, mean, min, max };
+}
+
+/** Mean, biased std, min and max of the finite `values` where `include(i)` holds (two-pass). */
+export function summarize(values: ArrayLike<number>, include: (i: number) => boolean): SeriesSummary {
+  let n = 0;
+  let s = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0 || !include(i)) continue;
+    n++;
+    s += v;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (n === 0) return { mean: NaN, std: NaN, min: NaN, max: NaN };
+  const mean = s / n;
+  let m2 = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0 || !include(i)) continue;
+    m2 += (v - mean) * (v - mean);
+  }
+  return { mean, std: Math.sqrt(m2 / n), min: lo, max: hi };
+}
+
+/** Median of the finite values (NaN when there are none). */
+export function median(values: Iterable<number>): number {
+  const a = Array.from(values).filter((v) => Number.isFinite(v));
+  if (a.length === 0) return NaN;
+  a.sort((x, y) => x - y);
+  const mid = a.length >> 1;
+  return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
+}

@@ -1,0 +1,388 @@
+import { NormLensError } from '../errors';
+import type { DecodedValues } from '../formats/types';
+import { mergeMomentArrays, mergeMomentsAt } from './moments';
+import type { AnalysisPlan, AnalysisTensors } from './plan';
+import { planTiles, type Tile, type TokenRange } from './tiles';
+
+/** Something that says when to stop: an AbortSignal, or an adapter over a VS Code CancellationToken. */
+export interface CancellationFlag {
+  readonly aborted: boolean;
+}
+
+/** Callbacks of a pass: cancellation and progress (elements finished since the last call). */
+export interface PassHooks {
+  readonly cancellation?: CancellationFlag;
+  onElements?(elements: number): void;
+}
+
+/**
+ * Pass 1 result for a token range: per-token LayerNorm/RMSNorm moments, per-(batch unit, feature)
+ * BatchNorm moments of valid and of padding tokens, and non-finite counts. Typed arrays only, so it
+ * crosses worker boundaries by structured clone; partials merge exactly with `mergePass1`.
+ */
+export interface Pass1Partial {
+  readonly tokenStart: number;
+  readonly tokenEnd: number;
+  /** Per token of the range: finite values, mean, sum of squared deviations, sum of squares, min, max. */
+  readonly tokenCount: Float64Array;
+  readonly tokenMean: Float64Array;
+  readonly tokenM2: Float64Array;
+  readonly tokenSumSq: Float64Array;
+  readonly tokenMin: Float64Array;
+  readonly tokenMax: Float64Array;
+  /** Per (unit, feature), index unit·features + f, over valid tokens. */
+  readonly validCount: Float64Array;
+  readonly validMean: Float64Array;
+  readonly validM2: Float64Array;
+  readonly validMin: Float64Array;
+  readonly validMax: Float64Array;
+  /** Same over padding tokens (empty arrays when there is no mask). */
+  readonly paddingCount: Float64Array;
+  readonly paddingMean: Float64Array;
+  readonly paddingM2: Float64Array;
+  nan: number;
+  posInf: number;
+  negInf: number;
+}
+
+/** An empty pass-1 partial for `range`. */
+export function createPass1Partial(plan: AnalysisPlan, range: TokenRange): Pass1Partial {
+  const n = range.end - range.start;
+  const cells = plan.units * plan.features;
+  const padCells = plan.mask ? cells : 0;
+  return {
+    tokenStart: range.start,
+    tokenEnd: range.end,
+    tokenCount: new Float64Array(n),
+    tokenMean: new Float64Array(n),
+    tokenM2: new Float64Array(n),
+    tokenSumSq: new Float64Array(n),
+    tokenMin: new Float64Array(n).fill(Infinity),
+    tokenMax: new Float64Array(n).fill(-Infinity),
+    validCount: new Float64Array(cells),
+    validMean: new Float64Array(cells),
+    validM2: new Float64Array(cells),
+    validMin: new Float64Array(cells).fill(Infinity),
+    validMax: new Float64Array(cells).fill(-Infinity),
+    paddingCount: new Float64Array(padCells),
+    paddingMean: new Float64Array(padCells),
+    paddingM2: new Float64Array(padCells),
+    nan: 0,
+    posInf: 0,
+    negInf: 0,
+  };
+}
+
+/** Throws NormLensError('cancelled') once the flag is raised. */
+export function throwIfCancelled(flag: CancellationFlag | undefined): void {
+  if (flag?.aborted) throw new NormLensError('cancelled', 'the analysis was cancelled.');
+}
+
+/**
+ * Reads tiles in order with one read ahead (I/O overlaps compute; memory stays two chunks), calling
+ * `visit` for each. Checks cancellation between chunks.
+ */
+export async function forEachTile(
+  tiles: readonly Tile[],
+  read: (tile: Tile) => Promise<DecodedValues>,
+  readOutput: ((tile: Tile) => Promise<DecodedValues>) | null,
+  hooks: PassHooks,
+  visit: (tile: Tile, values: DecodedValues, output: DecodedValues | null) => void,
+): Promise<void> {
+  const fetch = (tile: Tile): Promise<[DecodedValues, DecodedValues | null]> => Promise.all([read(tile), readOutput ? readOutput(tile) : Promise.resolve(null)]);
+  let next = tiles.length > 0 ? fetch(tiles[0]!) : null;
+  for (let k = 0; k < tiles.length; k++) {
+    throwIfCancelled(hooks.cancellation);
+    const [values, output] = await next!;
+    next = k + 1 < tiles.length ? fetch(tiles[k + 1]!) : null;
+    visit(tiles[k]!, values, output);
+    hooks.onElements?.(tiles[k]!.count);
+  }
+}
+
+/** Column scratch reused across the tiles of one pass (avoids per-chunk allocation). */
+class Pass1Scratch {
+  readonly colSum: Float64Array;
+  readonly colMin: Float64Array;
+  readonly colMax: Float64Array;
+  readonly colBad: Float64Array;
+  readonly colMean: Float64Array;
+  readonly colM2: Float64Array;
+  tokSum = new Float64Array(0);
+  tokSq = new Float64Array(0);
+  tokMin = new Float64Array(0);
+  tokMax = new Float64Array(0);
+  tokBad = new Float64Array(0);
+  tokMean = new Float64Array(0);
+  tokM2 = new Float64Array(0);
+  constructor(features: number) {
+    this.colSum = new Float64Array(features);
+    this.colMin = new Float64Array(features);
+    this.colMax = new Float64Array(features);
+    this.colBad = new Float64Array(features);
+    this.colMean = new Float64Array(features);
+    this.colM2 = new Float64Array(features);
+  }
+  ensureTokens(n: number): void {
+    if (this.tokSum.length >= n) return;
+    this.tokSum = new Float64Array(n);
+    this.tokSq = new Float64Array(n);
+    this.tokMin = new Float64Array(n);
+    this.tokMax = new Float64Array(n);
+    this.tokBad = new Float64Array(n);
+    this.tokMean = new Float64Array(n);
+    this.tokM2 = new Float64Array(n);
+  }
+}
+
+function countNonFinite(p: Pass1Partial, x: number): void {
+  if (x !== x) p.nan++;
+  else if (x > 0) p.posInf++;
+  else p.negInf++;
+}
+
+/**
+ * Feature-last kernel over a run of tokens [t0, t1) that share batch unit and validity, starting at
+ * element `base` of `v`. Two passes over the run: sums/min/max, then squared deviations from the
+ * token and column means; the run's column moments are Chan-merged into the unit accumulators.
+ */
+function pass1FeatureLastRun(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch, v: DecodedValues, base: number, t0: number, t1: number, unit: number, valid: boolean): void {
+  const F = plan.features;
+  const { colSum, colMin, colMax, colBad, colMean, colM2 } = s;
+  colSum.fill(0);
+  colMin.fill(Infinity);
+  colMax.fill(-Infinity);
+  colBad.fill(0);
+  colM2.fill(0);
+  const ts = p.tokenStart;
+  let anyBad = false;
+  for (let t = t0, q = base; t < t1; t++, q += F) {
+    let sum = 0;
+    let sq = 0;
+    let mn = Infinity;
+    let mx = -Infinity;
+    let bad = 0;
+    for (let f = 0; f < F; f++) {
+      const x = v[q + f]!;
+      if (x - x !== 0) {
+        countNonFinite(p, x);
+        colBad[f]!++;
+        bad++;
+        continue;
+      }
+      sum += x;
+      sq += x * x;
+      colSum[f] += x;
+      if (x < colMin[f]!) colMin[f] = x;
+      if (x > colMax[f]!) colMax[f] = x;
+      if (x < mn) mn = x;
+      if (x > mx) mx = x;
+    }
+    const n = F - bad;
+    if (bad > 0) anyBad = true;
+    const k = t - ts;
+    p.tokenCount[k] = n;
+    p.tokenMean[k] = n > 0 ? sum / n : NaN;
+    p.tokenSumSq[k] = sq;
+    p.tokenMin[k] = mn;
+    p.tokenMax[k] = mx;
+  }
+  const runLength = t1 - t0;
+  for (let f = 0; f < F; f++) {
+    const n = runLength - colBad[f]!;
+    colMean[f] = n > 0 ? colSum[f]! / n : 0;
+  }
+  for (let t = t0, q = base; t < t1; t++, q += F) {
+    const m = p.tokenMean[t - ts]!;
+    let m2 = 0;
+    if (anyBad) {
+      for (let f = 0; f < F; f++) {
+        const x = v[q + f]!;
+        if (x - x !== 0) continue;
+        const d = x - m;
+        m2 += d * d;
+        const e = x - colMean[f]!;
+        colM2[f] += e * e;
+      }
+    } else {
+      for (let f = 0; f < F; f++) {
+        const x = v[q + f]!;
+        const d = x - m;
+        m2 += d * d;
+        const e = x - colMean[f]!;
+        colM2[f] += e * e;
+      }
+    }
+    p.tokenM2[t - ts] = m2;
+  }
+  const cell0 = unit * F;
+  if (valid) {
+    const { validCount, validMean, validM2, validMin, validMax } = p;
+    for (let f = 0; f < F; f++) {
+      const n = runLength - colBad[f]!;
+      if (n === 0) continue;
+      const c = cell0 + f;
+      mergeMomentsAt(validCount, validMean, validM2, c, n, colMean[f]!, colM2[f]!);
+      if (colMin[f]! < validMin[c]!) validMin[c] = colMin[f]!;
+      if (colMax[f]! > validMax[c]!) validMax[c] = colMax[f]!;
+    }
+  } else {
+    for (let f = 0; f < F; f++) {
+      const n = runLength - colBad[f]!;
+      if (n > 0) mergeMomentsAt(p.paddingCount, p.paddingMean, p.paddingM2, cell0 + f, n, colMean[f]!, colM2[f]!);
+    }
+  }
+}
+
+/** Calls `visit(a, b, unit, valid)` for each maximal run of tokens in [t0, t1) sharing unit and validity. */
+export function forEachTokenRun(plan: AnalysisPlan, t0: number, t1: number, visit: (a: number, b: number, unit: number, valid: boolean) => void): void {
+  const mask = plan.mask;
+  const perUnit = plan.tokensPerUnit;
+  let t = t0;
+  while (t < t1) {
+    const unit = Math.floor(t / perUnit);
+    const unitEnd = Math.min(t1, (unit + 1) * perUnit);
+    let r = unitEnd;
+    let valid = true;
+    if (mask) {
+      const m = mask[t]!;
+      valid = m === 1;
+      r = t + 1;
+      while (r < unitEnd && mask[r] === m) r++;
+    }
+    visit(t, r, unit, valid);
+    t = r;
+  }
+}
+
+/**
+ * Channels-first kernel over a tile of `rows` features × tokens o·inner + [i0, i1). Per (feature,
+ * run) two-pass column moments; per-token moments of this tile, Chan-merged into the token arrays.
+ */
+function pass1ChannelsTile(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch, v: DecodedValues, base: number, o: number, f0: number, rows: number, i0: number, i1: number): void {
+  const F = plan.features;
+  const L = i1 - i0;
+  const t0 = o * plan.inner + i0;
+  s.ensureTokens(L);
+  const { tokSum, tokSq, tokMin, tokMax, tokBad, tokMean, tokM2 } = s;
+  tokSum.fill(0, 0, L);
+  tokSq.fill(0, 0, L);
+  tokMin.fill(Infinity, 0, L);
+  tokMax.fill(-Infinity, 0, L);
+  tokBad.fill(0, 0, L);
+  tokM2.fill(0, 0, L);
+  const runs: number[] = [];
+  forEachTokenRun(plan, t0, t0 + L, (a, b, unit, valid) => runs.push(a - t0, b - t0, unit, valid ? 1 : 0));
+  for (let r = 0; r < rows; r++) {
+    const f = f0 + r;
+    const rowBase = base + r * L;
+    for (let k = 0; k < runs.length; k += 4) {
+      const a = runs[k]!;
+      const b = runs[k + 1]!;
+      let sum = 0;
+      let mn = Infinity;
+      let mx = -Infinity;
+      let bad = 0;
+      for (let i = a; i < b; i++) {
+        const x = v[rowBase + i]!;
+        if (x - x !== 0) {
+          countNonFinite(p, x);
+          tokBad[i]!++;
+          bad++;
+          continue;
+        }
+        sum += x;
+        tokSum[i] += x;
+        tokSq[i] += x * x;
+        if (x < mn) mn = x;
+        if (x > mx) mx = x;
+        if (x < tokMin[i]!) tokMin[i] = x;
+        if (x > tokMax[i]!) tokMax[i] = x;
+      }
+      const n = b - a - bad;
+      if (n === 0) continue;
+      const mean = sum / n;
+      let m2 = 0;
+      for (let i = a; i < b; i++) {
+        const x = v[rowBase + i]!;
+        if (x - x !== 0) continue;
+        const e = x - mean;
+        m2 += e * e;
+      }
+      const c = runs[k + 2]! * F + f;
+      if (runs[k + 3] === 1) {
+        mergeMomentsAt(p.validCount, p.validMean, p.validM2, c, n, mean, m2);
+        if (mn < p.validMin[c]!) p.validMin[c] = mn;
+        if (mx > p.validMax[c]!) p.validMax[c] = mx;
+      } else {
+        mergeMomentsAt(p.paddingCount, p.paddingMean, p.paddingM2, c, n, mean, m2);
+      }
+    }
+  }
+  for (let i = 0; i < L; i++) {
+    const n = rows - tokBad[i]!;
+    tokMean[i] = n > 0 ? tokSum[i]! / n : 0;
+  }
+  for (let r = 0; r < rows; r++) {
+    const rowBase = base + r * L;
+    for (let i = 0; i < L; i++) {
+      const x = v[rowBase + i]!;
+      if (x - x !== 0) continue;
+      const d = x - tokMean[i]!;
+      tokM2[i] += d * d;
+    }
+  }
+  const ts = p.tokenStart;
+  for (let i = 0; i < L; i++) {
+    const k = t0 + i - ts;
+    mergeMomentsAt(p.tokenCount, p.tokenMean, p.tokenM2, k, rows - tokBad[i]!, tokMean[i]!, tokM2[i]!);
+    p.tokenSumSq[k] += tokSq[i]!;
+    if (tokMin[i]! < p.tokenMin[k]!) p.tokenMin[k] = tokMin[i]!;
+    if (tokMax[i]! > p.tokenMax[k]!) p.tokenMax[k] = tokMax[i]!;
+  }
+}
+
+/** Runs pass 1 over `range` of the plan's input; memory is bounded by two chunks. */
+export async function runPass1(tensors: AnalysisTensors, plan: AnalysisPlan, range: TokenRange, hooks: PassHooks = {}): Promise<Pass1Partial> {
+  const p = createPass1Partial(plan, range);
+  const scratch = new Pass1Scratch(plan.features);
+  const tiles = planTiles(plan, range);
+  const F = plan.features;
+  const I = plan.inner;
+  await forEachTile(tiles, (tile) => tensors.input.read(tile.offset, tile.count), null, hooks, (tile, values) => {
+    if (I === 1) {
+      forEachTokenRun(plan, tile.tokenStart, tile.tokenStart + tile.tokens, (a, b, unit, valid) => {
+        pass1FeatureLastRun(p, plan, scratch, values, (a - tile.tokenStart) * F, a, b, unit, valid);
+      });
+    } else {
+      for (let k = 0; k < tile.blocks; k++) {
+        pass1ChannelsTile(p, plan, scratch, values, k * F * I, tile.o + k, tile.f0, tile.rows, tile.i0, tile.i1);
+      }
+    }
+  });
+  return p;
+}
+
+/** Merges pass-1 partials of disjoint token ranges (any order) into one covering all tokens. */
+export function mergePass1(plan: AnalysisPlan, parts: readonly Pass1Partial[]): Pass1Partial {
+  const all = createPass1Partial(plan, { start: 0, end: plan.tokens });
+  for (const p of parts) {
+    const at = p.tokenStart;
+    all.tokenCount.set(p.tokenCount, at);
+    all.tokenMean.set(p.tokenMean, at);
+    all.tokenM2.set(p.tokenM2, at);
+    all.tokenSumSq.set(p.tokenSumSq, at);
+    all.tokenMin.set(p.tokenMin, at);
+    all.tokenMax.set(p.tokenMax, at);
+    mergeMomentArrays(all.validCount, all.validMean, all.validM2, p.validCount, p.validMean, p.validM2);
+    for (let c = 0; c < all.validMin.length; c++) {
+      if (p.validMin[c]! < all.validMin[c]!) all.validMin[c] = p.validMin[c]!;
+      if (p.validMax[c]! > all.validMax[c]!) all.validMax[c] = p.validMax[c]!;
+    }
+    mergeMomentArrays(all.paddingCount, all.paddingMean, all.paddingM2, p.paddingCount, p.paddingMean, p.paddingM2);
+    all.nan += p.nan;
+    all.posInf += p.posInf;
+    all.negInf += p.negInf;
+  }
+  return all;
+}

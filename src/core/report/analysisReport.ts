@@ -1,0 +1,268 @@
+import type { DType } from '../formats/types';
+
+/** Version of the AnalysisReport layout; bumped on any incompatible change. */
+export const REPORT_SCHEMA_VERSION = 1;
+
+/** A JSON value (what `details` of a warning may hold). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Stable warning identifiers (DESIGN.md); messages are for people, codes are for tools. */
+export type WarningCode =
+  | 'non-finite'
+  | 'recorded-output-mismatch'
+  | 'padding-in-batch-stats'
+  | 'small-batch'
+  | 'batch-dependent-output'
+  | 'running-stats-mismatch'
+  | 'degenerate-token'
+  | 'outlier-feature'
+  | 'shape-mismatch';
+
+/** How bad a warning is: `error` means a result is wrong or unusable, `info` is context. */
+export type WarningSeverity = 'error' | 'warning' | 'info';
+
+/** One finding of the checks: a code, what it means and what to do, and the numbers behind it. */
+export interface AnalysisWarning {
+  code: WarningCode;
+  severity: WarningSeverity;
+  message: string;
+  details: { [key: string]: JsonValue };
+}
+
+/** Normalizations a recorded output can be explained by. */
+export type NormKind = 'layernorm' | 'rmsnorm' | 'batchnorm';
+
+/** A histogram: `edges.length === counts.length + 1`, uniform bins, last bin closed (numpy semantics). */
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+  /** Sum of counts (the finite values the histogram covers). */
+  total: number;
+}
+
+/**
+ * A long series reduced for charts: point k summarizes items [k·bucketSize, (k+1)·bucketSize).
+ * With `bucketSize === 1` the series is the full data (min = max = mean).
+ */
+export interface DownsampledSeries {
+  /** Items in the full series. */
+  length: number;
+  bucketSize: number;
+  mean: number[];
+  min: number[];
+  max: number[];
+}
+
+/** A tensor of the dump that took part in the analysis (or was offered and refused). */
+export interface TensorReference {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** False when the tensor was ignored (see the `shape-mismatch` warning). */
+  used: boolean;
+}
+
+/** Mean and standard deviation of a per-token quantity over valid tokens. */
+export interface SeriesSummary {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+/** Per-token mean and std of a normalization's output (before affine: no; after weight/bias: yes). */
+export interface TokenOutputMoments {
+  /** Mean of the token's output values, one per token. */
+  outputMean: number[];
+  /** Standard deviation (biased) of the token's output values, one per token. */
+  outputStd: number[];
+}
+
+/** Errors of one candidate normalization replayed against the recorded output. */
+export interface ReplayCandidate {
+  /** Largest |recorded − replayed| over elements where both are finite, with the eps used. */
+  maxAbsError: number;
+  /** Root mean square of the error. */
+  rmsError: number;
+  /** rmsError divided by the RMS of the recorded output. */
+  relativeRmsError: number;
+  /**
+   * Fraction of the recorded output's energy not explained by the best per-token (per-feature
+   * for BatchNorm) scale: 0 when the output is exactly this normalization for some eps.
+   */
+  shapeResidual: number;
+  /** eps solved from the data (median of per-token / per-feature estimates); null when undetermined. */
+  fittedEps: number | null;
+  /** maxAbsError is within the dtype-aware tolerance. */
+  withinTolerance: boolean;
+}
+
+/** Norm replay against a recorded output tensor. */
+export interface Comparison {
+  tensor: string;
+  dtype: DType;
+  /** maxAbsError of the best match (the smallest over candidates when none matches). */
+  maxAbsError: number;
+  bestMatch: NormKind | 'none';
+  /** eps that best explains the output under `bestMatch`. */
+  fittedEps?: number;
+  /** The absolute tolerance used: relative tolerance of the dtype × max(1, max |recorded|). */
+  tolerance: number;
+  /** Recorded values that were NaN or ±Inf (left out of the errors). */
+  nonFinite: number;
+  candidates: Record<NormKind, ReplayCandidate>;
+  /** BatchNorm is replayed with the statistics PyTorch would use: all tokens, padding included. */
+  batchNormStatistics: 'all-tokens';
+}
+
+/** BatchNorm statistics per feature over a set of tokens. */
+export interface BatchNormFeatureStats {
+  mean: number[];
+  /** Biased variance (÷n): what BatchNorm normalizes with. */
+  var: number[];
+  /** Unbiased variance (÷(n−1)): what `running_var` is updated with. */
+  varUnbiased: number[];
+  /** Tokens counted (the valid tokens; per-feature counts are in `counts` when values were non-finite). */
+  count: number;
+  /** Finite values per feature. */
+  counts: number[];
+  min: number[];
+  max: number[];
+}
+
+/** BatchNorm statistics on consecutive sub-batches and how far outputs move from the full batch. */
+export interface SubBatchResult {
+  /** Batch elements per sub-batch. */
+  size: number;
+  /** Number of full sub-batches of that size. */
+  groups: number;
+  /** Fewest valid tokens any (sub-batch, feature) statistic was computed from. */
+  minCount: number;
+  /** RMS over tokens and features of BN_sub(x) − BN_full(x), in normalized units (no affine). */
+  rmsShift: number;
+  /** Largest |BN_sub(x) − BN_full(x)| over tokens and features, normalized units. */
+  maxShift: number;
+  /** Largest |mean_sub − mean_full| / std_full over sub-batches and features. */
+  maxMeanDeviation: number;
+  /** Median over sub-batches and features of var_sub / var_full. */
+  medianVarRatio: number;
+}
+
+/** Quantiles of one batch element's values (valid tokens) before and after each norm. */
+export interface BatchElementQuantiles {
+  /** First and last batch element (inclusive) the entry covers (more than one when grouped). */
+  first: number;
+  last: number;
+  validTokens: number;
+  input: number[];
+  layerNorm: number[];
+  rmsNorm: number[];
+  batchNorm: number[];
+}
+
+/** Distribution over valid tokens of a per-token mean and std. */
+export interface TokenDistribution {
+  mean: Histogram;
+  std: Histogram;
+}
+
+/** Wall-clock time of the analysis. */
+export interface AnalysisTiming {
+  totalMs: number;
+  pass1Ms: number;
+  pass2Ms: number;
+  /** Worker threads used (0 = in process). */
+  workers: number;
+  chunkBytes: number;
+}
+
+/** Everything `normlens analyze` computes for one dump; plain JSON data (NaN appears as null in JSON). */
+export interface AnalysisReport {
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  source: { description: string; format: string };
+  input: { name: string; dtype: DType; shape: number[] };
+  tensors: {
+    mask: TensorReference | null;
+    output: TensorReference | null;
+    weight: TensorReference | null;
+    bias: TensorReference | null;
+    runningMean: TensorReference | null;
+    runningVar: TensorReference | null;
+  };
+  options: {
+    eps: number;
+    bins: number;
+    featureAxis: number;
+    maxSeriesPoints: number;
+    quantileProbabilities: number[];
+    thresholds: { [key: string]: JsonValue };
+  };
+  layout: {
+    featureAxis: number;
+    tokens: number;
+    features: number;
+    /** Axis whose entries are the batch elements (first non-feature axis), null for a 1-D input. */
+    batchAxis: number | null;
+    batchSize: number;
+    tokensPerBatchElement: number;
+    validTokens: number;
+    paddingTokens: number;
+  };
+  global: { count: number; finite: number; nan: number; posInf: number; negInf: number; min: number; max: number; mean: number; std: number };
+  layerNorm: {
+    eps: number;
+    affine: { weight: boolean; bias: boolean };
+    perToken: { mean: number[]; var: number[]; rstd: number[] } & TokenOutputMoments;
+    /** Over valid tokens. */
+    summary: { mean: SeriesSummary; std: SeriesSummary };
+    series: { mean: DownsampledSeries; std: DownsampledSeries; outputStd: DownsampledSeries };
+  };
+  rmsNorm: {
+    eps: number;
+    perToken: { rms: number[] } & TokenOutputMoments;
+    summary: { rms: SeriesSummary };
+    series: { rms: DownsampledSeries; outputStd: DownsampledSeries };
+  };
+  batchNorm: {
+    eps: number;
+    /** Over valid (unmasked) tokens. */
+    perFeature: BatchNormFeatureStats;
+    /** Over all tokens, padding included (what PyTorch's BatchNorm computes); null without a mask. */
+    unmasked: BatchNormFeatureStats | null;
+    perToken: TokenOutputMoments;
+    series: { mean: DownsampledSeries; std: DownsampledSeries; outputStd: DownsampledSeries };
+  };
+  /** Value histograms over valid tokens; the three norm outputs share edges. */
+  histograms: { input: Histogram; layerNorm: Histogram; rmsNorm: Histogram; batchNorm: Histogram };
+  /** Per-token mean/std distributions over valid tokens, before and after each norm. */
+  tokenDistributions: { input: TokenDistribution; layerNorm: TokenDistribution; rmsNorm: TokenDistribution; batchNorm: TokenDistribution };
+  perBatch: {
+    /** Batch elements per entry (grouped when the batch is very large). */
+    elementsPerEntry: number;
+    probabilities: number[];
+    entries: BatchElementQuantiles[];
+  };
+  batchDependence: {
+    /** LayerNorm and RMSNorm outputs do not depend on other tokens: their shift is 0 at every size. */
+    layerNormShift: 0;
+    subBatches: SubBatchResult[];
+  };
+  padding: {
+    paddingTokens: number;
+    /** |mean_masked − mean_all| / std_masked per feature. */
+    meanShift: number[];
+    /** var_all / var_masked per feature. */
+    varRatio: number[];
+    maxMeanShift: number;
+    worstFeatures: number[];
+  } | null;
+  runningStats: {
+    /** |running_mean − batch mean| / batch std per feature (batch statistics over all tokens). */
+    meanShift: number[];
+    /** running_var / unbiased batch variance per feature. */
+    varRatio: number[];
+  } | null;
+  comparison: Comparison | null;
+  warnings: AnalysisWarning[];
+  timing: AnalysisTiming;
+}

@@ -1,0 +1,61 @@
+import type { AnalysisReport, SeriesSummary } from './analysisReport';
+
+function num(v: number): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e5 || a < 1e-3 ? v.toExponential(3) : Number(v.toPrecision(5)).toString();
+}
+
+function shape(s: readonly number[]): string {
+  return `(${s.join(', ')}${s.length === 1 ? ',' : ''})`;
+}
+
+function summary(s: SeriesSummary): string {
+  return `mean ${num(s.mean)}, std ${num(s.std)}, range [${num(s.min)}, ${num(s.max)}]`;
+}
+
+/** Renders the human-readable summary of a report (the default output of `normlens analyze`). */
+export function formatReportText(r: AnalysisReport): string {
+  const lines: string[] = [];
+  const g = r.global;
+  const L = r.layout;
+  lines.push(`${r.source.description}: ${r.source.format}, input '${r.input.name}' ${r.input.dtype} ${shape(r.input.shape)}`);
+  const roles = Object.entries(r.tensors)
+    .filter(([, t]) => t !== null)
+    .map(([role, t]) => `${role} '${t!.name}'${t!.used ? '' : ' (ignored)'}`);
+  if (roles.length > 0) lines.push(`  with ${roles.join(', ')}`);
+  lines.push(`layout: feature axis ${L.featureAxis}, ${L.tokens} tokens × ${L.features} features, batch ${L.batchSize}${L.paddingTokens > 0 ? `, ${L.paddingTokens} padding tokens` : ''}; eps ${num(r.options.eps)}`);
+  lines.push(`global: ${g.count} values, mean ${num(g.mean)}, std ${num(g.std)}, min ${num(g.min)}, max ${num(g.max)}${g.nan + g.posInf + g.negInf > 0 ? `, ${g.nan} NaN, ${g.posInf} +Inf, ${g.negInf} −Inf` : ''}`);
+  lines.push('');
+  lines.push('LayerNorm (per token, over features):');
+  lines.push(`  token mean: ${summary(r.layerNorm.summary.mean)}`);
+  lines.push(`  token std:  ${summary(r.layerNorm.summary.std)}`);
+  lines.push('RMSNorm (per token):');
+  lines.push(`  token rms:  ${summary(r.rmsNorm.summary.rms)}`);
+  const bn = r.batchNorm.perFeature;
+  const finite = (a: number[]): number[] => a.filter((v) => Number.isFinite(v));
+  const bnMean = finite(bn.mean);
+  const bnStd = finite(bn.var).map(Math.sqrt);
+  lines.push(`BatchNorm (per feature, over ${bn.count} valid tokens):`);
+  lines.push(`  feature mean: range [${num(Math.min(...bnMean))}, ${num(Math.max(...bnMean))}]`);
+  lines.push(`  feature std:  range [${num(Math.min(...bnStd))}, ${num(Math.max(...bnStd))}]`);
+  const subs = r.batchDependence.subBatches.filter((s) => s.size < L.batchSize);
+  if (subs.length > 0) {
+    lines.push(`  batch dependence (RMS output shift vs full batch; LayerNorm: 0): ${subs.map((s) => `${s.size}: ${num(s.rmsShift)}`).join(', ')}`);
+  }
+  if (r.padding) lines.push(`  padding: ${r.padding.paddingTokens} padding tokens shift feature means by up to ${num(r.padding.maxMeanShift)} std`);
+  if (r.comparison) {
+    const c = r.comparison;
+    lines.push('');
+    lines.push(`comparison with '${c.tensor}' (${c.dtype}): best match ${c.bestMatch}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}`);
+    for (const [kind, k] of Object.entries(c.candidates)) {
+      lines.push(`  ${kind.padEnd(9)} max |error| ${num(k.maxAbsError)}, relative RMS ${num(k.relativeRmsError)}, shape residual ${num(k.shapeResidual)}${k.fittedEps !== null ? `, fitted eps ${num(k.fittedEps)}` : ''}`);
+    }
+  }
+  lines.push('');
+  if (r.warnings.length === 0) lines.push('no warnings');
+  for (const w of r.warnings) lines.push(`${w.severity}: [${w.code}] ${w.message}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,175 @@
+import * as vscode from 'vscode';
+import type { AnalysisReport } from '../core/report/analysisReport';
+import { renderMarkdownReport } from '../core/report/markdownReport';
+import { isNormLensError } from '../core/errors';
+import type { ViewOptions } from '../protocol';
+import { AnalysisService, fileName } from './analysisService';
+import { ComparePanel } from './comparePanel';
+import { InspectorEditorProvider } from './inspectorEditor';
+import { log } from './log';
+import type { ComparisonViewProvider } from './sidePanel';
+
+/** Dump file extensions NormLens opens. */
+const DUMP_FILTERS = { 'Activation dumps': ['npy', 'npz', 'safetensors', 'json'] };
+
+/** Everything the commands act on. */
+export interface CommandContext {
+  context: vscode.ExtensionContext;
+  service: AnalysisService;
+  inspector: InspectorEditorProvider;
+  sidePanel: ComparisonViewProvider;
+}
+
+/** Turns a command argument (Uri, string path/URI, explorer item) into a Uri. */
+function toUri(arg: unknown): vscode.Uri | undefined {
+  if (arg instanceof vscode.Uri) return arg;
+  if (typeof arg === 'string' && arg) return /^[a-z][\w+.-]*:/i.test(arg) && !/^[a-z]:[\\/]/i.test(arg) ? vscode.Uri.parse(arg) : vscode.Uri.file(arg);
+  if (arg && typeof arg === 'object' && 'resourceUri' in arg) return toUri((arg as { resourceUri: unknown }).resourceUri);
+  return undefined;
+}
+
+/** The dump a command applies to: the argument, the active inspector, the active editor's file, or a picker. */
+async function targetUri(ctx: CommandContext, arg: unknown, pick = true): Promise<vscode.Uri | undefined> {
+  const given = toUri(arg);
+  if (given) return given;
+  const active = ctx.inspector.active?.document.uri;
+  if (active) return active;
+  const editor = vscode.window.activeTextEditor?.document.uri;
+  if (editor && /\.(npy|npz|safetensors|json)$/i.test(editor.path)) return editor;
+  if (!pick) return undefined;
+  const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: DUMP_FILTERS, openLabel: 'Analyze' });
+  return picked?.[0];
+}
+
+/** Options a caller may pass to `normlens.analyze` besides the URI. */
+export interface AnalyzeCommandOptions extends ViewOptions {
+  /** Show a progress notification (default true). */
+  progress?: boolean;
+}
+
+/** Shows a NormLens error to the user with a "Show Log" action. */
+function showError(e: unknown): void {
+  const msg = isNormLensError(e) ? e.message : `NormLens: ${(e as Error).message}`;
+  void vscode.window.showErrorMessage(msg, 'Show Log').then((a) => a && log().show());
+}
+
+/** Registers every NormLens command. */
+export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
+  const { service, inspector, sidePanel, context } = ctx;
+
+  const analyze = async (arg?: unknown, options: AnalyzeCommandOptions = {}): Promise<AnalysisReport | undefined> => {
+    const uri = await targetUri(ctx, arg);
+    if (!uri) return undefined;
+    const { progress = true, ...view } = options;
+    const run = (report?: (f: number) => void, token?: vscode.CancellationToken) => service.analyze(uri, view, { ...(token ? { token } : {}), ...(report ? { onProgress: report } : {}) });
+    const result = progress
+      ? await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `NormLens: analysing ${fileName(uri)}`, cancellable: true }, (p, token) => {
+          let last = 0;
+          return run((f) => {
+            p.report({ increment: (f - last) * 100 });
+            last = f;
+          }, token);
+        })
+      : await run();
+    return result.report;
+  };
+
+  const openInspector = async (arg?: unknown): Promise<vscode.Uri | undefined> => {
+    const uri = await targetUri(ctx, arg);
+    if (!uri) return undefined;
+    const viewType = /\.(npy|npz)$/i.test(uri.path) ? InspectorEditorProvider.viewType : InspectorEditorProvider.optInViewType;
+    await vscode.commands.executeCommand('vscode.openWith', uri, viewType);
+    return uri;
+  };
+
+  const compareNorms = async (arg?: unknown): Promise<AnalysisReport | undefined> => {
+    const uri = await targetUri(ctx, arg);
+    await vscode.commands.executeCommand('normlens.sidePanel.focus');
+    if (!uri) {
+      sidePanel.show(undefined);
+      return undefined;
+    }
+    const report = await analyze(uri);
+    if (report) sidePanel.show({ uri, title: fileName(uri), report });
+    return report;
+  };
+
+  const compareDumps = async (first?: unknown, second?: unknown): Promise<void> => {
+    // From the explorer with two files selected, VS Code passes (clicked, [all selected]).
+    let a = toUri(first);
+    let b = toUri(second);
+    if (Array.isArray(second) && second.length === 2) [a, b] = [toUri(second[0]), toUri(second[1])];
+    a ??= (await vscode.window.showOpenDialog({ filters: DUMP_FILTERS, openLabel: 'Use as A' }))?.[0];
+    if (!a) return;
+    b ??= (await vscode.window.showOpenDialog({ filters: DUMP_FILTERS, openLabel: 'Use as B' }))?.[0];
+    if (!b) return;
+    ComparePanel.open(a, b, service, context.extensionUri);
+  };
+
+  const exportReport = async (format?: unknown, arg?: unknown, target?: unknown): Promise<string | undefined> => {
+    const uri = await targetUri(ctx, arg);
+    if (!uri) return undefined;
+    let kind = format === 'json' || format === 'markdown' ? format : undefined;
+    kind ??= (await vscode.window.showQuickPick([{ label: 'JSON', value: 'json' as const, description: 'the full AnalysisReport' }, { label: 'Markdown', value: 'markdown' as const, description: 'a summary for PRs and notes' }], { placeHolder: 'Export the NormLens report as' }))?.value;
+    if (!kind) return undefined;
+    const session = inspector.sessionFor(uri);
+    const report = session?.result?.report ?? (await analyze(uri));
+    if (!report) return undefined;
+    const ext = kind === 'json' ? 'json' : 'md';
+    const base = fileName(uri).replace(/\.[^.]+$/, '');
+    const dest = toUri(target) ?? (await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(uri, '..', `${base}.normlens.${ext}`), filters: kind === 'json' ? { JSON: ['json'] } : { Markdown: ['md'] } }));
+    if (!dest) return undefined;
+    const text = kind === 'json' ? JSON.stringify(report, null, 2) : renderMarkdownReport(report);
+    await vscode.workspace.fs.writeFile(dest, new TextEncoder().encode(text));
+    log().info(`exported ${kind} report to ${dest.toString()}`);
+    if (!target) void vscode.window.showInformationMessage(`NormLens report saved to ${fileName(dest)}.`, 'Open').then((a) => a && vscode.commands.executeCommand('vscode.open', dest));
+    return dest.toString();
+  };
+
+  const exportChart = async (target?: unknown): Promise<void> => {
+    const session = inspector.active;
+    if (!session) {
+      void vscode.window.showInformationMessage('Open a dump in the NormLens inspector first: the chart of its current view is exported.');
+      return;
+    }
+    const to = toUri(target);
+    await session.post({ type: 'exportChart', ...(to ? { target: to.toString() } : {}) });
+  };
+
+  const openSample = async (name?: unknown): Promise<vscode.Uri> => {
+    const file = typeof name === 'string' && /^[\w.-]+$/.test(name) ? name : 'transformer-block.npz';
+    const uri = vscode.Uri.joinPath(context.extensionUri, 'media', 'samples', file);
+    await vscode.commands.executeCommand('vscode.openWith', uri, InspectorEditorProvider.viewType);
+    return uri;
+  };
+
+  const guard =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R | undefined> => {
+      try {
+        return await fn(...args);
+      } catch (e) {
+        showError(e);
+        if (isNormLensError(e)) throw e;
+        log().error((e as Error).stack ?? String(e));
+        throw e;
+      }
+    };
+
+  return [
+    vscode.commands.registerCommand('normlens.analyze', guard(analyze)),
+    vscode.commands.registerCommand('normlens.openInspector', guard(openInspector)),
+    vscode.commands.registerCommand('normlens.compareNorms', guard(compareNorms)),
+    vscode.commands.registerCommand('normlens.compareDumps', guard(compareDumps)),
+    vscode.commands.registerCommand('normlens.exportReport', guard(exportReport)),
+    vscode.commands.registerCommand('normlens.exportChart', guard(exportChart)),
+    vscode.commands.registerCommand('normlens.openSample', guard(openSample)),
+    vscode.commands.registerCommand('normlens.showLog', () => log().show()),
+    vscode.commands.registerCommand('normlens.internal.lastRender', async (which?: string, timeoutMs?: number) => {
+      if (which === 'sidePanel') return sidePanel.lastRender ?? (await sidePanel.nextRender(timeoutMs));
+      if (which === 'compare') return ComparePanel.latest()?.rendered(timeoutMs);
+      if (which === 'next') return inspector.lastRender(timeoutMs, Date.now());
+      return inspector.lastRender(timeoutMs);
+    }),
+  ];
+}

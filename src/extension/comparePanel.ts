@@ -1,0 +1,90 @@
+import * as vscode from 'vscode';
+import type { HostToWebview, RenderSummary, WebviewToHost } from '../protocol';
+import { AnalysisService, fileName } from './analysisService';
+import { log } from './log';
+import { renderWebviewHtml, webviewOptions } from './webviewHtml';
+
+/** State a compare panel keeps for restore after a reload: only the two URIs. */
+interface ComparePanelState {
+  a: string;
+  b: string;
+}
+
+/** The A/B panel: two dumps' statistics and distributions side by side. */
+export class ComparePanel {
+  static readonly viewType = 'normlens.compare';
+  private static readonly panels = new Set<ComparePanel>();
+  lastRender: RenderSummary | undefined;
+  private readonly waiters: ((s: RenderSummary) => void)[] = [];
+
+  private constructor(
+    private readonly panel: vscode.WebviewPanel,
+    private readonly a: vscode.Uri,
+    private readonly b: vscode.Uri,
+    private readonly service: AnalysisService,
+    extensionUri: vscode.Uri,
+  ) {
+    ComparePanel.panels.add(this);
+    panel.webview.options = webviewOptions(extensionUri);
+    panel.webview.html = renderWebviewHtml(panel.webview, extensionUri, 'compare', panel.title);
+    panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
+      if (m.type === 'ready') void this.load();
+      else if (m.type === 'rendered') {
+        this.lastRender = m.summary;
+        for (const w of this.waiters.splice(0)) w(m.summary);
+      } else if (m.type === 'command' && m.command.startsWith('normlens.')) void vscode.commands.executeCommand(m.command, ...(m.args ?? []));
+    });
+    panel.onDidDispose(() => ComparePanel.panels.delete(this));
+  }
+
+  /** Opens a compare panel for `a` and `b`. */
+  static open(a: vscode.Uri, b: vscode.Uri, service: AnalysisService, extensionUri: vscode.Uri): ComparePanel {
+    const panel = vscode.window.createWebviewPanel(ComparePanel.viewType, `A/B: ${fileName(a)} ↔ ${fileName(b)}`, vscode.ViewColumn.Active, webviewOptions(extensionUri));
+    return new ComparePanel(panel, a, b, service, extensionUri);
+  }
+
+  /** Restores panels after a window reload from their saved URIs. */
+  static serializer(service: AnalysisService, extensionUri: vscode.Uri): vscode.WebviewPanelSerializer<ComparePanelState> {
+    return {
+      async deserializeWebviewPanel(panel, state) {
+        if (!state?.a || !state?.b) {
+          panel.dispose();
+          return;
+        }
+        new ComparePanel(panel, vscode.Uri.parse(state.a), vscode.Uri.parse(state.b), service, extensionUri);
+      },
+    };
+  }
+
+  /** The most recently opened compare panel. */
+  static latest(): ComparePanel | undefined {
+    return [...ComparePanel.panels].pop();
+  }
+
+  /** The last render summary, waiting for one if needed. */
+  async rendered(timeoutMs = 30000): Promise<RenderSummary | undefined> {
+    if (this.lastRender) return this.lastRender;
+    return Promise.race([new Promise<RenderSummary>((r) => this.waiters.push(r)), new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs))]);
+  }
+
+  private async load(): Promise<void> {
+    await this.post({ type: 'init', kind: 'compare', title: this.panel.title, options: {} });
+    try {
+      const [ra, rb] = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'NormLens: analysing both dumps', cancellable: true }, (_p, token) =>
+        Promise.all([this.service.analyze(this.a, {}, { token }), this.service.analyze(this.b, {}, { token })]),
+      );
+      await this.post({
+        type: 'compare',
+        a: { title: fileName(this.a), uri: this.a.toString(), report: ra.report },
+        b: { title: fileName(this.b), uri: this.b.toString(), report: rb.report },
+      });
+    } catch (e) {
+      log().warn(`A/B comparison failed: ${(e as Error).message}`);
+      await this.post({ type: 'error', message: (e as Error).message });
+    }
+  }
+
+  private post(m: HostToWebview): Thenable<boolean> {
+    return this.panel.webview.postMessage(m);
+  }
+}

@@ -1,0 +1,93 @@
+import * as vscode from 'vscode';
+import type { AnalysisReport } from '../core/report/analysisReport';
+import type { HostToWebview, RenderSummary, WebviewToHost } from '../protocol';
+import { log } from './log';
+import { renderWebviewHtml, webviewOptions } from './webviewHtml';
+
+/** What the side panel shows: a report and where it came from. */
+export interface SidePanelContent {
+  uri: vscode.Uri;
+  title: string;
+  report: AnalysisReport;
+}
+
+/**
+ * The "LayerNorm vs BatchNorm" webview view in the NormLens activity-bar container: the active
+ * dump's key numbers, its warnings (click to reveal in the inspector) and a compact comparison.
+ * It is refilled whenever it becomes visible (no retained context).
+ */
+export class ComparisonViewProvider implements vscode.WebviewViewProvider {
+  static readonly viewId = 'normlens.sidePanel';
+  private view: vscode.WebviewView | undefined;
+  private content: SidePanelContent | undefined;
+  private ready = false;
+  lastRender: RenderSummary | undefined;
+  private renderWaiters: ((s: RenderSummary) => void)[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly reveal: (uri: vscode.Uri, view: string) => Promise<void>,
+  ) {}
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    this.ready = false;
+    view.webview.options = webviewOptions(this.extensionUri);
+    view.webview.html = renderWebviewHtml(view.webview, this.extensionUri, 'sidePanel', 'NormLens');
+    view.webview.onDidReceiveMessage((m: WebviewToHost) => {
+      switch (m.type) {
+        case 'ready':
+          this.ready = true;
+          this.push();
+          break;
+        case 'rendered':
+          this.lastRender = m.summary;
+          for (const w of this.renderWaiters.splice(0)) w(m.summary);
+          log().debug(`side panel rendered ${m.summary.view}`);
+          break;
+        case 'command':
+          if (m.command === 'reveal' && this.content) void this.reveal(this.content.uri, String(m.args?.[0] ?? 'overview'));
+          else if (typeof m.command === 'string' && m.command.startsWith('normlens.')) void vscode.commands.executeCommand(m.command, ...(m.args ?? []));
+          break;
+        default:
+          break;
+      }
+    });
+    view.onDidChangeVisibility(() => {
+      if (!view.visible) this.ready = false;
+    });
+    view.onDidDispose(() => {
+      this.view = undefined;
+      this.ready = false;
+    });
+  }
+
+  /** Shows `content` (or the empty state when undefined). */
+  show(content: SidePanelContent | undefined): void {
+    this.content = content;
+    this.push();
+  }
+
+  /** The content shown now. */
+  get current(): SidePanelContent | undefined {
+    return this.content;
+  }
+
+  /** Resolves with the next render of the panel (or undefined after `timeoutMs`). */
+  nextRender(timeoutMs = 20000): Promise<RenderSummary | undefined> {
+    return Promise.race([new Promise<RenderSummary>((r) => this.renderWaiters.push(r)), new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs))]);
+  }
+
+  private push(): void {
+    if (!this.view || !this.ready) return;
+    if (this.content) {
+      void this.post({ type: 'init', kind: 'sidePanel', title: this.content.title, options: {} });
+      void this.post({ type: 'report', report: this.content.report, options: {}, tensors: [] });
+    }
+    else void this.post({ type: 'error', message: 'Open a .npy, .npz, .safetensors or JSON dump in the NormLens inspector to compare LayerNorm and BatchNorm on it here.' });
+  }
+
+  private post(m: HostToWebview): Thenable<boolean> {
+    return this.view!.webview.postMessage(m);
+  }
+}

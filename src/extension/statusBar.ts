@@ -1,0 +1,40 @@
+import * as vscode from 'vscode';
+import type { AnalysisReport } from '../core/report/analysisReport';
+
+/** The status-bar item for the active dump: shape, dtype and warnings; click opens the side panel. */
+export class DumpStatusBar implements vscode.Disposable {
+  private readonly item = vscode.window.createStatusBarItem('normlens.status', vscode.StatusBarAlignment.Right, 100);
+
+  constructor() {
+    this.item.name = 'NormLens';
+    this.item.command = 'normlens.compareNorms';
+  }
+
+  /** Shows the report's summary, or hides the item when there is none. */
+  update(report: AnalysisReport | undefined, busy = false): void {
+    if (!report) {
+      if (busy) {
+        this.item.text = '$(sync~spin) NormLens';
+        this.item.tooltip = 'NormLens is analysing the dump';
+        this.item.show();
+      } else this.item.hide();
+      return;
+    }
+    const errors = report.warnings.filter((w) => w.severity === 'error').length;
+    const warnings = report.warnings.length;
+    const icon = errors ? '$(error)' : warnings ? '$(warning)' : '$(pass)';
+    this.item.text = `$(graph) ${report.input.dtype} (${report.input.shape.join(', ')}) ${icon} ${warnings}`;
+    const md = new vscode.MarkdownString(undefined, true);
+    md.appendMarkdown(`**NormLens** — \`${report.input.name}\` ${report.input.dtype} (${report.input.shape.join(', ')})\n\n`);
+    md.appendMarkdown(`${report.layout.tokens} tokens × ${report.layout.features} features, ${warnings} warning${warnings === 1 ? '' : 's'}\n\n`);
+    for (const w of report.warnings.slice(0, 6)) md.appendMarkdown(`- \`${w.code}\` (${w.severity})\n`);
+    md.appendMarkdown('\nClick to compare LayerNorm and BatchNorm in the side panel.');
+    this.item.tooltip = md;
+    this.item.backgroundColor = errors ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    this.item.show();
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}

@@ -1,0 +1,455 @@
+import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram } from '../../src/core/report/analysisReport';
+import { ChartRegistry, categoryChart, dataTable, histogramChart, histogramRows, seriesChart, type HistogramSeries } from '../shared/charts';
+import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
+
+/** The inspector's views, in tab order. */
+export const VIEWS = ['overview', 'layernorm', 'batchnorm', 'compare', 'tokens', 'replay'] as const;
+export type ViewId = (typeof VIEWS)[number];
+
+/** Tab titles. */
+export const VIEW_TITLES: Record<ViewId, string> = {
+  overview: 'Overview',
+  layernorm: 'LayerNorm',
+  batchnorm: 'BatchNorm',
+  compare: 'Compare',
+  tokens: 'Tokens',
+  replay: 'Replay',
+};
+
+/** The view that shows the evidence for each warning code. */
+export const WARNING_VIEW: Record<string, ViewId> = {
+  'non-finite': 'overview',
+  'recorded-output-mismatch': 'replay',
+  'padding-in-batch-stats': 'batchnorm',
+  'small-batch': 'batchnorm',
+  'batch-dependent-output': 'batchnorm',
+  'running-stats-mismatch': 'batchnorm',
+  'degenerate-token': 'layernorm',
+  'outlier-feature': 'tokens',
+  'shape-mismatch': 'overview',
+};
+
+/** Series colour indices (theme order): input, LayerNorm, RMSNorm, BatchNorm. */
+export const COLOR = { input: 0, layerNorm: 1, rmsNorm: 2, batchNorm: 3, extra: 4, bad: 5 } as const;
+
+/** What a view needs to draw itself. */
+export interface ViewContext {
+  report: AnalysisReport;
+  charts: ChartRegistry;
+  /** Switches to another view (warning links). */
+  show(view: ViewId): void;
+  /** Current selection of the per-batch-element charts. */
+  batchElement: number;
+  setBatchElement(b: number): void;
+}
+
+function section(title: string, ...children: (Node | string | null | false)[]): HTMLElement {
+  return h('section', { class: 'card' }, h('h2', null, title), ...children);
+}
+
+function chartBox(id: string): HTMLElement {
+  return h('div', { class: 'chart', id: `chart-${id}`, tabindex: 0 });
+}
+
+function stat(label: string, value: string, hint?: string): HTMLElement {
+  return h('div', { class: 'stat', title: hint ?? '' }, h('div', { class: 'stat-value' }, value), h('div', { class: 'stat-label' }, label));
+}
+
+/** Draws a histogram chart with its data table; returns the block. */
+function histogramBlock(ctx: ViewContext, id: string, title: string, xLabel: string, hists: HistogramSeries[]): HTMLElement {
+  const box = chartBox(id);
+  const block = h('div', { class: 'chart-block' }, box, dataTable(ctx.charts, id, title, ['bin', ...hists.map((s) => s.label)], histogramRows(hists)));
+  queueMicrotask(() => histogramChart(ctx.charts, box, id, title, xLabel, hists));
+  return block;
+}
+
+function seriesBlock(ctx: ViewContext, id: string, title: string, xLabel: string, yLabel: string, lines: Parameters<typeof seriesChart>[6]): HTMLElement {
+  const box = chartBox(id);
+  const first = lines[0]!.series;
+  const rows = first.mean.map((_, k) => [
+    first.bucketSize > 1 ? `${k * first.bucketSize}–${Math.min(first.length, (k + 1) * first.bucketSize) - 1}` : String(k),
+    ...lines.map((l) => l.series.mean[k] ?? NaN),
+  ]);
+  const block = h('div', { class: 'chart-block' }, box, dataTable(ctx.charts, id, title, [xLabel, ...lines.map((l) => l.label)], rows));
+  queueMicrotask(() => seriesChart(ctx.charts, box, id, title, xLabel, yLabel, lines));
+  return block;
+}
+
+/** A full series as a DownsampledSeries (bucket 1), or reduced to ≤ maxPoints with min/max envelopes. */
+export function toSeries(values: readonly number[], maxPoints = 2048): DownsampledSeries {
+  const n = values.length;
+  const bucket = Math.max(1, Math.ceil(n / maxPoints));
+  const mean: number[] = [];
+  const min: number[] = [];
+  const max: number[] = [];
+  for (let s = 0; s < n; s += bucket) {
+    let sum = 0;
+    let c = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = s; i < Math.min(n, s + bucket); i++) {
+      const v = values[i]!;
+      if (v === null || !Number.isFinite(v)) continue;
+      sum += v;
+      c++;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    mean.push(c ? sum / c : NaN);
+    min.push(c ? lo : NaN);
+    max.push(c ? hi : NaN);
+  }
+  return { length: n, bucketSize: bucket, mean, min, max };
+}
+
+function severityLabel(w: AnalysisWarning): string {
+  return w.severity === 'error' ? 'Error' : w.severity === 'warning' ? 'Warning' : 'Info';
+}
+
+/** The warnings list; each links to the view that shows the evidence. */
+export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filter?: (w: AnalysisWarning) => boolean): HTMLElement {
+  const shown = filter ? warnings.filter(filter) : warnings;
+  if (shown.length === 0) return h('p', { class: 'ok' }, 'No warnings: nothing here looks off.');
+  return h(
+    'ul',
+    { class: 'warnings' },
+    ...shown.map((w) =>
+      h(
+        'li',
+        { class: `warning severity-${w.severity}`, 'data-code': w.code },
+        h('span', { class: 'severity' }, severityLabel(w)),
+        h('code', { class: 'code' }, w.code),
+        h('span', { class: 'message' }, w.message),
+        WARNING_VIEW[w.code] && WARNING_VIEW[w.code] !== 'overview'
+          ? h('vscode-button', { secondary: true, class: 'link', onclick: () => ctx.show(WARNING_VIEW[w.code]!) }, `Show in ${VIEW_TITLES[WARNING_VIEW[w.code]!]}`)
+          : null,
+      ),
+    ),
+  );
+}
+
+/** Overview: tensors and roles, global statistics, warnings, the input distribution. */
+export function overviewView(ctx: ViewContext): HTMLElement {
+  const r = ctx.report;
+  const g = r.global;
+  const roles: [string, { name: string; dtype: string; shape: number[]; used: boolean } | null][] = [
+    ['input', { ...r.input, used: true }],
+    ['mask', r.tensors.mask],
+    ['output', r.tensors.output],
+    ['weight', r.tensors.weight],
+    ['bias', r.tensors.bias],
+    ['running_mean', r.tensors.runningMean],
+    ['running_var', r.tensors.runningVar],
+  ];
+  const present = roles.filter(([, t]) => t);
+  const tensorTable = h(
+    'table',
+    { class: 'data-table tensors', id: 'table-tensors' },
+    h('caption', null, 'Tensors and the role each plays'),
+    h('thead', null, h('tr', null, ...['role', 'name', 'dtype', 'shape', 'used'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', null, ...present.map(([role, t]) => h('tr', null, h('th', { scope: 'row' }, role), h('td', null, t!.name), h('td', null, t!.dtype), h('td', null, fmtShape(t!.shape)), h('td', null, t!.used ? 'yes' : 'no (see warnings)')))),
+  );
+  ctx.charts.noteTable('tensors', present.length);
+  return h(
+    'div',
+    { class: 'view' },
+    section(
+      'At a glance',
+      h(
+        'div',
+        { class: 'stats' },
+        stat('tokens', fmtInt(r.layout.tokens), 'positions of the non-feature axes'),
+        stat('features', fmtInt(r.layout.features), `size of axis ${r.layout.featureAxis}`),
+        stat('batch', fmtInt(r.layout.batchSize), 'elements along the batch axis'),
+        stat('valid tokens', fmtInt(r.layout.validTokens), r.tensors.mask ? 'mask = 1' : 'no mask: every token counts'),
+        stat('mean', fmt(g.mean)),
+        stat('std', fmt(g.std)),
+        stat('min', fmt(g.min)),
+        stat('max', fmt(g.max)),
+        stat('NaN', fmtInt(g.nan)),
+        stat('±Inf', fmtInt(g.posInf + g.negInf)),
+      ),
+    ),
+    section(`Warnings (${r.warnings.length})`, warningList(ctx, r.warnings)),
+    section('Tensors', tensorTable),
+    section('Input distribution', histogramBlock(ctx, 'overview-input', `Values of ${r.input.name}`, 'value', [{ label: r.input.name, hist: r.histograms.input, color: COLOR.input }])),
+  );
+}
+
+/** Per-position slice of a per-token array for one batch element. */
+function batchSlice(r: AnalysisReport, values: readonly number[], b: number): number[] {
+  const per = r.layout.tokensPerBatchElement;
+  return values.slice(b * per, (b + 1) * per);
+}
+
+function batchPicker(ctx: ViewContext, id: string): HTMLElement {
+  const r = ctx.report;
+  const select = h('vscode-single-select', { id, 'aria-label': 'batch element' }) as HTMLElement & { value: string };
+  for (let b = 0; b < r.layout.batchSize; b++) select.append(h('vscode-option', { value: String(b), selected: b === ctx.batchElement }, `batch element ${b}`));
+  select.addEventListener('change', () => ctx.setBatchElement(Number(select.value)));
+  return h('div', { class: 'inline-control' }, h('label', { for: id }, 'Show '), select);
+}
+
+/** LayerNorm: per-token mean/std along positions, before/after histograms, degenerate tokens. */
+export function layerNormView(ctx: ViewContext): HTMLElement {
+  const r = ctx.report;
+  const ln = r.layerNorm;
+  const b = Math.min(ctx.batchElement, Math.max(0, r.layout.batchSize - 1));
+  const std = ln.perToken.var.map((v) => Math.sqrt(v));
+  const degenerate = r.warnings.filter((w) => w.code === 'degenerate-token');
+  const perBatch = r.layout.batchSize > 1 && r.layout.tokensPerBatchElement > 1;
+  return h(
+    'div',
+    { class: 'view' },
+    h('p', { class: 'explain' }, `LayerNorm normalizes each token over its ${fmtInt(r.layout.features)} features: every output token has mean 0 and std 1 (before weight/bias), whatever the rest of the batch holds. eps = ${fmt(ln.eps)}${ln.affine.weight ? ', with weight' : ''}${ln.affine.bias ? ' and bias' : ''}.`),
+    section(
+      'Per-token statistics along positions',
+      perBatch ? batchPicker(ctx, 'ln-batch') : null,
+      seriesBlock(ctx, 'ln-token-stats', perBatch ? `Batch element ${b}: token mean and std` : 'Token mean and std', 'position', 'value', [
+        { label: 'mean', series: toSeries(perBatch ? batchSlice(r, ln.perToken.mean, b) : ln.perToken.mean), color: COLOR.extra },
+        { label: 'std', series: toSeries(perBatch ? batchSlice(r, std, b) : std), color: COLOR.layerNorm },
+      ]),
+      seriesBlock(ctx, 'ln-token-std-all', 'Token std over all tokens (batch-major)', 'token', 'std', [{ label: 'std before', series: ln.series.std, color: COLOR.input }, { label: 'std after LayerNorm', series: ln.series.outputStd, color: COLOR.layerNorm }]),
+    ),
+    section(
+      'Values before and after',
+      h(
+        'div',
+        { class: 'grid2' },
+        histogramBlock(ctx, 'ln-hist-before', 'Before: input values', 'value', [{ label: 'input', hist: r.histograms.input, color: COLOR.input }]),
+        histogramBlock(ctx, 'ln-hist-after', 'After: LayerNorm output', 'value', [{ label: 'LayerNorm', hist: r.histograms.layerNorm, color: COLOR.layerNorm }]),
+      ),
+    ),
+    section(
+      'Token std before and after',
+      h(
+        'div',
+        { class: 'grid2' },
+        histogramBlock(ctx, 'ln-tokstd-before', 'Token std before', 'std', [{ label: 'input', hist: r.tokenDistributions.input.std, color: COLOR.input }]),
+        histogramBlock(ctx, 'ln-tokstd-after', 'Token std after LayerNorm', 'std', [{ label: 'LayerNorm', hist: r.tokenDistributions.layerNorm.std, color: COLOR.layerNorm }]),
+      ),
+    ),
+    section('Degenerate tokens', degenerate.length ? warningList(ctx, degenerate) : h('p', { class: 'ok' }, 'No token has a variance small enough for eps to dominate.')),
+  );
+}
+
+/** BatchNorm: per-feature statistics, before/after, padding and batch-size sensitivity, per batch element. */
+export function batchNormView(ctx: ViewContext): HTMLElement {
+  const r = ctx.report;
+  const bn = r.batchNorm;
+  const pf = bn.perFeature;
+  const sub = r.batchDependence.subBatches;
+  const related = r.warnings.filter((w) => ['padding-in-batch-stats', 'small-batch', 'batch-dependent-output', 'running-stats-mismatch'].includes(w.code));
+  const q = r.perBatch;
+  const mid = Math.floor(q.probabilities.length / 2);
+  const quantileSeries = (pick: (e: (typeof q.entries)[number]) => number[]): DownsampledSeries => ({
+    length: q.entries.length,
+    bucketSize: 1,
+    mean: q.entries.map((e) => pick(e)[mid] ?? NaN),
+    min: q.entries.map((e) => pick(e)[0] ?? NaN),
+    max: q.entries.map((e) => pick(e)[pick(e).length - 1] ?? NaN),
+  });
+  const qLabel = `p${Math.round((q.probabilities[0] ?? 0) * 100)}–p${Math.round((q.probabilities[q.probabilities.length - 1] ?? 1) * 100)}`;
+  return h(
+    'div',
+    { class: 'view' },
+    h('p', { class: 'explain' }, `BatchNorm normalizes each feature over the batch: ${fmtInt(pf.count)} valid tokens here. Its statistics change with batch size, batch composition and padding, so the same token gets a different output in a different batch. eps = ${fmt(bn.eps)}.`),
+    related.length ? section('Findings', warningList(ctx, related)) : null,
+    section(
+      'Per-feature statistics',
+      seriesBlock(ctx, 'bn-feature-stats', 'Feature mean and std over valid tokens', 'feature', 'value', [
+        { label: 'mean', series: toSeries(pf.mean), color: COLOR.extra },
+        { label: 'std', series: toSeries(pf.var.map((v) => Math.sqrt(v))), color: COLOR.batchNorm },
+      ]),
+    ),
+    section(
+      'Values before and after',
+      h(
+        'div',
+        { class: 'grid2' },
+        histogramBlock(ctx, 'bn-hist-before', 'Before: input values', 'value', [{ label: 'input', hist: r.histograms.input, color: COLOR.input }]),
+        histogramBlock(ctx, 'bn-hist-after', 'After: BatchNorm output', 'value', [{ label: 'BatchNorm', hist: r.histograms.batchNorm, color: COLOR.batchNorm }]),
+      ),
+    ),
+    section(
+      'Batch-size sensitivity',
+      h('p', { class: 'explain' }, 'BatchNorm statistics recomputed on consecutive sub-batches: how far each token’s output moves from its full-batch output (normalized units). LayerNorm’s output does not move at any batch size.'),
+      sub.length
+        ? (() => {
+            const box = chartBox('bn-subbatch');
+            queueMicrotask(() =>
+              categoryChart(ctx.charts, box, 'bn-subbatch', 'Output shift vs sub-batch size', 'sub-batch size', 'shift', sub.map((s) => s.size), [
+                { label: 'BatchNorm RMS shift', values: sub.map((s) => s.rmsShift), color: COLOR.batchNorm },
+                { label: 'BatchNorm max shift', values: sub.map((s) => s.maxShift), color: COLOR.bad },
+                { label: 'LayerNorm shift', values: sub.map(() => 0), color: COLOR.layerNorm },
+              ], true),
+            );
+            return h(
+              'div',
+              { class: 'chart-block' },
+              box,
+              dataTable(ctx.charts, 'bn-subbatch', 'Sub-batch BatchNorm statistics', ['size', 'groups', 'min tokens', 'RMS shift', 'max shift', 'max |Δmean|/std', 'median var ratio'], sub.map((s) => [s.size, String(s.groups), String(s.minCount), s.rmsShift, s.maxShift, s.maxMeanDeviation, s.medianVarRatio])),
+            );
+          })()
+        : h('p', { class: 'muted' }, 'The batch has a single element: no sub-batches to compare.'),
+    ),
+    section(
+      'Padding sensitivity',
+      r.padding
+        ? h(
+            'div',
+            null,
+            h('p', { class: 'explain' }, `${fmtInt(r.padding.paddingTokens)} padding tokens. PyTorch’s BatchNorm has no mask, so they enter its statistics; shift of each feature’s mean, in units of its std over real tokens (largest ${fmt(r.padding.maxMeanShift)}).`),
+            seriesBlock(ctx, 'bn-padding', 'Mean shift from padding per feature (|Δmean| / std)', 'feature', '|Δmean| / std', [{ label: 'mean shift', series: toSeries(r.padding.meanShift), color: COLOR.bad }]),
+          )
+        : h('p', { class: 'muted' }, 'No mask in this dump: every token counts as real.'),
+    ),
+    r.runningStats
+      ? section(
+          'Running statistics vs this batch',
+          seriesBlock(ctx, 'bn-running', 'running_mean shift (|Δ| / std) and running_var ratio per feature', 'feature', 'value', [
+            { label: 'mean shift', series: toSeries(r.runningStats.meanShift), color: COLOR.bad },
+            { label: 'var ratio', series: toSeries(r.runningStats.varRatio), color: COLOR.extra },
+          ]),
+        )
+      : null,
+    q.entries.length
+      ? section(
+          'Per batch element',
+          h('p', { class: 'explain' }, `Median and ${qLabel} of each batch element’s values before and after each norm${q.elementsPerEntry > 1 ? ` (${q.elementsPerEntry} elements per point)` : ''}.`),
+          seriesBlock(ctx, 'bn-per-batch', 'Quantiles per batch element', 'batch element', 'value', [
+            { label: 'input', series: quantileSeries((e) => e.input), color: COLOR.input, envelope: true, envelopeLabel: qLabel },
+            { label: 'LayerNorm', series: quantileSeries((e) => e.layerNorm), color: COLOR.layerNorm, envelope: true, envelopeLabel: qLabel },
+            { label: 'BatchNorm', series: quantileSeries((e) => e.batchNorm), color: COLOR.batchNorm, envelope: true, envelopeLabel: qLabel },
+          ]),
+        )
+      : null,
+  );
+}
+
+/** Compare: LayerNorm vs RMSNorm vs BatchNorm side by side. */
+export function compareView(ctx: ViewContext): HTMLElement {
+  const r = ctx.report;
+  const td = r.tokenDistributions;
+  const summaryRows: [string, Histogram, string, string][] = [
+    ['LayerNorm', td.layerNorm.std, 'no', 'per token, over features'],
+    ['RMSNorm', td.rmsNorm.std, 'no', 'per token, over features (no centring)'],
+    ['BatchNorm', td.batchNorm.std, 'yes', 'per feature, over the batch'],
+  ];
+  const maxShift = Math.max(0, ...r.batchDependence.subBatches.map((s) => s.rmsShift));
+  const table = h(
+    'table',
+    { class: 'data-table', id: 'table-compare-summary' },
+    h('caption', null, 'The three normalizations on this input'),
+    h('thead', null, h('tr', null, ...['norm', 'statistics', 'depends on the batch', 'token std after (mean)', 'largest sub-batch RMS shift'].map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'tbody',
+      null,
+      ...summaryRows.map(([name, hist, dep, stats]) =>
+        h('tr', null, h('th', { scope: 'row' }, name), h('td', null, stats), h('td', null, dep), h('td', null, fmt(histMean(hist))), h('td', null, name === 'BatchNorm' ? fmt(maxShift) : '0')),
+      ),
+    ),
+  );
+  ctx.charts.noteTable('compare-summary', 3);
+  return h(
+    'div',
+    { class: 'view' },
+    section('Side by side', table),
+    section(
+      'Distribution after each norm',
+      histogramBlock(ctx, 'cmp-hist', 'Output values', 'value', [
+        { label: 'LayerNorm', hist: r.histograms.layerNorm, color: COLOR.layerNorm },
+        { label: 'RMSNorm', hist: r.histograms.rmsNorm, color: COLOR.rmsNorm },
+        { label: 'BatchNorm', hist: r.histograms.batchNorm, color: COLOR.batchNorm },
+      ]),
+    ),
+    section(
+      'Per-token std after each norm',
+      seriesBlock(ctx, 'cmp-token-std', 'Token std after each norm (batch-major tokens)', 'token', 'std', [
+        { label: 'LayerNorm', series: r.layerNorm.series.outputStd, color: COLOR.layerNorm },
+        { label: 'RMSNorm', series: r.rmsNorm.series.outputStd, color: COLOR.rmsNorm },
+        { label: 'BatchNorm', series: r.batchNorm.series.outputStd, color: COLOR.batchNorm },
+      ]),
+    ),
+    section(
+      'Token mean after each norm',
+      h(
+        'div',
+        { class: 'grid3' },
+        histogramBlock(ctx, 'cmp-tokmean-ln', 'LayerNorm', 'token mean', [{ label: 'LayerNorm', hist: td.layerNorm.mean, color: COLOR.layerNorm }]),
+        histogramBlock(ctx, 'cmp-tokmean-rms', 'RMSNorm', 'token mean', [{ label: 'RMSNorm', hist: td.rmsNorm.mean, color: COLOR.rmsNorm }]),
+        histogramBlock(ctx, 'cmp-tokmean-bn', 'BatchNorm', 'token mean', [{ label: 'BatchNorm', hist: td.batchNorm.mean, color: COLOR.batchNorm }]),
+      ),
+    ),
+  );
+}
+
+/** Mean of a histogram's distribution from bin centres. */
+function histMean(hist: Histogram): number {
+  let s = 0;
+  let n = 0;
+  hist.counts.forEach((c, i) => {
+    s += c * (hist.edges[i]! + hist.edges[i + 1]!) / 2;
+    n += c;
+  });
+  return n ? s / n : NaN;
+}
+
+/** Replay: recorded vs recomputed output, best match, fitted eps. */
+export function replayView(ctx: ViewContext): HTMLElement {
+  const r = ctx.report;
+  const c = r.comparison;
+  if (!c) {
+    return h(
+      'div',
+      { class: 'view' },
+      section('No recorded output', h('p', null, 'This dump has no output tensor (named output, normalized or y). Dump the norm’s output next to its input, or pick one with the output option, to check it against LayerNorm, RMSNorm and BatchNorm of the input.')),
+    );
+  }
+  const names = { layernorm: 'LayerNorm', rmsnorm: 'RMSNorm', batchnorm: 'BatchNorm' } as const;
+  const kinds = Object.keys(names) as (keyof typeof names)[];
+  const mismatch = r.warnings.filter((w) => w.code === 'recorded-output-mismatch');
+  const verdict =
+    c.bestMatch === 'none'
+      ? `No normalization of ${r.input.name} explains ${c.tensor}: the smallest max |error| is ${fmt(c.maxAbsError)} (tolerance ${fmt(c.tolerance)}).`
+      : `${c.tensor} is ${names[c.bestMatch]} of ${r.input.name}: max |error| ${fmt(c.maxAbsError)} within the ${c.dtype} tolerance ${fmt(c.tolerance)}${c.fittedEps !== undefined ? `, fitted eps ${fmt(c.fittedEps)}` : ''}.`;
+  const table = h(
+    'table',
+    { class: 'data-table', id: 'table-replay' },
+    h('caption', null, `Recorded ${c.tensor} vs each normalization recomputed from ${r.input.name}`),
+    h('thead', null, h('tr', null, ...['norm', 'max |error|', 'RMS error', 'relative RMS', 'shape residual', 'fitted eps', 'within tolerance'].map((x) => h('th', { scope: 'col' }, x)))),
+    h(
+      'tbody',
+      null,
+      ...kinds.map((k) => {
+        const cand = c.candidates[k];
+        return h('tr', { class: k === c.bestMatch ? 'best' : '' }, h('th', { scope: 'row' }, names[k] + (k === c.bestMatch ? ' (best)' : '')), h('td', null, fmt(cand.maxAbsError)), h('td', null, fmt(cand.rmsError)), h('td', null, fmt(cand.relativeRmsError)), h('td', null, fmt(cand.shapeResidual)), h('td', null, cand.fittedEps === null ? '—' : fmt(cand.fittedEps)), h('td', null, cand.withinTolerance ? 'yes' : 'no'));
+      }),
+    ),
+  );
+  ctx.charts.noteTable('replay', kinds.length);
+  const errBox = chartBox('replay-errors');
+  queueMicrotask(() =>
+    categoryChart(ctx.charts, errBox, 'replay-errors', 'Error of each candidate (log)', 'candidate', 'error', [0, 1, 2], [
+      { label: 'max |error|', values: kinds.map((k) => c.candidates[k].maxAbsError), color: COLOR.bad },
+      { label: 'RMS error', values: kinds.map((k) => c.candidates[k].rmsError), color: COLOR.extra },
+    ]),
+  );
+  const extra = c as unknown as { recordedHistogram?: Histogram; errorHistogram?: Histogram };
+  return h(
+    'div',
+    { class: 'view' },
+    section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch) : null),
+    section('Candidates', table, h('p', { class: 'muted' }, 'Candidates on the x axis: 0 LayerNorm, 1 RMSNorm, 2 BatchNorm.'), h('div', { class: 'chart-block' }, errBox)),
+    extra.recordedHistogram
+      ? section(
+          'Recorded vs recomputed',
+          histogramBlock(ctx, 'replay-hist', 'Recorded output vs recomputed', 'value', [
+            { label: `recorded ${c.tensor}`, hist: extra.recordedHistogram, color: COLOR.input },
+            { label: c.bestMatch === 'none' ? 'LayerNorm' : names[c.bestMatch], hist: c.bestMatch === 'rmsnorm' ? r.histograms.rmsNorm : c.bestMatch === 'batchnorm' ? r.histograms.batchNorm : r.histograms.layerNorm, color: COLOR.layerNorm },
+          ]),
+        )
+      : null,
+    extra.errorHistogram ? section('Error distribution', histogramBlock(ctx, 'replay-err-hist', 'recorded − recomputed', 'error', [{ label: 'error', hist: extra.errorHistogram, color: COLOR.bad }])) : null,
+  );
+}

@@ -165,11 +165,17 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     vscode.commands.registerCommand('normlens.exportChart', guard(exportChart)),
     vscode.commands.registerCommand('normlens.openSample', guard(openSample)),
     vscode.commands.registerCommand('normlens.showLog', () => log().show()),
-    vscode.commands.registerCommand('normlens.internal.lastRender', async (which?: string, timeoutMs?: number) => {
-      if (which === 'sidePanel') return sidePanel.lastRender ?? (await sidePanel.nextRender(timeoutMs));
+    vscode.commands.registerCommand('normlens.internal.showView', async (view: string) => {
+      const session = inspector.active;
+      if (!session) return false;
+      return session.post({ type: 'showView', view });
+    }),
+    // Test and automation hooks (hidden from the palette): what the webviews reported drawing.
+    vscode.commands.registerCommand('normlens.internal.renderCount', () => inspector.renderCount),
+    vscode.commands.registerCommand('normlens.internal.lastRender', async (which?: string, timeoutMs?: number, after?: number) => {
+      if (which === 'sidePanel') return after === undefined && sidePanel.lastRender ? sidePanel.lastRender : sidePanel.nextRender(timeoutMs);
       if (which === 'compare') return ComparePanel.latest()?.rendered(timeoutMs);
-      if (which === 'next') return inspector.lastRender(timeoutMs, Date.now());
-      return inspector.lastRender(timeoutMs);
+      return inspector.lastRender(timeoutMs, after);
     }),
   ];
 }

@@ -213,6 +213,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
             session.onRendered(m.summary);
+            this.noteRender(m.summary);
             break;
           case 'setOptions':
             session.options = { ...session.options, ...m.options };
@@ -251,11 +252,35 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     return [...this.sessions].find((s) => s.document.uri.toString() === uri.toString());
   }
 
-  /** The render summary of the active inspector, waiting for a render if none came yet. */
+  /** Renders reported by any inspector so far (tests wait for the count to grow). */
+  renderCount = 0;
+  private lastAnyRender: RenderSummary | undefined;
+  private readonly anyRenderWaiters: { after: number; resolve: (s: RenderSummary) => void }[] = [];
+
+  /** Records a render of any session. */
+  noteRender(summary: RenderSummary): void {
+    this.renderCount++;
+    this.lastAnyRender = summary;
+    const ready = this.anyRenderWaiters.filter((w) => this.renderCount > w.after);
+    for (const w of ready) {
+      this.anyRenderWaiters.splice(this.anyRenderWaiters.indexOf(w), 1);
+      w.resolve(summary);
+    }
+  }
+
+  /**
+   * With `after`: the first render by any inspector once more than `after` renders happened.
+   * Without: the active inspector's last render, waiting for one if none came yet.
+   */
   async lastRender(timeoutMs = 20000, after?: number): Promise<RenderSummary | undefined> {
+    const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs));
+    if (after !== undefined) {
+      if (this.renderCount > after) return this.lastAnyRender;
+      return Promise.race([new Promise<RenderSummary>((resolve) => this.anyRenderWaiters.push({ after, resolve })), timeout]);
+    }
     const s = this.active;
     if (!s) return undefined;
-    if (s.lastRender && after === undefined) return s.lastRender;
-    return Promise.race([s.nextRender(), new Promise<undefined>((r) => setTimeout(() => r(undefined), timeoutMs))]);
+    if (s.lastRender) return s.lastRender;
+    return Promise.race([s.nextRender(), timeout]);
   }
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RenderSummary } from '../../src/protocol';
 
-/** The extension under test. */
+/** The extension under test, activated. */
 export async function activateNormLens(): Promise<vscode.Extension<{ version: string }>> {
   const ext = vscode.extensions.getExtension<{ version: string }>('normlens.normlens');
   if (!ext) throw new Error('the NormLens extension is not installed in this VS Code');
@@ -11,7 +11,7 @@ export async function activateNormLens(): Promise<vscode.Extension<{ version: st
   return ext;
 }
 
-/** The folder of the test workspace (the fixtures). */
+/** A path in the test workspace (test/fixtures). */
 export function workspaceUri(...segments: string[]): vscode.Uri {
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (!folder) throw new Error('integration tests need a workspace folder');
@@ -29,11 +29,35 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | Prom
   }
 }
 
-/** The render summary of the active inspector webview. */
-export async function lastRender(which: 'inspector' | 'next' | 'sidePanel' | 'compare' = 'inspector', timeoutMs = 30000): Promise<RenderSummary> {
+/** The last render summary of the active inspector (or of the side panel / compare panel). */
+export async function lastRender(which: 'inspector' | 'sidePanel' | 'compare' = 'inspector', timeoutMs = 30000): Promise<RenderSummary> {
   const s = await vscode.commands.executeCommand<RenderSummary | undefined>('normlens.internal.lastRender', which, timeoutMs);
   if (!s) throw new Error(`no ${which} webview reported a render within ${timeoutMs} ms`);
   return s;
+}
+
+/** Runs `action` and returns the first inspector render that happens after it started. */
+export async function renderAfter(action: () => Thenable<unknown> | Promise<unknown>, timeoutMs = 60000): Promise<RenderSummary> {
+  const count = await vscode.commands.executeCommand<number>('normlens.internal.renderCount');
+  await action();
+  const s = await vscode.commands.executeCommand<RenderSummary | undefined>('normlens.internal.lastRender', 'inspector', timeoutMs, count);
+  if (!s) throw new Error(`no inspector rendered within ${timeoutMs} ms`);
+  return s;
+}
+
+/** Opens `uri` with `viewType` and returns its first render. */
+export function openAndRender(uri: vscode.Uri, viewType = 'normlens.inspector'): Promise<RenderSummary> {
+  return renderAfter(() => vscode.commands.executeCommand('vscode.openWith', uri, viewType));
+}
+
+/** Switches the active inspector to `view` and returns what it rendered. */
+export function showView(view: string): Promise<RenderSummary> {
+  return renderAfter(() => vscode.commands.executeCommand('normlens.internal.showView', view));
+}
+
+/** Lets the workbench finish layout and painting (for screenshots). */
+export function settle(ms = 700): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**
@@ -43,6 +67,7 @@ export async function lastRender(which: 'inspector' | 'next' | 'sidePanel' | 'co
 export async function screenshot(name: string): Promise<void> {
   const dir = process.env.NORMLENS_SCREENSHOT_DIR;
   if (!dir) return;
+  await settle();
   mkdirSync(dir, { recursive: true });
   const png = join(dir, `${name}.png`);
   writeFileSync(join(dir, `${name}.request`), '');

@@ -1,0 +1,97 @@
+import { strict as assert } from 'node:assert';
+import * as vscode from 'vscode';
+import { closeAll, openAndRender, renderAfter, showView, workspaceUri } from '../support';
+
+describe('Inspector: every format opens', () => {
+  afterEach(closeAll);
+
+  it('opens .npy by default (vscode.open picks the NormLens inspector)', async () => {
+    const s = await renderAfter(() => vscode.commands.executeCommand('vscode.open', workspaceUri('integration', 'hello.npy')));
+    assert.equal(s.view, 'overview');
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputCustom, 'the active tab is a custom editor');
+    assert.equal((tab!.input as vscode.TabInputCustom).viewType, 'normlens.inspector');
+  });
+
+  it('opens an .npz (the bundled transformer block) with its input, mask and output', async () => {
+    const s = await renderAfter(() => vscode.commands.executeCommand('normlens.openSample'));
+    assert.equal(s.view, 'overview');
+    assert.ok(s.tables.some((t) => t.id === 'tensors' && t.rows >= 3), 'tensor table lists input, mask and output');
+    assert.ok(s.warnings.includes('padding-in-batch-stats'));
+  });
+
+  it('opens .safetensors through Open With (bfloat16-free LayerNorm dump)', async () => {
+    const s = await openAndRender(workspaceUri('integration', 'layernorm.safetensors'), 'normlens.inspectorOptIn');
+    assert.equal(s.view, 'overview');
+    assert.equal(s.error, undefined);
+  });
+
+  it('opens a JSON dump with tokens through Open With', async () => {
+    const s = await openAndRender(workspaceUri('integration', 'tokens.json'), 'normlens.inspectorOptIn');
+    assert.equal(s.view, 'overview');
+    assert.ok(s.warnings.includes('outlier-feature'), `warnings: ${s.warnings.join(', ')}`);
+  });
+
+  it('shows a readable error view for a malformed file, never a blank page', async () => {
+    const s = await openAndRender(workspaceUri('integration', 'truncated.npy'));
+    assert.equal(s.view, 'error');
+    assert.match(s.error ?? '', /truncated/);
+    assert.match(s.error ?? '', /re-save|re-copy/i);
+  });
+});
+
+describe('Inspector: each view renders its charts', () => {
+  before(async () => {
+    await renderAfter(() => vscode.commands.executeCommand('normlens.openSample'));
+  });
+  after(closeAll);
+
+  const chart = (s: Awaited<ReturnType<typeof showView>>, id: string) => s.charts.find((c) => c.id === id);
+
+  it('LayerNorm: per-token statistics and before/after histograms', async () => {
+    const s = await showView('layernorm');
+    assert.equal(s.view, 'layernorm');
+    assert.equal(chart(s, 'ln-token-stats')?.series, 2);
+    assert.equal(chart(s, 'ln-token-stats')?.points, 32, 'one point per position of a batch element');
+    assert.equal(chart(s, 'ln-hist-after')?.points, 64, '64 bins by default');
+    assert.ok(s.tables.length >= 4, 'each chart has a data table');
+  });
+
+  it('BatchNorm: per-feature stats, sub-batch sensitivity, padding and per-batch quantiles', async () => {
+    const s = await showView('batchnorm');
+    assert.equal(chart(s, 'bn-feature-stats')?.points, 64);
+    assert.ok((chart(s, 'bn-subbatch')?.points ?? 0) >= 2, 'sub-batch sizes 1, 2, 4');
+    assert.equal(chart(s, 'bn-subbatch')?.series, 3);
+    assert.ok(chart(s, 'bn-padding'), 'padding sensitivity chart');
+    assert.equal(chart(s, 'bn-per-batch')?.points, 4, 'one point per batch element');
+  });
+
+  it('Compare: LayerNorm vs RMSNorm vs BatchNorm on shared bins', async () => {
+    const s = await showView('compare');
+    assert.equal(chart(s, 'cmp-hist')?.series, 3);
+    assert.equal(chart(s, 'cmp-token-std')?.series, 3);
+    assert.ok(s.tables.some((t) => t.id === 'compare-summary' && t.rows === 3));
+  });
+
+  it('Tokens: a tokens × features heatmap from the host', async () => {
+    const s = await showView('tokens');
+    const cells = s.tables.find((t) => t.id === 'tokens-heatmap-cells');
+    assert.ok(cells && cells.rows > 0, 'heatmap rows drawn');
+  });
+
+  it('Replay: recorded vs recomputed with best match', async () => {
+    const s = await showView('replay');
+    assert.ok(s.tables.some((t) => t.id === 'replay' && t.rows === 3));
+    assert.ok(chart(s, 'replay-errors'));
+  });
+
+  it('restores the selected view after the webview is hidden and shown again', async () => {
+    await showView('batchnorm');
+    const sample = vscode.Uri.joinPath(vscode.extensions.getExtension('normlens.normlens')!.extensionUri, 'media', 'samples', 'transformer-block.npz');
+    // Another editor in the same group hides the sample's webview (its context is not retained) ...
+    await openAndRender(workspaceUri('integration', 'hello.npy'));
+    // ... and showing it again reloads the page, which must restore the view it had.
+    const s = await openAndRender(sample);
+    assert.equal(s.view, 'batchnorm', 'getState/setState kept the view');
+  });
+});

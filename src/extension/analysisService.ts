@@ -12,7 +12,7 @@ import { NodeFileByteSource } from '../platform/nodeFileSource';
 import type { TensorSummary, ViewOptions } from '../protocol';
 import { log } from './log';
 import { readSettings } from './settings';
-import { analyzeFileInWorkers } from './workerAnalysis';
+import { analyzeLocalFile } from './workerAnalysis';
 
 /** A finished analysis with what the views need besides the report. */
 export interface AnalysisResult {
@@ -85,14 +85,14 @@ export class AnalysisService implements vscode.Disposable {
     try {
       const roles = guessRoles(dump.tensors.map((t) => t.info));
       if (view.mask === null) for (const [name, role] of roles) if (role === 'mask') roles.set(name, 'other');
-      const options: AnalysisOptions = { ...settings.analysis, roles, ...(view.mask === null ? { ignoreMask: true } : {}) } as AnalysisOptions;
+      const options: AnalysisOptions = { ...settings.analysis, roles, ...(view.mask === null ? { ignoreMask: true } : {}) };
       const abort = { aborted: false };
       const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
       try {
         const hooks = { cancellation: abort, ...(control.onProgress ? { onProgress: control.onProgress } : {}) };
         const report =
           uri.scheme === 'file' && dump.tensors.length > 0
-            ? await analyzeFileInWorkers(uri.fsPath, dump, options, hooks, { extensionUri: this.extensionUri, workers: settings.workers, open: settings.open })
+            ? await analyzeLocalFile(uri.fsPath, options, hooks, { extensionUri: this.extensionUri, workers: settings.workers })
             : await analyzeDump(dump, options, hooks, fileName(uri));
         log().info(`analysed ${uri.toString()} in ${Date.now() - started} ms (${report.timing.workers} workers): ${report.warnings.length} warnings`);
         const tensors = dump.tensors.map((t) => ({ name: t.info.name, dtype: t.info.dtype, shape: [...t.info.shape], role: roles.get(t.info.name) ?? 'other' }));

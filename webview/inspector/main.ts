@@ -281,7 +281,8 @@ onHostMessage((m: HostToWebview) => {
     case 'reply': {
       const p = pending.get(m.id);
       pending.delete(m.id);
-      if (p) (m.ok ? p.resolve(m.value) : p.reject(new Error(m.error ?? 'request failed')));
+      if (p && m.ok) p.resolve(m.value);
+      else if (p) p.reject(new Error(m.error ?? 'request failed'));
       break;
     }
   }

@@ -17,6 +17,8 @@ export interface AnalysisOptions {
   readonly weight?: string;
   /** Affine bias (`--bias`), one value per feature. */
   readonly bias?: string;
+  /** Treat every token as real even when the dump has a mask (the inspector's "use mask" switch). */
+  readonly ignoreMask?: boolean;
   /** BatchNorm running mean to check against the batch statistics. */
   readonly runningMean?: string;
   /** BatchNorm running variance to check against the batch statistics. */
@@ -207,7 +209,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
   const runningVar = await perFeature(pick(options.runningVar, 'running_var', '--running-var'), 'running_var');
 
   // Mask: tokens-shaped (any shape with one entry per token).
-  const maskHandle = pick(options.mask, 'mask', '--mask');
+  const maskHandle = options.ignoreMask ? null : pick(options.mask, 'mask', '--mask');
   let mask: Uint8Array | null = null;
   let maskRef: TensorReference | null = null;
   let validTokens = tokens;

@@ -1,3 +1,5 @@
 // Every integration suite, in the order they run.
 import './activation.test';
 import './inspector.test';
+import './commands.test';
+import './settings.test';

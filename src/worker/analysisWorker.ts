@@ -4,7 +4,7 @@ import { runPass2, type Pass2Partial } from '../core/analysis/pass2';
 import { resolvePlanTensors } from '../core/analysis/plan';
 import { isNormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
-import type { Dump } from '../core/formats/types';
+import type { DecodedValues, Dump } from '../core/formats/types';
 import { NodeFileByteSource } from '../platform/nodeFileSource';
 import type { AnalysisWorkerData, WorkerReply, WorkerRequest } from './workerProtocol';
 
@@ -19,22 +19,27 @@ function buffersOf(partial: Pass1Partial | Pass2Partial): ArrayBuffer[] {
   return [...out];
 }
 
-let dumpPromise: Promise<Dump> | null = null;
+let dumpPromise: Promise<{ source: NodeFileByteSource; dump: Dump }> | null = null;
 
 /** Opens the worker's own view of the dump once (positional reads; nothing shared with the host). */
-function dump(): Promise<Dump> {
+function opened(): Promise<{ source: NodeFileByteSource; dump: Dump }> {
   if (!dumpPromise) {
-    const { path } = workerData as AnalysisWorkerData;
-    dumpPromise = NodeFileByteSource.open(path).then((source) => openDump(source));
+    const { path, open } = workerData as AnalysisWorkerData;
+    dumpPromise = NodeFileByteSource.open(path).then(async (source) => ({ source, dump: await openDump(source, open) }));
   }
   return dumpPromise;
 }
 
 async function handle(req: WorkerRequest): Promise<void> {
   const port = parentPort!;
-  const hooks = { onElements: (elements: number): void => port.postMessage({ type: 'progress', id: req.id, elements } satisfies WorkerReply) };
   try {
-    const tensors = resolvePlanTensors(await dump(), req.plan);
+    const { source, dump } = await opened();
+    const hooks = {
+      onElements: (elements: number): void => port.postMessage({ type: 'progress', id: req.id, elements } satisfies WorkerReply),
+      // Chunks are done with once visited: their read buffers serve the next reads.
+      release: (values: DecodedValues): void => source.recycle(values.buffer),
+    };
+    const tensors = resolvePlanTensors(dump, req.plan);
     if (req.type === 'pass1') {
       const partial = await runPass1(tensors, req.plan, req.range, hooks);
       port.postMessage({ type: 'pass1-done', id: req.id, partial } satisfies WorkerReply, buffersOf(partial));

@@ -3,10 +3,12 @@ import type { Pass2Context, Pass2Partial } from '../core/analysis/pass2';
 import type { AnalysisPlan } from '../core/analysis/plan';
 import type { TokenRange } from '../core/analysis/tiles';
 import type { NormLensErrorKind } from '../core/errors';
+import type { OpenDumpOptions } from '../core/formats/options';
 
-/** Data a worker starts with: the dump it opens itself. */
+/** Data a worker starts with: the dump it opens itself, with the host's open options. */
 export interface AnalysisWorkerData {
   readonly path: string;
+  readonly open?: OpenDumpOptions;
 }
 
 /** Host → worker: run one pass over a token range. */

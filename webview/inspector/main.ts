@@ -24,6 +24,7 @@ const state: InspectorState = { view: 'overview', logScale: true, batchElement: 
 charts.logScale = state.logScale;
 
 let title = '';
+let currentUri: string | undefined;
 let report: AnalysisReport | undefined;
 let tensors: TensorSummary[] = [];
 let tokenLabels: string[] | undefined;
@@ -93,10 +94,17 @@ function controls(r: AnalysisReport): HTMLElement {
     bins,
     maskBox,
     logBox,
-    h('span', { class: 'spacer' }),
-    h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['json'] }) }, 'Export JSON'),
-    h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['markdown'] }) }, 'Export Markdown'),
-    h('vscode-button', { secondary: true, onclick: () => void exportCharts() }, 'Save chart PNG'),
+  );
+}
+
+/** Export actions, at the right of the page header. */
+function exportButtons(): HTMLElement {
+  return h(
+    'div',
+    { class: 'header-actions', role: 'toolbar', 'aria-label': 'export' },
+    h('vscode-button', { secondary: true, title: 'Save the full report as JSON', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['json', report ? currentUri : undefined] }) }, 'Export JSON'),
+    h('vscode-button', { secondary: true, title: 'Save a Markdown summary', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['markdown', report ? currentUri : undefined] }) }, 'Export Markdown'),
+    h('vscode-button', { secondary: true, title: 'Save the first chart of this view as PNG', onclick: () => void exportCharts() }, 'Save chart PNG'),
   );
 }
 
@@ -113,7 +121,7 @@ function header(r: AnalysisReport | undefined): HTMLElement {
   const sub = r
     ? `${r.source.format} · ${r.input.name} ${r.input.dtype} ${fmtShape(r.input.shape)} · feature axis ${r.layout.featureAxis} · ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`
     : '';
-  return h('header', { class: 'page-header' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub));
+  return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), r ? exportButtons() : null);
 }
 
 function viewContext(r: AnalysisReport): ViewContext {
@@ -253,6 +261,7 @@ onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
       title = m.title;
+      currentUri = m.uri;
       options = m.options;
       renderProgress(0, 'Analysing');
       break;

@@ -56,10 +56,10 @@ function stat(label: string, value: string, hint?: string): HTMLElement {
 }
 
 /** Draws a histogram chart with its data table; returns the block. */
-function histogramBlock(ctx: ViewContext, id: string, title: string, xLabel: string, hists: HistogramSeries[]): HTMLElement {
+function histogramBlock(ctx: ViewContext, id: string, title: string, xLabel: string, hists: HistogramSeries[], opts: { logX?: boolean } = {}): HTMLElement {
   const box = chartBox(id);
   const block = h('div', { class: 'chart-block' }, box, dataTable(ctx.charts, id, title, ['bin', ...hists.map((s) => s.label)], histogramRows(hists)));
-  queueMicrotask(() => histogramChart(ctx.charts, box, id, title, xLabel, hists));
+  queueMicrotask(() => histogramChart(ctx.charts, box, id, title, xLabel, hists, opts));
   return block;
 }
 
@@ -107,7 +107,7 @@ function severityLabel(w: AnalysisWarning): string {
 }
 
 /** The warnings list; each links to the view that shows the evidence. */
-export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filter?: (w: AnalysisWarning) => boolean): HTMLElement {
+export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filter?: (w: AnalysisWarning) => boolean, here: ViewId = 'overview'): HTMLElement {
   const shown = filter ? warnings.filter(filter) : warnings;
   if (shown.length === 0) return h('p', { class: 'ok' }, 'No warnings: nothing here looks off.');
   return h(
@@ -120,7 +120,7 @@ export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filte
         h('span', { class: 'severity' }, severityLabel(w)),
         h('code', { class: 'code' }, w.code),
         h('span', { class: 'message' }, w.message),
-        WARNING_VIEW[w.code] && WARNING_VIEW[w.code] !== 'overview'
+        WARNING_VIEW[w.code] && WARNING_VIEW[w.code] !== here
           ? h('vscode-button', { secondary: true, class: 'link', onclick: () => ctx.show(WARNING_VIEW[w.code]!) }, `Show in ${VIEW_TITLES[WARNING_VIEW[w.code]!]}`)
           : null,
       ),
@@ -229,7 +229,7 @@ export function layerNormView(ctx: ViewContext): HTMLElement {
         histogramBlock(ctx, 'ln-tokstd-after', 'Token std after LayerNorm', 'std', [{ label: 'LayerNorm', hist: r.tokenDistributions.layerNorm.std, color: COLOR.layerNorm }]),
       ),
     ),
-    section('Degenerate tokens', degenerate.length ? warningList(ctx, degenerate) : h('p', { class: 'ok' }, 'No token has a variance small enough for eps to dominate.')),
+    section('Degenerate tokens', degenerate.length ? warningList(ctx, degenerate, undefined, 'layernorm') : h('p', { class: 'ok' }, 'No token has a variance small enough for eps to dominate.')),
   );
 }
 
@@ -254,7 +254,7 @@ export function batchNormView(ctx: ViewContext): HTMLElement {
     'div',
     { class: 'view' },
     h('p', { class: 'explain' }, `BatchNorm normalizes each feature over the batch: ${fmtInt(pf.count)} valid tokens here. Its statistics change with batch size, batch composition and padding, so the same token gets a different output in a different batch. eps = ${fmt(bn.eps)}.`),
-    related.length ? section('Findings', warningList(ctx, related)) : null,
+    related.length ? section('Findings', warningList(ctx, related, undefined, 'batchnorm')) : null,
     section(
       'Per-feature statistics',
       seriesBlock(ctx, 'bn-feature-stats', 'Feature mean and std over valid tokens', 'feature', 'value', [
@@ -428,19 +428,12 @@ export function replayView(ctx: ViewContext): HTMLElement {
     ),
   );
   ctx.charts.noteTable('replay', kinds.length);
-  const errBox = chartBox('replay-errors');
-  queueMicrotask(() =>
-    categoryChart(ctx.charts, errBox, 'replay-errors', 'Error of each candidate (log)', 'candidate', 'error', [0, 1, 2], [
-      { label: 'max |error|', values: kinds.map((k) => c.candidates[k].maxAbsError), color: COLOR.bad },
-      { label: 'RMS error', values: kinds.map((k) => c.candidates[k].rmsError), color: COLOR.extra },
-    ]),
-  );
-  const extra = c as unknown as { recordedHistogram?: Histogram; errorHistogram?: Histogram };
+  const extra = c as unknown as { recordedHistogram?: Histogram; errorHistograms?: Record<'layernorm' | 'rmsnorm' | 'batchnorm', Histogram> };
   return h(
     'div',
     { class: 'view' },
-    section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch) : null),
-    section('Candidates', table, h('p', { class: 'muted' }, 'Candidates on the x axis: 0 LayerNorm, 1 RMSNorm, 2 BatchNorm.'), h('div', { class: 'chart-block' }, errBox)),
+    section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch, undefined, 'replay') : null),
+    section('Candidates', table),
     extra.recordedHistogram
       ? section(
           'Recorded vs recomputed',
@@ -450,6 +443,16 @@ export function replayView(ctx: ViewContext): HTMLElement {
           ]),
         )
       : null,
-    extra.errorHistogram ? section('Error distribution', histogramBlock(ctx, 'replay-err-hist', 'recorded − recomputed', 'error', [{ label: 'error', hist: extra.errorHistogram, color: COLOR.bad }])) : null,
+    extra.errorHistograms
+      ? section(
+          'Error distribution',
+          h('p', { class: 'explain' }, `|recorded − recomputed| per element, on a log scale; the tolerance for ${c.dtype} is ${fmt(c.tolerance)}.`),
+          histogramBlock(ctx, 'replay-err-hist', '|error| per element', '|error| (log)', [
+            { label: 'LayerNorm', hist: extra.errorHistograms.layernorm, color: COLOR.layerNorm },
+            { label: 'RMSNorm', hist: extra.errorHistograms.rmsnorm, color: COLOR.rmsNorm },
+            { label: 'BatchNorm', hist: extra.errorHistograms.batchnorm, color: COLOR.batchNorm },
+          ], { logX: true }),
+        )
+      : null,
   );
 }

@@ -106,12 +106,34 @@ export class ChartRegistry {
   }
 }
 
-function axes(theme: ChartTheme, xLabel: string, yLabel: string): uPlot.Axis[] {
+/** Tick steps for axes over item indices (tokens, features): whole numbers only. */
+const INTEGER_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+
+/** Powers of ten between min and max: the only labelled ticks of a log axis. */
+function decadeSplits(_u: uPlot, _axis: number, min: number, max: number): number[] {
+  const out: number[] = [];
+  const lo = Math.floor(Math.log10(Math.max(min, 1e-300)));
+  const hi = Math.ceil(Math.log10(Math.max(max, 1e-300)));
+  for (let p = lo; p <= hi; p++) {
+    const v = 10 ** p;
+    if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
+  }
+  return out;
+}
+
+/** Axis definitions: themed, integer ticks for index axes, decades only on log axes. */
+function axes(theme: ChartTheme, xLabel: string, yLabel: string, opts: { integerX?: boolean; logY?: boolean; logX?: boolean } = {}): uPlot.Axis[] {
   const common = { stroke: theme.muted, grid: { stroke: withAlpha(theme.grid, 0.5), width: 1 }, ticks: { stroke: withAlpha(theme.grid, 0.8), width: 1 }, font: theme.font, labelFont: theme.font };
+  const label = (vals: number[]) => vals.map((v) => (v === null || v === undefined ? '' : fmt(v, 3)));
   return [
-    { ...common, label: xLabel, values: (_u, vals) => vals.map((v) => fmt(v, 3)) },
-    { ...common, label: yLabel, size: 64, values: (_u, vals) => vals.map((v) => fmt(v, 3)) },
+    { ...common, label: xLabel, values: (_u, vals) => label(vals), ...(opts.integerX ? { incrs: INTEGER_INCRS } : {}), ...(opts.logX ? { splits: decadeSplits } : {}) },
+    { ...common, label: yLabel, size: 64, values: (_u, vals) => label(vals), ...(opts.logY ? { splits: decadeSplits } : {}) },
   ];
+}
+
+/** Legend value: a formatted number, or a dash where the cursor is not over data. */
+function legendValue(_u: uPlot, v: number | null | undefined): string {
+  return v === null || v === undefined ? '—' : fmt(v);
 }
 
 /** Same bin edges (within float tolerance)? Then distributions can share one x axis. */
@@ -125,12 +147,14 @@ function sameEdges(a: number[], b: number[]): boolean {
  * A histogram chart: each distribution as a filled step line over shared edges; counts on a log
  * axis when `registry.logScale` (zero counts are gaps, as they cannot be drawn on a log axis).
  */
-export function histogramChart(registry: ChartRegistry, container: HTMLElement, id: string, title: string, xLabel: string, hists: HistogramSeries[]): void {
+export function histogramChart(registry: ChartRegistry, container: HTMLElement, id: string, title: string, xLabel: string, hists: HistogramSeries[], chartOpts: { logX?: boolean } = {}): void {
   const usable = hists.filter((s) => s.hist.counts.length > 0 && sameEdges(s.hist.edges, hists[0]!.hist.edges));
   container.setAttribute('role', 'img');
   container.setAttribute('aria-label', `${title}: histogram of ${usable.map((s) => s.label).join(', ')}`);
   registry.add(id, container, (theme, width) => {
-    const edges = usable[0]?.hist.edges ?? [0, 1];
+    // A log x axis cannot show 0: the first edge of a log-binned histogram moves to a tenth of the second.
+    const raw = usable[0]?.hist.edges ?? [0, 1];
+    const edges = chartOpts.logX && raw.length > 1 && !(raw[0]! > 0) ? [raw[1]! / 10, ...raw.slice(1)] : raw;
     const log = registry.logScale;
     const ys = usable.map((s) => {
       const c = s.hist.counts.map((v) => (log && v === 0 ? null : v));
@@ -140,19 +164,20 @@ export function histogramChart(registry: ChartRegistry, container: HTMLElement, 
       title,
       width,
       height: 220,
-      scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, max * 1.05 || 1] } },
-      axes: axes(theme, xLabel, log ? 'count (log)' : 'count'),
+      scales: { x: chartOpts.logX ? { time: false, distr: 3, log: 10 } : { time: false }, y: log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, max * 1.05 || 1] } },
+      axes: axes(theme, xLabel, log ? 'count (log)' : 'count', { logY: log, ...(chartOpts.logX ? { logX: true } : {}) }),
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       series: [
-        { label: xLabel, value: (_u, v) => (v === null || v === undefined ? '' : fmt(v)) },
+        { label: xLabel, value: legendValue },
         ...usable.map((s) => ({
           label: s.label,
           stroke: theme.series[s.color % theme.series.length],
-          fill: withAlpha(theme.series[s.color % theme.series.length]!, usable.length > 1 ? 0.15 : 0.3),
-          width: 1.5,
+          fill: withAlpha(theme.series[s.color % theme.series.length]!, usable.length > 1 ? 0.08 : 0.3),
+          width: usable.length > 1 ? 2 : 1.5,
+          points: { show: false },
           paths: uPlot.paths.stepped!({ align: 1 }),
-          value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '0' : String(v)),
+          value: (u: uPlot, v: number | null) => (u.cursor.idx === null || u.cursor.idx === undefined ? '—' : v === null || v === undefined ? '0' : String(v)),
         })),
       ],
     };
@@ -168,18 +193,18 @@ export function seriesChart(registry: ChartRegistry, container: HTMLElement, id:
     const first = lines[0]!.series;
     const x = first.mean.map((_, k) => k * first.bucketSize);
     const data: (number | null)[][] = [x];
-    const series: uPlot.Series[] = [{ label: xLabel, value: (_u, v) => (v === null || v === undefined ? '' : fmtRange(v, first.bucketSize, first.length)) }];
+    const series: uPlot.Series[] = [{ label: xLabel, value: (_u, v) => (v === null || v === undefined ? '—' : fmtRange(v, first.bucketSize, first.length)) }];
     const bands: uPlot.Band[] = [];
     for (const l of lines) {
       const color = theme.series[l.color % theme.series.length]!;
       data.push(l.series.mean.map(nullIfNaN));
-      series.push({ label: l.label, stroke: color, width: 1.5, value: (_u, v) => fmt(v) });
+      series.push({ label: l.label, stroke: color, width: 1.5, value: legendValue });
       if (l.envelope || l.series.bucketSize > 1) {
         const [lo, hi] = (l.envelopeLabel ?? 'min–max').split('–');
         const maxIdx = data.push(l.series.max.map(nullIfNaN)) - 1;
-        series.push({ label: `${l.label} ${hi ?? 'max'}`, stroke: withAlpha(color, 0.35), width: 1, value: (_u, v) => fmt(v) });
+        series.push({ label: `${l.label} ${hi ?? 'max'}`, stroke: withAlpha(color, 0.35), width: 1, value: legendValue });
         const minIdx = data.push(l.series.min.map(nullIfNaN)) - 1;
-        series.push({ label: `${l.label} ${lo ?? 'min'}`, stroke: withAlpha(color, 0.35), width: 1, value: (_u, v) => fmt(v) });
+        series.push({ label: `${l.label} ${lo ?? 'min'}`, stroke: withAlpha(color, 0.35), width: 1, value: legendValue });
         bands.push({ series: [maxIdx, minIdx], fill: withAlpha(color, 0.12) });
       }
     }
@@ -188,7 +213,7 @@ export function seriesChart(registry: ChartRegistry, container: HTMLElement, id:
       width,
       height: 220,
       scales: { x: { time: false } },
-      axes: axes(theme, xLabel, yLabel),
+      axes: axes(theme, xLabel, yLabel, { integerX: true }),
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       series,
@@ -208,16 +233,16 @@ export function categoryChart(registry: ChartRegistry, container: HTMLElement, i
       width,
       height: 220,
       scales: { x: logX ? { time: false, distr: 3, log: 2 } : { time: false } },
-      axes: axes(theme, xLabel, yLabel),
+      axes: axes(theme, xLabel, yLabel, { integerX: !logX, logX }),
       legend: { live: true },
       series: [
-        { label: xLabel },
+        { label: xLabel, value: legendValue },
         ...lines.map((l) => ({
           label: l.label,
           stroke: theme.series[l.color % theme.series.length],
           width: 2,
           points: { show: true, size: 7, fill: theme.series[l.color % theme.series.length] },
-          value: (_u: uPlot, v: number | null) => fmt(v),
+          value: legendValue,
         })),
       ],
     };

@@ -1,4 +1,4 @@
-import type { Dump } from '../formats/types';
+import type { DecodedValues, Dump } from '../formats/types';
 import type { AnalysisReport } from '../report/analysisReport';
 import { buildReport } from './buildReport';
 import { mergePass1, runPass1, throwIfCancelled, type CancellationFlag, type Pass1Partial } from './pass1';
@@ -11,6 +11,8 @@ import { splitTokens, type TokenRange } from './tiles';
 export interface AnalysisRunHooks {
   readonly cancellation?: CancellationFlag;
   onProgress?(fraction: number): void;
+  /** Passed on to the passes (PassHooks.release): a chunk's values are no longer used. */
+  release?(values: DecodedValues): void;
 }
 
 /**
@@ -70,13 +72,13 @@ export function inProcessExecutor(dump: Dump, hooks: AnalysisRunHooks = {}): Pas
     async runPass1(plan, ranges, onElements) {
       const tensors = resolvePlanTensors(dump, plan);
       const out: Pass1Partial[] = [];
-      for (const r of ranges) out.push(await runPass1(tensors, plan, r, { cancellation: hooks.cancellation, onElements }));
+      for (const r of ranges) out.push(await runPass1(tensors, plan, r, { cancellation: hooks.cancellation, onElements, ...(hooks.release ? { release: hooks.release } : {}) }));
       return out;
     },
     async runPass2(plan, ranges, contexts, onElements) {
       const tensors = resolvePlanTensors(dump, plan);
       const out: Pass2Partial[] = [];
-      for (let k = 0; k < ranges.length; k++) out.push(await runPass2(tensors, plan, contexts[k]!, ranges[k]!, { cancellation: hooks.cancellation, onElements }));
+      for (let k = 0; k < ranges.length; k++) out.push(await runPass2(tensors, plan, contexts[k]!, ranges[k]!, { cancellation: hooks.cancellation, onElements, ...(hooks.release ? { release: hooks.release } : {}) }));
       return out;
     },
   };

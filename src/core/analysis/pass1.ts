@@ -13,6 +13,11 @@ export interface CancellationFlag {
 export interface PassHooks {
   readonly cancellation?: CancellationFlag;
   onElements?(elements: number): void;
+  /**
+   * Called with each chunk's decoded values once the pass is done with them (nothing keeps a view),
+   * so the byte source may reuse their buffer (NodeFileByteSource.recycle).
+   */
+  release?(values: DecodedValues): void;
 }
 
 /**
@@ -96,6 +101,10 @@ export async function forEachTile(
     const [values, output] = await next!;
     next = k + 1 < tiles.length ? fetch(tiles[k + 1]!) : null;
     visit(tiles[k]!, values, output);
+    if (hooks.release) {
+      hooks.release(values);
+      if (output) hooks.release(output);
+    }
     hooks.onElements?.(tiles[k]!.count);
   }
 }
@@ -146,7 +155,7 @@ function countNonFinite(p: Pass1Partial, x: number): void {
  * element `base` of `v`. Two passes over the run: sums/min/max, then squared deviations from the
  * token and column means; the run's column moments are Chan-merged into the unit accumulators.
  */
-function pass1FeatureLastRun(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch, v: DecodedValues, base: number, t0: number, t1: number, unit: number, valid: boolean): void {
+function pass1FeatureLastRunChecked(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch, v: DecodedValues, base: number, t0: number, t1: number, unit: number, valid: boolean): void {
   const F = plan.features;
   const { colSum, colMin, colMax, colBad, colMean, colM2 } = s;
   colSum.fill(0);
@@ -215,6 +224,12 @@ function pass1FeatureLastRun(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratc
     }
     p.tokenM2[t - ts] = m2;
   }
+  mergeRunColumns(p, s, F, runLength, unit, valid);
+}
+
+/** Chan-merges the run's column moments (scratch) into the unit's valid or padding accumulators. */
+function mergeRunColumns(p: Pass1Partial, s: Pass1Scratch, F: number, runLength: number, unit: number, valid: boolean): void {
+  const { colMin, colMax, colBad, colMean, colM2 } = s;
   const cell0 = unit * F;
   if (valid) {
     const { validCount, validMean, validM2, validMin, validMax } = p;
@@ -232,6 +247,104 @@ function pass1FeatureLastRun(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratc
       if (n > 0) mergeMomentsAt(p.paddingCount, p.paddingMean, p.paddingM2, cell0 + f, n, colMean[f]!, colM2[f]!);
     }
   }
+}
+
+/**
+ * Feature-last kernel (see pass1FeatureLastRunChecked) without per-element finiteness tests, for the
+ * common all-finite run: two partial sums per token (shorter dependency chains), column min/max in
+ * the second sweep. A token whose sums come out non-finite (a NaN/±Inf value, or overflow) sends the
+ * whole run to the checked kernel, which starts over from fresh column scratch; results agree to
+ * rounding (the partial sums change the summation order only).
+ */
+function pass1FeatureLastRun(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch, v: DecodedValues, base: number, t0: number, t1: number, unit: number, valid: boolean): void {
+  const F = plan.features;
+  const { colSum, colMin, colMax, colBad, colMean, colM2 } = s;
+  colSum.fill(0);
+  const ts = p.tokenStart;
+  const { tokenCount, tokenMean, tokenSumSq, tokenMin, tokenMax, tokenM2 } = p;
+  const Fe = F & ~1;
+  for (let t = t0, q = base; t < t1; t++, q += F) {
+    let s0 = 0;
+    let s1 = 0;
+    let q0 = 0;
+    let q1 = 0;
+    let mn = Infinity;
+    let mx = -Infinity;
+    let f = 0;
+    for (; f < Fe; f += 2) {
+      const x = v[q + f]!;
+      const y = v[q + f + 1]!;
+      s0 += x;
+      s1 += y;
+      q0 += x * x;
+      q1 += y * y;
+      colSum[f] += x;
+      colSum[f + 1] += y;
+      if (x < mn) mn = x;
+      if (x > mx) mx = x;
+      if (y < mn) mn = y;
+      if (y > mx) mx = y;
+    }
+    if (f < F) {
+      const x = v[q + f]!;
+      s0 += x;
+      q0 += x * x;
+      colSum[f] += x;
+      if (x < mn) mn = x;
+      if (x > mx) mx = x;
+    }
+    const sum = s0 + s1;
+    const sq = q0 + q1;
+    if (sum - sum !== 0 || sq - sq !== 0) {
+      pass1FeatureLastRunChecked(p, plan, s, v, base, t0, t1, unit, valid);
+      return;
+    }
+    const k = t - ts;
+    tokenCount[k] = F;
+    tokenMean[k] = sum / F;
+    tokenSumSq[k] = sq;
+    tokenMin[k] = mn;
+    tokenMax[k] = mx;
+  }
+  const runLength = t1 - t0;
+  colBad.fill(0);
+  colMin.fill(Infinity);
+  colMax.fill(-Infinity);
+  colM2.fill(0);
+  for (let f = 0; f < F; f++) colMean[f] = colSum[f]! / runLength;
+  for (let t = t0, q = base; t < t1; t++, q += F) {
+    const m = tokenMean[t - ts]!;
+    let m0 = 0;
+    let m1 = 0;
+    let f = 0;
+    for (; f < Fe; f += 2) {
+      const x = v[q + f]!;
+      const y = v[q + f + 1]!;
+      const d = x - m;
+      const d1 = y - m;
+      m0 += d * d;
+      m1 += d1 * d1;
+      const e = x - colMean[f]!;
+      const e1 = y - colMean[f + 1]!;
+      colM2[f] += e * e;
+      colM2[f + 1] += e1 * e1;
+      if (x < colMin[f]!) colMin[f] = x;
+      if (x > colMax[f]!) colMax[f] = x;
+      if (y < colMin[f + 1]!) colMin[f + 1] = y;
+      if (y > colMax[f + 1]!) colMax[f + 1] = y;
+    }
+    if (f < F) {
+      const x = v[q + f]!;
+      const d = x - m;
+      m0 += d * d;
+      const e = x - colMean[f]!;
+      colM2[f] += e * e;
+      if (x < colMin[f]!) colMin[f] = x;
+      if (x > colMax[f]!) colMax[f] = x;
+    }
+    tokenM2[t - ts] = m0 + m1;
+  }
+  mergeRunColumns(p, s, F, runLength, unit, valid);
 }
 
 /** Calls `visit(a, b, unit, valid)` for each maximal run of tokens in [t0, t1) sharing unit and validity. */

@@ -122,11 +122,10 @@ export function binIndex(x: number, lo: number, inv: number, edges: Float64Array
  * Feature-last pass-2 kernel over the tokens [t0, t1) of a run (same unit and validity): normalized
  * values, histograms, per-token output sums and (with `out`) the replay sums. One pass, no allocation.
  */
-function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, v: DecodedValues, out: DecodedValues | null, base: number, t0: number, t1: number, slot: number): void {
+function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, v: DecodedValues, out: DecodedValues | null, base: number, t0: number, t1: number, slot: number, h: Int32Array): void {
   const F = plan.features;
   const bins = plan.bins;
-  const h = p.histograms;
-  const hIn = slot * 4 * bins;
+  const hIn = 0;
   const hLn = hIn + bins;
   const hRms = hLn + bins;
   const hBn = hRms + bins;
@@ -202,6 +201,22 @@ function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Contex
     p.batchNormSum[k] = s3;
     p.batchNormSq[k] = q3;
     if (out !== null && r !== null) replayToken(r, c, v, out, q, F, m, rs, rr, k);
+  }
+  flushCounts(h, p.histograms, slot * 4 * bins);
+}
+
+/**
+ * Adds the run's integer bin counts (scratch, 4·bins) into the partial's histograms at `at` and
+ * clears the scratch. Int32 increments are cheaper than float64 ones in the kernel; one run holds
+ * at most one chunk of elements, far below 2^31.
+ */
+function flushCounts(counts: Int32Array, histograms: Float64Array, at: number): void {
+  for (let i = 0; i < counts.length; i++) {
+    const n = counts[i]!;
+    if (n !== 0) {
+      histograms[at + i] += n;
+      counts[i] = 0;
+    }
   }
 }
 
@@ -372,6 +387,7 @@ function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context,
 export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, context: Pass2Context, range: TokenRange, hooks: PassHooks = {}): Promise<Pass2Partial> {
   const output = tensors.output;
   const p = createPass2Partial(plan, range, output !== null);
+  const counts = new Int32Array(4 * plan.bins);
   const tiles = planTiles(plan, range);
   const F = plan.features;
   const I = plan.inner;
@@ -383,7 +399,7 @@ export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, con
     (tile, values, out) => {
       if (I === 1) {
         forEachTokenRun(plan, tile.tokenStart, tile.tokenStart + tile.tokens, (a, b, unit, valid) => {
-          pass2FeatureLastRun(p, plan, context, values, out, (a - tile.tokenStart) * F, a, b, valid ? unit : plan.units);
+          pass2FeatureLastRun(p, plan, context, values, out, (a - tile.tokenStart) * F, a, b, valid ? unit : plan.units, counts);
         });
       } else {
         for (let k = 0; k < tile.blocks; k++) {

@@ -3,3 +3,5 @@ import './activation.test';
 import './inspector.test';
 import './commands.test';
 import './settings.test';
+import './largeFile.test';
+import './screenshots.test';

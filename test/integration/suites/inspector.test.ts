@@ -81,8 +81,7 @@ describe('Inspector: each view renders its charts', () => {
 
   it('Replay: recorded vs recomputed with best match', async () => {
     const s = await showView('replay');
-    assert.ok(s.tables.some((t) => t.id === 'replay' && t.rows === 3));
-    assert.ok(chart(s, 'replay-errors'));
+    assert.ok(s.tables.some((t) => t.id === 'replay' && t.rows === 3), 'a row per candidate norm');
   });
 
   it('restores the selected view after the webview is hidden and shown again', async () => {

@@ -1,0 +1,62 @@
+import { strict as assert } from 'node:assert';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import { closeAll, openAndRender } from '../support';
+
+/** Writes a (16, 1024, 4096) float32 .npy (256 MiB) of seeded pseudo-random activations, in chunks. */
+function writeLargeNpy(path: string): void {
+  const shape = [16, 1024, 4096];
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
+  header = header.padEnd(128 - 10 - 1, ' ') + '\n';
+  const fd = openSync(path, 'w');
+  try {
+    const pre = Buffer.alloc(10);
+    pre.write('\x93NUMPY', 0, 'latin1');
+    pre[6] = 1;
+    pre[7] = 0;
+    pre.writeUInt16LE(header.length, 8);
+    writeSync(fd, pre);
+    writeSync(fd, Buffer.from(header, 'latin1'));
+    const row = 4096;
+    const chunk = new Float32Array(row * 256);
+    let s = 12345;
+    for (let t = 0; t < 16 * 1024; t += 256) {
+      for (let i = 0; i < chunk.length; i++) {
+        s = (s * 1103515245 + 12345) >>> 0;
+        const f = i % row;
+        // Roughly normal values, a per-feature offset, and one massive-activation feature.
+        chunk[i] = ((s / 4294967296 + ((s * 69069) >>> 0) / 4294967296 - 1) * 2.4) + (f % 7) * 0.1 + (f === 1234 ? 60 : 0);
+      }
+      writeSync(fd, new Uint8Array(chunk.buffer));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('A 256 MiB dump', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'normlens-large-'));
+  const file = join(dir, 'activations-256mib.npy');
+  before(function () {
+    this.timeout(120000);
+    writeLargeNpy(file);
+  });
+  after(async () => {
+    await closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('opens in the inspector and draws its first chart (time logged)', async function () {
+    this.timeout(180000);
+    const started = Date.now();
+    const s = await openAndRender(vscode.Uri.file(file));
+    const ms = Date.now() - started;
+    console.log(`[normlens-test] 256 MiB .npy: first chart rendered ${ms} ms after opening`);
+    assert.equal(s.view, 'overview');
+    assert.equal(s.error, undefined);
+    assert.ok(s.charts.length > 0);
+    assert.ok(s.warnings.includes('outlier-feature'), 'feature 1234 carries massive activations');
+  });
+});

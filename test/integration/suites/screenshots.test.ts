@@ -1,0 +1,45 @@
+import { strict as assert } from 'node:assert';
+import * as vscode from 'vscode';
+import { closeAll, lastRender, renderAfter, screenshot, settle, showView } from '../support';
+
+/** The views of the inspector, each photographed in a light and a dark theme. */
+const VIEWS = ['overview', 'layernorm', 'batchnorm', 'compare', 'tokens', 'replay'];
+const THEMES: [string, string][] = [
+  ['dark', 'Default Dark Modern'],
+  ['light', 'Default Light Modern'],
+];
+
+describe('Screenshots of every view in light and dark themes', () => {
+  const workbench = () => vscode.workspace.getConfiguration('workbench');
+  before(async () => {
+    await vscode.commands.executeCommand('workbench.action.closePanel');
+    await vscode.commands.executeCommand('workbench.action.closeAuxiliaryBar');
+  });
+  after(async () => {
+    await workbench().update('colorTheme', undefined, vscode.ConfigurationTarget.Global);
+    await closeAll();
+  });
+
+  for (const [name, theme] of THEMES) {
+    it(`${name} theme: the inspector's views and the side panel`, async () => {
+      await workbench().update('colorTheme', theme, vscode.ConfigurationTarget.Global);
+      await closeAll();
+      await renderAfter(() => vscode.commands.executeCommand('normlens.openSample'));
+      await vscode.commands.executeCommand('workbench.action.closeSidebar');
+      for (const view of VIEWS) {
+        const s = await showView(view);
+        assert.equal(s.view, view);
+        assert.equal(s.error, undefined);
+        assert.ok(view === 'tokens' || view === 'replay' || s.charts.length > 0, `${view} drew charts`);
+        await settle(view === 'tokens' ? 1200 : 800);
+        await screenshot(`${name}-${view}`);
+      }
+      await vscode.commands.executeCommand('normlens.compareNorms');
+      const side = await lastRender('sidePanel');
+      assert.ok(side.charts.length > 0);
+      await settle(1000);
+      await screenshot(`${name}-side-panel`);
+      await vscode.commands.executeCommand('workbench.action.closeSidebar');
+    });
+  }
+});

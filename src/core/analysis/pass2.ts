@@ -119,13 +119,33 @@ export function binIndex(x: number, lo: number, inv: number, edges: Float64Array
 }
 
 /**
+ * A bound (in bins, with a wide margin) on how far the rounded position u = (x − lo)·inv of a value x
+ * inside uniform `edges` can be from its exact position relative to the rounded edges
+ * (edge i = i·step + lo): rounding of x − lo and of the product (≤ 2M·inv·2⁻⁵³ + bins·2⁻⁵³, M the
+ * largest |edge|), of inv, and of the edges themselves (≤ (M + bins·step)·inv·2⁻⁵³). When the
+ * fractional part of u is farther than this from 0 and 1, floor(u) is the bin numpy's edge
+ * comparison gives, so the comparison can be skipped; otherwise (and for any u outside [0, bins))
+ * the kernel compares against the edges. Values ≥ 0.5 force the comparison every time.
+ */
+export function binGuessTolerance(edges: Float64Array, bins: number): number {
+  const lo = edges[0]!;
+  const hi = edges[bins]!;
+  const m = Math.max(Math.abs(lo), Math.abs(hi));
+  const inv = bins / (hi - lo);
+  const bound = (4 * m * inv + 4 * bins + 4) * Number.EPSILON;
+  const tol = 64 * bound;
+  return tol < 0.5 && Number.isFinite(tol) ? tol : 0.5;
+}
+
+/**
  * Feature-last pass-2 kernel over the tokens [t0, t1) of a run (same unit and validity): normalized
  * values, histograms, per-token output sums and (with `out`) the replay sums. One pass, no allocation.
  */
-function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, v: DecodedValues, out: DecodedValues | null, base: number, t0: number, t1: number, slot: number, h: Int32Array): void {
+function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, v: DecodedValues, out: DecodedValues | null, base: number, t0: number, t1: number, slot: number): void {
   const F = plan.features;
   const bins = plan.bins;
-  const hIn = 0;
+  const h = p.histograms;
+  const hIn = slot * 4 * bins;
   const hLn = hIn + bins;
   const hRms = hLn + bins;
   const hBn = hRms + bins;
@@ -135,6 +155,10 @@ function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Contex
   const inInv = bins / (inE[bins]! - inLo);
   const outLo = outE[0]!;
   const outInv = bins / (outE[bins]! - outLo);
+  const inTol = binGuessTolerance(inE, bins);
+  const inTop = 1 - inTol;
+  const outTol = binGuessTolerance(outE, bins);
+  const outTop = 1 - outTol;
   const last = bins - 1;
   const { weight: w, bias: b, bnScale, bnOffset } = c;
   const kLn = c.layerNormShift;
@@ -159,29 +183,47 @@ function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Contex
       const yl = (x - m) * rs * w[f]! + b[f]!;
       const yr = x * rr * w[f]!;
       const yb = x * bnScale[f]! + bnOffset[f]!;
-      let k = ((x - inLo) * inInv) | 0;
+      // Bin = floor of the position u, checked against the edges (numpy's rule) only when u is
+      // within rounding distance of a bin boundary or outside the range (see binGuessTolerance).
+      let u = (x - inLo) * inInv;
+      let k = u | 0;
       if (k < 0) k = 0;
       else if (k > last) k = last;
-      if (k > 0 && x < inE[k]!) k--;
-      else if (k < last && x >= inE[k + 1]!) k++;
+      let fr = u - k;
+      if (fr < inTol || fr > inTop) {
+        if (k > 0 && x < inE[k]!) k--;
+        else if (k < last && x >= inE[k + 1]!) k++;
+      }
       h[hIn + k]++;
-      k = ((yl - outLo) * outInv) | 0;
+      u = (yl - outLo) * outInv;
+      k = u | 0;
       if (k < 0) k = 0;
       else if (k > last) k = last;
-      if (k > 0 && yl < outE[k]!) k--;
-      else if (k < last && yl >= outE[k + 1]!) k++;
+      fr = u - k;
+      if (fr < outTol || fr > outTop) {
+        if (k > 0 && yl < outE[k]!) k--;
+        else if (k < last && yl >= outE[k + 1]!) k++;
+      }
       h[hLn + k]++;
-      k = ((yr - outLo) * outInv) | 0;
+      u = (yr - outLo) * outInv;
+      k = u | 0;
       if (k < 0) k = 0;
       else if (k > last) k = last;
-      if (k > 0 && yr < outE[k]!) k--;
-      else if (k < last && yr >= outE[k + 1]!) k++;
+      fr = u - k;
+      if (fr < outTol || fr > outTop) {
+        if (k > 0 && yr < outE[k]!) k--;
+        else if (k < last && yr >= outE[k + 1]!) k++;
+      }
       h[hRms + k]++;
-      k = ((yb - outLo) * outInv) | 0;
+      u = (yb - outLo) * outInv;
+      k = u | 0;
       if (k < 0) k = 0;
       else if (k > last) k = last;
-      if (k > 0 && yb < outE[k]!) k--;
-      else if (k < last && yb >= outE[k + 1]!) k++;
+      fr = u - k;
+      if (fr < outTol || fr > outTop) {
+        if (k > 0 && yb < outE[k]!) k--;
+        else if (k < last && yb >= outE[k + 1]!) k++;
+      }
       h[hBn + k]++;
       const dl = yl - kLn;
       s1 += dl;
@@ -201,22 +243,6 @@ function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Contex
     p.batchNormSum[k] = s3;
     p.batchNormSq[k] = q3;
     if (out !== null && r !== null) replayToken(r, c, v, out, q, F, m, rs, rr, k);
-  }
-  flushCounts(h, p.histograms, slot * 4 * bins);
-}
-
-/**
- * Adds the run's integer bin counts (scratch, 4·bins) into the partial's histograms at `at` and
- * clears the scratch. Int32 increments are cheaper than float64 ones in the kernel; one run holds
- * at most one chunk of elements, far below 2^31.
- */
-function flushCounts(counts: Int32Array, histograms: Float64Array, at: number): void {
-  for (let i = 0; i < counts.length; i++) {
-    const n = counts[i]!;
-    if (n !== 0) {
-      histograms[at + i] += n;
-      counts[i] = 0;
-    }
   }
 }
 
@@ -387,7 +413,6 @@ function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context,
 export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, context: Pass2Context, range: TokenRange, hooks: PassHooks = {}): Promise<Pass2Partial> {
   const output = tensors.output;
   const p = createPass2Partial(plan, range, output !== null);
-  const counts = new Int32Array(4 * plan.bins);
   const tiles = planTiles(plan, range);
   const F = plan.features;
   const I = plan.inner;
@@ -399,7 +424,7 @@ export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, con
     (tile, values, out) => {
       if (I === 1) {
         forEachTokenRun(plan, tile.tokenStart, tile.tokenStart + tile.tokens, (a, b, unit, valid) => {
-          pass2FeatureLastRun(p, plan, context, values, out, (a - tile.tokenStart) * F, a, b, valid ? unit : plan.units, counts);
+          pass2FeatureLastRun(p, plan, context, values, out, (a - tile.tokenStart) * F, a, b, valid ? unit : plan.units);
         });
       } else {
         for (let k = 0; k < tile.blocks; k++) {

@@ -4,14 +4,7 @@ import { fmt, fmtInt, h } from '../shared/dom';
 import { readTheme } from '../shared/theme';
 
 /** The region and mode the Tokens view shows; saved in webview state. */
-export interface HeatmapState {
-  values: HeatmapValues;
-  aggregate: HeatmapAggregate;
-  tokenStart: number;
-  tokenEnd: number;
-  featureStart: number;
-  featureEnd: number;
-}
+export type HeatmapState = Omit<HeatmapRequest, 'maxRows' | 'maxCols'>;
 
 /** What the Tokens view needs from the page. */
 export interface HeatmapHost {

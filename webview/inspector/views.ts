@@ -1,6 +1,7 @@
 import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram } from '../../src/core/report/analysisReport';
 import { ChartRegistry, categoryChart, dataTable, histogramChart, histogramRows, seriesChart, type HistogramSeries } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
+import { WARNING_VIEW } from '../shared/warningViews';
 
 /** The inspector's views, in tab order. */
 export const VIEWS = ['overview', 'layernorm', 'batchnorm', 'compare', 'tokens', 'replay'] as const;
@@ -14,19 +15,6 @@ export const VIEW_TITLES: Record<ViewId, string> = {
   compare: 'Compare',
   tokens: 'Tokens',
   replay: 'Replay',
-};
-
-/** The view that shows the evidence for each warning code. */
-export const WARNING_VIEW: Record<string, ViewId> = {
-  'non-finite': 'overview',
-  'recorded-output-mismatch': 'replay',
-  'padding-in-batch-stats': 'batchnorm',
-  'small-batch': 'batchnorm',
-  'batch-dependent-output': 'batchnorm',
-  'running-stats-mismatch': 'batchnorm',
-  'degenerate-token': 'layernorm',
-  'outlier-feature': 'tokens',
-  'shape-mismatch': 'overview',
 };
 
 /** Series colour indices (theme order): input, LayerNorm, RMSNorm, BatchNorm. */
@@ -176,6 +164,20 @@ export function overviewView(ctx: ViewContext): HTMLElement {
   );
 }
 
+/** The "Values before and after" section: input histogram beside one norm's output histogram. */
+function beforeAfterSection(ctx: ViewContext, prefix: string, label: string, after: Histogram, color: number): HTMLElement {
+  const r = ctx.report;
+  return section(
+    'Values before and after',
+    h(
+      'div',
+      { class: 'grid2' },
+      histogramBlock(ctx, `${prefix}-hist-before`, 'Before: input values', 'value', [{ label: 'input', hist: r.histograms.input, color: COLOR.input }]),
+      histogramBlock(ctx, `${prefix}-hist-after`, `After: ${label} output`, 'value', [{ label, hist: after, color }]),
+    ),
+  );
+}
+
 /** Per-position slice of a per-token array for one batch element. */
 function batchSlice(r: AnalysisReport, values: readonly number[], b: number): number[] {
   const per = r.layout.tokensPerBatchElement;
@@ -211,15 +213,7 @@ export function layerNormView(ctx: ViewContext): HTMLElement {
       ]),
       seriesBlock(ctx, 'ln-token-std-all', 'Token std over all tokens (batch-major)', 'token', 'std', [{ label: 'std before', series: ln.series.std, color: COLOR.input }, { label: 'std after LayerNorm', series: ln.series.outputStd, color: COLOR.layerNorm }]),
     ),
-    section(
-      'Values before and after',
-      h(
-        'div',
-        { class: 'grid2' },
-        histogramBlock(ctx, 'ln-hist-before', 'Before: input values', 'value', [{ label: 'input', hist: r.histograms.input, color: COLOR.input }]),
-        histogramBlock(ctx, 'ln-hist-after', 'After: LayerNorm output', 'value', [{ label: 'LayerNorm', hist: r.histograms.layerNorm, color: COLOR.layerNorm }]),
-      ),
-    ),
+    beforeAfterSection(ctx, 'ln', 'LayerNorm', r.histograms.layerNorm, COLOR.layerNorm),
     section(
       'Token std before and after',
       h(
@@ -262,15 +256,7 @@ export function batchNormView(ctx: ViewContext): HTMLElement {
         { label: 'std', series: toSeries(pf.var.map((v) => Math.sqrt(v))), color: COLOR.batchNorm },
       ]),
     ),
-    section(
-      'Values before and after',
-      h(
-        'div',
-        { class: 'grid2' },
-        histogramBlock(ctx, 'bn-hist-before', 'Before: input values', 'value', [{ label: 'input', hist: r.histograms.input, color: COLOR.input }]),
-        histogramBlock(ctx, 'bn-hist-after', 'After: BatchNorm output', 'value', [{ label: 'BatchNorm', hist: r.histograms.batchNorm, color: COLOR.batchNorm }]),
-      ),
-    ),
+    beforeAfterSection(ctx, 'bn', 'BatchNorm', r.histograms.batchNorm, COLOR.batchNorm),
     section(
       'Batch-size sensitivity',
       h('p', { class: 'explain' }, 'BatchNorm statistics recomputed on consecutive sub-batches: how far each token’s output moves from its full-batch output (normalized units). LayerNorm’s output does not move at any batch size.'),

@@ -4,17 +4,7 @@ import { ChartRegistry, dataTable, histogramChart, histogramRows, categoryChart 
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
 import { onHostMessage, postToHost, reportRendered } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
-
-/** The view of the inspector that explains each warning code. */
-const WARNING_VIEW: Record<string, string> = {
-  'recorded-output-mismatch': 'replay',
-  'padding-in-batch-stats': 'batchnorm',
-  'small-batch': 'batchnorm',
-  'batch-dependent-output': 'batchnorm',
-  'running-stats-mismatch': 'batchnorm',
-  'degenerate-token': 'layernorm',
-  'outlier-feature': 'tokens',
-};
+import { WARNING_VIEW } from '../shared/warningViews';
 
 const app = document.getElementById('app')!;
 const charts = new ChartRegistry();
@@ -63,7 +53,7 @@ function render(r: AnalysisReport): void {
                 'li',
                 { class: `warning severity-${w.severity}`, 'data-code': w.code },
                 h('span', { class: 'severity' }, w.severity),
-                h('button', { class: 'reveal', title: 'Show in the inspector', onclick: () => postToHost({ type: 'command', command: 'reveal', args: [WARNING_VIEW[w.code] ?? 'overview'] }) }, w.code),
+                h('button', { class: 'reveal', title: 'Show in the inspector', onclick: () => postToHost({ type: 'command', command: 'reveal', args: [WARNING_VIEW[w.code]] }) }, w.code),
                 h('span', { class: 'message' }, w.message),
               ),
             ),

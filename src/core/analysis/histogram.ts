@@ -122,9 +122,16 @@ export function summarize(values: ArrayLike<number>, include: (i: number) => boo
 
 /** Median of the finite values (NaN when there are none). */
 export function median(values: Iterable<number>): number {
-  const a = Array.from(values).filter((v) => Number.isFinite(v));
-  if (a.length === 0) return NaN;
-  a.sort((x, y) => x - y);
-  const mid = a.length >> 1;
-  return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
+  const all = ArrayBuffer.isView(values) || Array.isArray(values) ? (values as ArrayLike<number>) : Array.from(values);
+  let n = 0;
+  const a = new Float64Array(all.length);
+  for (let i = 0; i < all.length; i++) {
+    const v = all[i]!;
+    if (v - v === 0) a[n++] = v;
+  }
+  if (n === 0) return NaN;
+  // Typed-array sort is numeric and native (no comparator calls).
+  const s = a.subarray(0, n).sort();
+  const mid = n >> 1;
+  return n % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

@@ -66,6 +66,39 @@ export interface ReplaySums {
   readonly batchNormA: Float64Array;
   readonly batchNormB: Float64Array;
   readonly errors: Float64Array;
+  /** Recorded finite values of valid tokens on the norm-output edges (plan.bins bins; outside values clamped to the end bins). */
+  readonly recordedHistogram: Float64Array;
+  /** |recorded − replayed| per compared element on ERROR_EDGES: LayerNorm, RMSNorm, BatchNorm, ERROR_BINS each. */
+  readonly errorHistograms: Float64Array;
+}
+
+/** Decades and resolution of the replay error histograms: 10^-12 … 10^4, 4 bins per decade. */
+export const ERROR_MIN_EXPONENT = -12;
+export const ERROR_MAX_EXPONENT = 4;
+export const ERROR_BINS_PER_DECADE = 4;
+export const ERROR_BINS = (ERROR_MAX_EXPONENT - ERROR_MIN_EXPONENT) * ERROR_BINS_PER_DECADE;
+/**
+ * Fixed log-spaced edges of the error histograms (edge i = 10^(−12 + i/4)). Bin k holds errors in
+ * [edge k, edge k+1); the first bin also holds every error below 10^-12 (exact zeros included), the
+ * last bin also holds errors of 10^4 and more.
+ */
+export const ERROR_EDGES: Float64Array = (() => {
+  const edges = new Float64Array(ERROR_BINS + 1);
+  for (let i = 0; i <= ERROR_BINS; i++) edges[i] = 10 ** (ERROR_MIN_EXPONENT + i / ERROR_BINS_PER_DECADE);
+  return edges;
+})();
+const ERROR_FIRST_UPPER = ERROR_EDGES[1]!;
+
+/** Error-histogram bin of an absolute error `e` ≥ 0 (see ERROR_EDGES). */
+export function errorBin(e: number): number {
+  if (!(e >= ERROR_FIRST_UPPER)) return 0;
+  const last = ERROR_BINS - 1;
+  let k = Math.floor((Math.log10(e) - ERROR_MIN_EXPONENT) * ERROR_BINS_PER_DECADE);
+  if (!(k <= last)) k = last;
+  else if (k < 0) k = 0;
+  if (k > 0 && e < ERROR_EDGES[k]!) k--;
+  else if (k < last && e >= ERROR_EDGES[k + 1]!) k++;
+  return k;
 }
 
 /** Indices into ReplaySums.errors. */
@@ -79,7 +112,9 @@ export const REPLAY_COMPARED = 6;
 export const REPLAY_SUM_SQ_OUTPUT = 7;
 export const REPLAY_MAX_ABS_OUTPUT = 8;
 export const REPLAY_NON_FINITE_OUTPUT = 9;
-const REPLAY_SLOTS = 10;
+/** Recorded values of valid tokens outside the norm-output edges (counted in the end bins). */
+export const REPLAY_RECORDED_CLAMPED = 10;
+const REPLAY_SLOTS = 11;
 
 /** An empty pass-2 partial for `range`. */
 export function createPass2Partial(plan: AnalysisPlan, range: TokenRange, withReplay: boolean): Pass2Partial {
@@ -103,6 +138,8 @@ export function createPass2Partial(plan: AnalysisPlan, range: TokenRange, withRe
           batchNormA: new Float64Array(plan.features),
           batchNormB: new Float64Array(plan.features),
           errors: new Float64Array(REPLAY_SLOTS),
+          recordedHistogram: new Float64Array(plan.bins),
+          errorHistograms: new Float64Array(3 * ERROR_BINS),
         }
       : null,
   };
@@ -242,14 +279,21 @@ function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Contex
     p.rmsNormSq[k] = q2;
     p.batchNormSum[k] = s3;
     p.batchNormSq[k] = q3;
-    if (out !== null && r !== null) replayToken(r, c, v, out, q, F, m, rs, rr, k);
+    if (out !== null && r !== null) replayToken(r, c, v, out, q, F, m, rs, rr, k, slot < plan.units, bins);
   }
 }
 
 /** Replay of one feature-last token against the recorded output `out` (elements q..q+F). */
-function replayToken(r: ReplaySums, c: Pass2Context, v: DecodedValues, out: DecodedValues, q: number, F: number, m: number, rs: number, rr: number, k: number): void {
+function replayToken(r: ReplaySums, c: Pass2Context, v: DecodedValues, out: DecodedValues, q: number, F: number, m: number, rs: number, rr: number, k: number, valid: boolean, bins: number): void {
   const { weight: w, bias: b, invWeight: iw, bnScaleAll, bnOffsetAll, bnMeanAll } = c;
-  const { batchNormA, batchNormB } = r;
+  const { batchNormA, batchNormB, recordedHistogram, errorHistograms } = r;
+  const outE = c.outputEdges;
+  const outLo = outE[0]!;
+  const outHi = outE[bins]!;
+  const outInv = bins / (outHi - outLo);
+  const eRms = ERROR_BINS;
+  const eBn = 2 * ERROR_BINS;
+  let clamped = 0;
   const e = r.errors;
   let maxL = e[REPLAY_MAX_LN]!;
   let maxR = e[REPLAY_MAX_RMS]!;
@@ -272,12 +316,19 @@ function replayToken(r: ReplaySums, c: Pass2Context, v: DecodedValues, out: Deco
       badOut++;
       continue;
     }
+    if (valid) {
+      recordedHistogram[binIndex(o, outLo, outInv, outE, bins)]++;
+      if (o < outLo || o > outHi) clamped++;
+    }
     if (x - x !== 0) continue;
     compared++;
     const wf = w[f]!;
     const el = Math.abs(o - ((x - m) * rs * wf + b[f]!));
     const er = Math.abs(o - x * rr * wf);
     const eb = Math.abs(o - (x * bnScaleAll[f]! + bnOffsetAll[f]!));
+    errorHistograms[errorBin(el)]++;
+    errorHistograms[eRms + errorBin(er)]++;
+    errorHistograms[eBn + errorBin(eb)]++;
     if (el > maxL) maxL = el;
     if (er > maxR) maxR = er;
     if (eb > maxB) maxB = eb;
@@ -306,6 +357,7 @@ function replayToken(r: ReplaySums, c: Pass2Context, v: DecodedValues, out: Deco
   e[REPLAY_SUM_SQ_OUTPUT] += sqO;
   e[REPLAY_COMPARED] += compared;
   e[REPLAY_NON_FINITE_OUTPUT] += badOut;
+  e[REPLAY_RECORDED_CLAMPED] += clamped;
   r.layerNormA[k] = aL;
   r.layerNormB[k] = bL;
   r.rmsNormA[k] = aR;
@@ -333,6 +385,7 @@ function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context,
   const e = r?.errors;
   const runs: number[] = [];
   forEachTokenRun(plan, t0, t0 + L, (a, b, unit, valid) => runs.push(a - t0, b - t0, valid ? unit : plan.units));
+  const outHi = outE[bins]!;
   for (let row = 0; row < rows; row++) {
     const f = f0 + row;
     const wf = c.weight[f]!;
@@ -342,6 +395,7 @@ function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context,
     const rowBase = base + row * L;
     for (let j = 0; j < runs.length; j += 3) {
       const hIn = runs[j + 2]! * 4 * bins;
+      const validRun = runs[j + 2]! < plan.units;
       for (let i = runs[j]!; i < runs[j + 1]!; i++) {
         const x = v[rowBase + i]!;
         if (x - x !== 0) continue;
@@ -372,9 +426,16 @@ function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context,
             e[REPLAY_NON_FINITE_OUTPUT]++;
             continue;
           }
+          if (validRun) {
+            r.recordedHistogram[binIndex(ov, outLo, outInv, outE, bins)]++;
+            if (ov < outLo || ov > outHi) e[REPLAY_RECORDED_CLAMPED]++;
+          }
           const el = Math.abs(ov - yl);
           const er = Math.abs(ov - yr);
           const eb = Math.abs(ov - (x * c.bnScaleAll[f]! + c.bnOffsetAll[f]!));
+          r.errorHistograms[errorBin(el)]++;
+          r.errorHistograms[ERROR_BINS + errorBin(er)]++;
+          r.errorHistograms[2 * ERROR_BINS + errorBin(eb)]++;
           if (el > e[REPLAY_MAX_LN]!) e[REPLAY_MAX_LN] = el;
           if (er > e[REPLAY_MAX_RMS]!) e[REPLAY_MAX_RMS] = er;
           if (eb > e[REPLAY_MAX_BN]!) e[REPLAY_MAX_BN] = eb;
@@ -396,14 +457,23 @@ function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context,
       }
     }
   }
-  // Recorded non-finite values where the input is also non-finite were skipped above; count them.
-  if (out !== null && e !== undefined) {
+  // Recorded values where the input is non-finite were skipped above: count the non-finite ones, and
+  // put the finite ones of valid tokens in the recorded histogram (as the feature-last kernel does).
+  if (out !== null && e !== undefined && r !== null) {
     for (let row = 0; row < rows; row++) {
       const rowBase = base + row * L;
-      for (let i = 0; i < L; i++) {
-        const x = v[rowBase + i]!;
-        const ov = out[rowBase + i]!;
-        if (x - x !== 0 && ov - ov !== 0) e[REPLAY_NON_FINITE_OUTPUT]++;
+      for (let j = 0; j < runs.length; j += 3) {
+        const validRun = runs[j + 2]! < plan.units;
+        for (let i = runs[j]!; i < runs[j + 1]!; i++) {
+          const x = v[rowBase + i]!;
+          if (x - x === 0) continue;
+          const ov = out[rowBase + i]!;
+          if (ov - ov !== 0) e[REPLAY_NON_FINITE_OUTPUT]++;
+          else if (validRun) {
+            r.recordedHistogram[binIndex(ov, outLo, outInv, outE, bins)]++;
+            if (ov < outLo || ov > outHi) e[REPLAY_RECORDED_CLAMPED]++;
+          }
+        }
       }
     }
   }
@@ -462,7 +532,9 @@ export function mergePass2(plan: AnalysisPlan, parts: readonly Pass2Partial[]): 
       }
       const e = a.errors;
       for (const i of [REPLAY_MAX_LN, REPLAY_MAX_RMS, REPLAY_MAX_BN, REPLAY_MAX_ABS_OUTPUT]) e[i] = Math.max(e[i]!, r.errors[i]!);
-      for (const i of [REPLAY_SQ_LN, REPLAY_SQ_RMS, REPLAY_SQ_BN, REPLAY_COMPARED, REPLAY_SUM_SQ_OUTPUT, REPLAY_NON_FINITE_OUTPUT]) e[i] += r.errors[i]!;
+      for (const i of [REPLAY_SQ_LN, REPLAY_SQ_RMS, REPLAY_SQ_BN, REPLAY_COMPARED, REPLAY_SUM_SQ_OUTPUT, REPLAY_NON_FINITE_OUTPUT, REPLAY_RECORDED_CLAMPED]) e[i] += r.errors[i]!;
+      for (let i = 0; i < a.recordedHistogram.length; i++) a.recordedHistogram[i] += r.recordedHistogram[i]!;
+      for (let i = 0; i < a.errorHistograms.length; i++) a.errorHistograms[i] += r.errorHistograms[i]!;
     }
   }
   return all;

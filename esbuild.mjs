@@ -54,6 +54,20 @@ if (!production && existsSync('test/integration/index.ts')) {
 
 // A production build starts clean so no stale source maps or bundles get packaged.
 if (production) rmSync('dist', { recursive: true, force: true });
+/** The packaged-extension (Restricted Mode) suite runs from its own tiny test-host extension. */
+if (!production && existsSync('test/restricted/index.ts')) {
+  configs.push({
+    ...common,
+    sourcemap: 'inline',
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outdir: 'out/test/restricted',
+    entryPoints: ['test/restricted/index.ts'],
+    external: ['vscode', 'mocha'],
+  });
+}
+
 mkdirSync('dist', { recursive: true });
 if (watch) {
   const contexts = await Promise.all(configs.map((c) => esbuild.context(c)));

@@ -2,10 +2,13 @@
 // Benchmark of `normlens analyze` (npm run bench; not a test). Generates a (16, 1024, 4096) float32
 // .npy (256 MiB) in bench-data/ (git-ignored), then alternates the whole `node dist/cli.js analyze
 // --json` process with a PyTorch (2 threads) and a numpy float64 script doing the same statistics and
-// histograms, and prints median times, ratios and peak RSS (GNU time -v).
-//   node scripts/bench.mjs [--rounds N] [--shape 16,1024,4096] [--skip-numpy]
+// histograms, and prints median times, ratios and peak RSS (GNU time -v). Then it checks memory and
+// scaling on larger dumps of the same shape family (1 GiB and 2 GiB, generated in bench-data/ and
+// deleted afterwards): normlens time per GiB and peak RSS (target < 300 MiB on 2 GiB).
+//   node scripts/bench.mjs [--rounds N] [--shape 16,1024,4096] [--skip-numpy] [--skip-torch]
+//                          [--large-rounds N] [--skip-large] [--keep-large]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,12 +19,16 @@ const flag = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const rounds = Number(flag('rounds', '5'));
+const largeRounds = Number(flag('large-rounds', '3'));
 const shape = flag('shape', '16,1024,4096').split(',').map(Number);
 const skipNumpy = args.includes('--skip-numpy');
+const skipTorch = args.includes('--skip-torch');
+const skipLarge = args.includes('--skip-large');
+const keepLarge = args.includes('--keep-large');
 const dataDir = join(root, 'bench-data');
-const file = join(dataDir, `bench-${shape.join('x')}.npy`);
 const cli = join(root, 'dist', 'cli.js');
 const reference = join(root, 'scripts', 'bench', 'reference_stats.py');
+const MiB = 1024 * 1024;
 
 if (!existsSync('/usr/bin/time')) {
   console.error('GNU time is missing: apt-get install -y time');
@@ -32,48 +39,109 @@ if (!existsSync(cli)) {
   process.exit(2);
 }
 mkdirSync(dataDir, { recursive: true });
-if (!existsSync(file)) {
+
+const fileFor = (s) => join(dataDir, `bench-${s.join('x')}.npy`);
+
+/** Writes a float32 .npy of shape `s` in slices along axis 0 (bounded memory, any size). */
+function generate(s) {
+  const file = fileFor(s);
+  if (existsSync(file)) return file;
   console.log(`generating ${file} ...`);
-  execFileSync('python3', ['-c', `import numpy as np; r = np.random.default_rng(0); x = r.standard_normal((${shape.join(',')}), dtype=np.float32); x[:, :, 7] *= 40; np.save(${JSON.stringify(file)}, x)`], { stdio: 'inherit' });
+  const script = [
+    'import numpy as np, sys',
+    `shape = (${s.join(',')},)`,
+    `x = np.lib.format.open_memmap(${JSON.stringify(file)}, mode='w+', dtype=np.float32, shape=shape)`,
+    'r = np.random.default_rng(0)',
+    'for i in range(shape[0]):',
+    '    a = r.standard_normal(shape[1:], dtype=np.float32)',
+    '    a[..., 7] *= 40',
+    '    x[i] = a',
+    'x.flush()',
+  ].join('\n');
+  execFileSync('python3', ['-c', script], { stdio: 'inherit' });
+  return file;
 }
 
-/** Runs a command under GNU time -v: wall seconds, peak RSS (MiB) and stdout. */
+/** Runs a command under GNU time -v: wall seconds, user+sys CPU seconds, peak RSS (MiB) and stdout. */
 function timed(cmd, cmdArgs) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-v', cmd, ...cmdArgs], { encoding: 'utf8', maxBuffer: 1 << 30 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${cmdArgs.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024;
-  return { wall, rss, stdout: r.stdout };
+  const num = (re) => Number(re.exec(r.stderr)?.[1] ?? NaN);
+  const rss = num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024;
+  const cpu = num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/);
+  return { wall, cpu, rss, stdout: r.stdout };
+}
+
+/** One `normlens analyze --json` run: wall, CPU, RSS and the report's own timing. */
+function normlens(file) {
+  const n = timed('node', [cli, 'analyze', file, '--json']);
+  const report = JSON.parse(n.stdout);
+  return { ...n, analysis: report.timing.totalMs / 1000, workers: report.timing.workers };
 }
 
 const median = (a) => {
+  if (a.length === 0) return NaN;
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const results = { normlens: [], normlensRss: [], normlensInternal: [], torchInProcess: [], torchWall: [], torchRss: [], numpyInProcess: [], numpyWall: [], numpyRss: [] };
+const fmt = (v, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+
+const file = generate(shape);
+const results = { normlens: [], normlensCpu: [], normlensRss: [], normlensAnalysis: [], torchInProcess: [], torchWall: [], torchRss: [], numpyInProcess: [], numpyWall: [], numpyRss: [] };
 for (let k = 0; k < rounds; k++) {
-  const n = timed('node', [cli, 'analyze', file, '--json']);
-  const report = JSON.parse(n.stdout);
+  const n = normlens(file);
   results.normlens.push(n.wall);
+  results.normlensCpu.push(n.cpu);
   results.normlensRss.push(n.rss);
-  results.normlensInternal.push(report.timing.totalMs / 1000);
-  const t = timed('python3', [reference, 'torch', file]);
-  results.torchInProcess.push(JSON.parse(t.stdout).seconds);
-  results.torchWall.push(t.wall);
-  results.torchRss.push(t.rss);
+  results.normlensAnalysis.push(n.analysis);
+  let line = `round ${k + 1}/${rounds}: normlens ${n.wall.toFixed(3)} s (analysis ${n.analysis.toFixed(3)} s, cpu ${n.cpu.toFixed(2)} s, ${n.workers} workers, ${n.rss.toFixed(0)} MiB)`;
+  if (!skipTorch) {
+    const t = timed('python3', [reference, 'torch', file]);
+    const s = JSON.parse(t.stdout).seconds;
+    results.torchInProcess.push(s);
+    results.torchWall.push(t.wall);
+    results.torchRss.push(t.rss);
+    line += `, torch ${s.toFixed(3)} s in process`;
+  }
   if (!skipNumpy) {
     const p = timed('python3', [reference, 'numpy', file]);
-    results.numpyInProcess.push(JSON.parse(p.stdout).seconds);
+    const s = JSON.parse(p.stdout).seconds;
+    results.numpyInProcess.push(s);
     results.numpyWall.push(p.wall);
     results.numpyRss.push(p.rss);
+    line += `, numpy ${s.toFixed(3)} s in process`;
   }
-  console.log(`round ${k + 1}/${rounds}: normlens ${n.wall.toFixed(3)} s (${report.timing.workers} workers, ${n.rss.toFixed(0)} MiB), torch ${JSON.parse(t.stdout).seconds.toFixed(3)} s in process`);
+  console.log(line);
 }
-const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, v.length ? median(v) : NaN]));
-console.log(`\n${file} (${shape.join('x')} float32), median of ${rounds}:`);
-console.log(`  normlens analyze --json (whole process): ${m.normlens.toFixed(3)} s (analysis itself ${m.normlensInternal.toFixed(3)} s), peak RSS ${m.normlensRss.toFixed(0)} MiB`);
-console.log(`  PyTorch (2 threads, in process):         ${m.torchInProcess.toFixed(3)} s (whole process ${m.torchWall.toFixed(3)} s), peak RSS ${m.torchRss.toFixed(0)} MiB`);
-if (!skipNumpy) console.log(`  numpy float64 (in process):              ${m.numpyInProcess.toFixed(3)} s (whole process ${m.numpyWall.toFixed(3)} s), peak RSS ${m.numpyRss.toFixed(0)} MiB`);
-console.log(`  ratio normlens / PyTorch in-process: ${(m.normlens / m.torchInProcess).toFixed(3)} (target ≤ 0.25)`);
-if (!skipNumpy) console.log(`  ratio normlens / numpy in-process:   ${(m.normlens / m.numpyInProcess).toFixed(3)}`);
+const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+const sizeMiB = statSync(file).size / MiB;
+console.log(`\n${file} (${shape.join('x')} float32, ${sizeMiB.toFixed(0)} MiB), median of ${rounds}:`);
+console.log(`  normlens analyze --json, whole process:  ${fmt(m.normlens)} s   (user+sys CPU ${fmt(m.normlensCpu, 2)} s)   peak RSS ${fmt(m.normlensRss, 0)} MiB`);
+console.log(`  normlens analysis only (report.timing):  ${fmt(m.normlensAnalysis)} s`);
+if (!skipTorch) console.log(`  PyTorch (2 threads), in process:         ${fmt(m.torchInProcess)} s   (whole process ${fmt(m.torchWall)} s)   peak RSS ${fmt(m.torchRss, 0)} MiB`);
+if (!skipNumpy) console.log(`  numpy float64, in process:               ${fmt(m.numpyInProcess)} s   (whole process ${fmt(m.numpyWall)} s)   peak RSS ${fmt(m.numpyRss, 0)} MiB`);
+if (!skipTorch) console.log(`  ratio normlens (whole process) / PyTorch (in process): ${fmt(m.normlens / m.torchInProcess)}   (target ≤ 0.25)`);
+if (!skipNumpy) console.log(`  ratio normlens (whole process) / numpy (in process):   ${fmt(m.normlens / m.numpyInProcess)}`);
+
+if (!skipLarge) {
+  // Same family, more batch rows: 4x (1 GiB) and 8x (2 GiB) the base dump.
+  const scaled = [4, 8].map((k) => [shape[0] * k, ...shape.slice(1)]);
+  const rows = [{ shape, file, sizeMiB, wall: m.normlens, analysis: m.normlensAnalysis, rss: m.normlensRss, generated: false }];
+  for (const s of scaled) {
+    const existed = existsSync(fileFor(s));
+    const f = generate(s);
+    const runs = [];
+    for (let k = 0; k < largeRounds; k++) runs.push(normlens(f));
+    rows.push({ shape: s, file: f, sizeMiB: statSync(f).size / MiB, wall: median(runs.map((r) => r.wall)), analysis: median(runs.map((r) => r.analysis)), rss: Math.max(...runs.map((r) => r.rss)), generated: !existed });
+  }
+  console.log(`\nscaling (normlens analyze --json; median of ${largeRounds} on the larger dumps, RSS is the max):`);
+  for (const r of rows) {
+    const gib = r.sizeMiB / 1024;
+    console.log(`  ${r.shape.join('x').padEnd(14)} ${(r.sizeMiB.toFixed(0) + ' MiB').padStart(9)}: ${fmt(r.wall)} s whole process (${fmt(r.wall / gib, 2)} s/GiB), analysis ${fmt(r.analysis)} s (${fmt(r.analysis / gib, 2)} s/GiB), peak RSS ${fmt(r.rss, 0)} MiB`);
+  }
+  const big = rows[rows.length - 1];
+  console.log(`  2 GiB dump peak RSS: ${fmt(big.rss, 0)} MiB (target < 300 MiB) ${big.rss < 300 ? 'OK' : 'OVER'}`);
+  for (const r of rows) if (r.generated && !keepLarge) rmSync(r.file, { force: true });
+}

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// Runs the integration tests (test/integration, bundled to out/test/integration/index.js) inside a
-// real VS Code. Route 1: @vscode/test-electron, when a desktop VS Code is given
-// (VSCODE_EXECUTABLE_PATH) or can be downloaded. Route 2 (offline; what CI here takes): VS Code's
-// server + web workbench from the npm package code-server, opened in Debian's Chromium through
-// playwright-core. See ../shared/VSCODE-TESTS-OFFLINE.md.
-// Env: NORMLENS_TEST_GREP (mocha grep), NORMLENS_TEST_TIMEOUT_MS (whole run), NORMLENS_ROUTE=offline|electron.
+// Runs the integration tests inside a real VS Code, in two runs:
+//  1. the source tree as a development extension (test/integration, bundled to out/test/integration);
+//  2. the packaged .vsix installed like a user would, in an untrusted folder (Restricted Mode)
+//     (test/restricted). Skip it with NORMLENS_SKIP_VSIX=1.
+// VS Code comes from @vscode/test-electron when a desktop build is given (VSCODE_EXECUTABLE_PATH) or
+// can be downloaded; otherwise (CI here) from VS Code's server + web workbench in the npm package
+// code-server, opened in Debian's Chromium through playwright-core (../shared/VSCODE-TESTS-OFFLINE.md).
+// Env: NORMLENS_TEST_GREP (mocha grep, run 1 only), NORMLENS_ONLY_VSIX=1 (run 2 only), NORMLENS_TEST_TIMEOUT_MS (per run),
+//      NORMLENS_ROUTE=offline|electron, NORMLENS_TEST_RAW_CONSOLE=1 (print the whole browser console).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -15,6 +18,7 @@ import { provision, vscodeVersion } from '../scripts/provision-vscode.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const testsEntry = join(root, 'out', 'test', 'integration', 'index.js');
+const restrictedEntry = join(root, 'out', 'test', 'restricted', 'index.js');
 const workspace = join(root, 'test', 'fixtures');
 const outputDir = join(root, 'test-output');
 const screenshotDir = join(outputDir, 'screenshots');
@@ -28,14 +32,12 @@ async function tryElectron() {
   if (process.env.NORMLENS_ROUTE === 'offline') return undefined;
   const { runTests } = await import('@vscode/test-electron');
   try {
-    const code = await runTests({
+    return await runTests({
       extensionDevelopmentPath: root,
       extensionTestsPath: testsEntry,
       launchArgs: [workspace, '--disable-extensions', '--disable-workspace-trust'],
       ...(process.env.VSCODE_EXECUTABLE_PATH ? { vscodeExecutablePath: process.env.VSCODE_EXECUTABLE_PATH } : { version: '1.139.0' }),
-      extensionTestsEnv: { NORMLENS_SCREENSHOT_DIR: '' },
     });
-    return code;
   } catch (e) {
     if (process.env.VSCODE_EXECUTABLE_PATH || process.env.NORMLENS_ROUTE === 'electron') throw e;
     log(`desktop VS Code not available (${String(e?.message ?? e).split('\n')[0]}); taking the offline route`);
@@ -73,31 +75,29 @@ function findChromium() {
   for (const p of [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']) {
     if (p && existsSync(p)) return p;
   }
-  throw new Error('Chromium not found: install Debian\'s chromium package (apt-get install chromium) or set CHROMIUM_PATH');
+  throw new Error("Chromium not found: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH");
 }
 
-async function runOffline() {
-  const cache = provision();
-  log(`VS Code ${vscodeVersion(cache)} (code-server cache ${cache.dir})`);
+/**
+ * One offline run: a VS Code server (own process group, fresh data folders), the workbench in
+ * headless Chromium with the test payload, the mocha report from the console, screenshots on
+ * request. Resolves with the tests' exit code.
+ */
+async function runOffline(cache, { label, devPath, entry, folder, extensionsDir, trusted }) {
   const { chromium } = await import('playwright-core');
   const tmp = mkdtempSync(join(tmpdir(), 'normlens-it-'));
   const port = await freePort();
-  rmSync(screenshotDir, { recursive: true, force: true });
-  mkdirSync(screenshotDir, { recursive: true });
   const server = spawn(
     cache.node,
     [
       cache.serverMain,
       '--host', '127.0.0.1', '--port', String(port),
-      '--without-connection-token', '--accept-server-license-terms', '--enable-smoke-test-driver',
-      '--disable-telemetry', '--disable-workspace-trust',
-      '--server-data-dir', join(tmp, 'server-data'), '--user-data-dir', join(tmp, 'user-data'), '--extensions-dir', join(tmp, 'extensions'),
+      '--without-connection-token', '--accept-server-license-terms', '--enable-smoke-test-driver', '--disable-telemetry',
+      ...(trusted ? ['--disable-workspace-trust'] : []),
+      '--server-data-dir', join(tmp, 'server-data'), '--user-data-dir', join(tmp, 'user-data'),
+      '--extensions-dir', extensionsDir ?? join(tmp, 'extensions'),
     ],
-    {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NORMLENS_SCREENSHOT_DIR: screenshotDir, NORMLENS_INTEGRATION: '1' },
-    },
+    { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NORMLENS_SCREENSHOT_DIR: screenshotDir, NORMLENS_INTEGRATION: '1' } },
   );
   const serverLog = [];
   server.stdout.on('data', (d) => serverLog.push(String(d)));
@@ -122,9 +122,7 @@ async function runOffline() {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     let finish;
     const finished = new Promise((r) => (finish = r));
-    await page.exposeFunction('codeAutomationExit', async (code) => {
-      finish(typeof code === 'number' ? code : 1);
-    });
+    await page.exposeFunction('codeAutomationExit', async (code) => finish(typeof code === 'number' ? code : 1));
     page.on('console', (msg) => {
       if (process.env.NORMLENS_TEST_RAW_CONSOLE) console.log(`[raw ${msg.type()}] ${msg.text()}`);
       // Extension-host lines arrive as '%c INFO color: #33f <text>'; print the test report only.
@@ -148,12 +146,11 @@ async function runOffline() {
     }, 150);
     timers.push(poll);
     const payload = [
-      ['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${root}`],
-      ['extensionTestsPath', `vscode-remote://127.0.0.1:${port}${testsEntry}`],
+      ['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${devPath}`],
+      ['extensionTestsPath', `vscode-remote://127.0.0.1:${port}${entry}`],
       ['skipWelcome', 'true'],
     ];
-    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    await page.goto(url);
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
     let timer;
     const timedOut = new Promise((r) => {
       timer = setTimeout(() => r('timeout'), timeoutMs);
@@ -161,13 +158,12 @@ async function runOffline() {
     timers.push(timer);
     const result = await Promise.race([finished, timedOut]);
     if (result === 'timeout') {
-      log(`integration tests did not finish within ${timeoutMs / 1000} s`);
-      await page.screenshot({ path: join(outputDir, 'workbench-timeout.png') }).catch(() => {});
+      log(`${label}: tests did not finish within ${timeoutMs / 1000} s`);
+      await page.screenshot({ path: join(outputDir, `${label}-timeout.png`) }).catch(() => {});
       console.log(serverLog.join('').slice(-4000));
       return 1;
     }
-    await page.screenshot({ path: join(outputDir, 'workbench.png') }).catch(() => {});
-    log(`screenshots in ${outputDir}`);
+    await page.screenshot({ path: join(outputDir, `${label}.png`) }).catch(() => {});
     return result;
   } finally {
     for (const t of timers) {
@@ -180,16 +176,84 @@ async function runOffline() {
   }
 }
 
+/** Writes a (512, 4096) float32 .npy whose feature f holds f / 4096 in every token. */
+function writeWorkerSizedNpy(path) {
+  let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (512, 4096), }";
+  header = header.padEnd(128 - 10 - 1, ' ') + '\n';
+  const pre = Buffer.alloc(10);
+  pre.write('\x93NUMPY', 0, 'latin1');
+  pre[6] = 1;
+  pre.writeUInt16LE(header.length, 8);
+  const row = new Float32Array(4096).map((_, f) => f / 4096);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, pre);
+    writeSync(fd, Buffer.from(header, 'latin1'));
+    const block = new Float32Array(4096 * 64);
+    for (let t = 0; t < 64; t++) block.set(row, t * 4096);
+    for (let k = 0; k < 8; k++) writeSync(fd, new Uint8Array(block.buffer));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Run 2: package the extension, install the .vsix offline, open an untrusted folder. */
+async function runPackaged(cache) {
+  const tmp = mkdtempSync(join(tmpdir(), 'normlens-vsix-'));
+  try {
+    const vsix = join(tmp, 'normlens.vsix');
+    const build = spawnSync(process.execPath, [join(root, 'esbuild.mjs'), '--production'], { cwd: root, stdio: 'inherit' });
+    if (build.status !== 0) return 1;
+    const pack = spawnSync(process.execPath, [join(root, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '--out', vsix], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    // Put the development build back for anyone running from the tree afterwards.
+    spawnSync(process.execPath, [join(root, 'esbuild.mjs')], { cwd: root, stdio: 'ignore' });
+    if (pack.status !== 0) {
+      log('vsce package failed');
+      return 1;
+    }
+    const extensionsDir = join(tmp, 'extensions');
+    const install = spawnSync(cache.node, [cache.serverMain, '--extensions-dir', extensionsDir, '--install-extension', vsix, '--accept-server-license-terms'], { encoding: 'utf8' });
+    if (install.status !== 0) {
+      log(`installing the .vsix failed: ${install.stdout}${install.stderr}`);
+      return 1;
+    }
+    log(`installed the packaged extension (${(readSize(vsix) / 1024).toFixed(0)} KiB .vsix) into a fresh extensions folder`);
+    // A tiny development extension hosts the test runner; NormLens itself is the installed copy.
+    const host = join(tmp, 'test-host');
+    mkdirSync(host);
+    writeFileSync(join(host, 'package.json'), JSON.stringify({ name: 'normlens-restricted-tests', publisher: 'normlens-tests', version: '0.0.0', engines: { vscode: '^1.138.0' } }));
+    const folder = join(tmp, 'untrusted-folder');
+    mkdirSync(folder);
+    copyFileSync(join(root, 'test', 'fixtures', 'integration', 'hello.npy'), join(folder, 'hello.npy'));
+    writeWorkerSizedNpy(join(folder, 'big.npy'));
+    return await runOffline(cache, { label: 'restricted-mode', devPath: host, entry: restrictedEntry, folder, extensionsDir, trusted: false });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function readSize(path) {
+  return spawnSync('stat', ['-c', '%s', path], { encoding: 'utf8' }).stdout.trim() * 1;
+}
+
 async function main() {
-  if (!existsSync(testsEntry)) {
+  if (!existsSync(testsEntry) || !existsSync(restrictedEntry)) {
     const b = spawnSync(process.execPath, [join(root, 'esbuild.mjs')], { cwd: root, stdio: 'inherit' });
     if (b.status !== 0) return 1;
   }
   mkdirSync(outputDir, { recursive: true });
   writeFileSync(join(outputDir, '.gitignore'), '*\n');
+  rmSync(screenshotDir, { recursive: true, force: true });
+  mkdirSync(screenshotDir, { recursive: true });
   const electron = await tryElectron();
   if (electron !== undefined) return electron;
-  return runOffline();
+  const cache = provision();
+  log(`VS Code ${vscodeVersion(cache)} (code-server cache ${cache.dir})`);
+  if (process.env.NORMLENS_ONLY_VSIX) return runPackaged(cache);
+  const first = await runOffline(cache, { label: 'workbench', devPath: root, entry: testsEntry, folder: workspace, trusted: true });
+  log(`screenshots in ${screenshotDir}`);
+  if (first !== 0 || process.env.NORMLENS_SKIP_VSIX || process.env.NORMLENS_TEST_GREP) return first;
+  return runPackaged(cache);
 }
 
 main().then(

@@ -14,6 +14,9 @@ export class DumpDocument implements vscode.CustomDocument {
   dispose(): void {}
 }
 
+/** Dumps at least this large show a progress notification with Cancel (smaller: the status bar). */
+const NOTIFY_BYTES = 16 * 1024 * 1024;
+
 /** What the host keeps per open inspector webview. */
 export class InspectorSession extends Disposable {
   lastRender: RenderSummary | undefined;
@@ -54,9 +57,15 @@ export class InspectorSession extends Disposable {
     const run = new vscode.CancellationTokenSource();
     this.run = run;
     let last = 0;
+    // Big dumps get a notification with Cancel; small ones finish too fast for one to be useful.
+    const size = await vscode.workspace.fs.stat(this.document.uri).then(
+      (st) => st.size,
+      () => 0,
+    );
+    const location = size >= NOTIFY_BYTES ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
     try {
       const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `NormLens: analysing ${this.title}`, cancellable: true },
+        { location, title: `NormLens: analysing ${this.title}`, cancellable: true },
         async (progress, token) => {
           token.onCancellationRequested(() => run.cancel());
           return this.service.analyze(this.document.uri, this.options, {

@@ -128,7 +128,7 @@ export function buildReport(
     runningStats = { meanShift, varRatio };
   }
 
-  const comparison = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildComparison(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype) : null;
+  const comparison = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildComparison(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges) : null;
   const subBatches = computeSubBatches(plan, p1, stats.batchNorm.valid);
   const warnings = collectWarnings({ plan, p1, stats, comparison, subBatches, padding, runningStats });
 

@@ -1,5 +1,5 @@
 import type { DType } from '../formats/types';
-import type { Comparison, NormKind, ReplayCandidate } from '../report/analysisReport';
+import type { Comparison, Histogram, NormKind, ReplayCandidate } from '../report/analysisReport';
 import { median } from './histogram';
 import type { Pass1Partial } from './pass1';
 import {
@@ -9,10 +9,13 @@ import {
   REPLAY_MAX_LN,
   REPLAY_MAX_RMS,
   REPLAY_NON_FINITE_OUTPUT,
+  REPLAY_RECORDED_CLAMPED,
   REPLAY_SQ_BN,
   REPLAY_SQ_LN,
   REPLAY_SQ_RMS,
   REPLAY_SUM_SQ_OUTPUT,
+  ERROR_BINS,
+  ERROR_EDGES,
   type ReplaySums,
 } from './pass2';
 import type { AnalysisPlan } from './plan';
@@ -55,10 +58,19 @@ function fitGroups(a: Float64Array, b: Float64Array, sumSqCentered: (i: number) 
   return { residual: energy > 0 ? unexplained / energy : 1, eps: Number.isFinite(eps) ? Math.max(0, eps) : null };
 }
 
-/** Builds the `comparison` section from the replay sums: per-candidate errors, fitted eps, best match. */
-export function buildComparison(plan: AnalysisPlan, stats: Pass1Statistics, p1: Pass1Partial, r: ReplaySums, outputName: string, outputDtype: DType): Comparison {
+function histogramFrom(counts: Float64Array, edges: readonly number[]): Histogram {
+  const c = Array.from(counts);
+  return { edges: [...edges], counts: c, total: c.reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * Builds the `comparison` section from the replay sums: per-candidate errors, fitted eps, best match,
+ * the recorded-output histogram on `outputEdges` and the per-candidate error histograms.
+ */
+export function buildComparison(plan: AnalysisPlan, stats: Pass1Statistics, p1: Pass1Partial, r: ReplaySums, outputName: string, outputDtype: DType, outputEdges: readonly number[]): Comparison {
   const e = r.errors;
   const n = e[REPLAY_COMPARED]!;
+  const errorEdges = Array.from(ERROR_EDGES);
   const outputRms = n > 0 ? Math.sqrt(e[REPLAY_SUM_SQ_OUTPUT]! / n) : 0;
   const tolerance = replayRelativeTolerance(plan.thresholds, outputDtype) * Math.max(1, e[REPLAY_MAX_ABS_OUTPUT]!);
   const ln = stats.layerNorm;
@@ -99,6 +111,13 @@ export function buildComparison(plan: AnalysisPlan, stats: Pass1Statistics, p1: 
     nonFinite: e[REPLAY_NON_FINITE_OUTPUT]!,
     candidates,
     batchNormStatistics: 'all-tokens',
+    recordedHistogram: histogramFrom(r.recordedHistogram, outputEdges),
+    recordedHistogramClamped: e[REPLAY_RECORDED_CLAMPED]!,
+    errorHistograms: {
+      layernorm: histogramFrom(r.errorHistograms.subarray(0, ERROR_BINS), errorEdges),
+      rmsnorm: histogramFrom(r.errorHistograms.subarray(ERROR_BINS, 2 * ERROR_BINS), errorEdges),
+      batchnorm: histogramFrom(r.errorHistograms.subarray(2 * ERROR_BINS), errorEdges),
+    },
   };
   if (best !== 'none' && candidates[best].fittedEps !== null) comparison.fittedEps = candidates[best].fittedEps!;
   return comparison;

@@ -113,6 +113,22 @@ export interface Comparison {
   candidates: Record<NormKind, ReplayCandidate>;
   /** BatchNorm is replayed with the statistics PyTorch would use: all tokens, padding included. */
   batchNormStatistics: 'all-tokens';
+  /**
+   * The recorded output's finite values over valid tokens, on the edges of `histograms.layerNorm`
+   * (shared by the norm-output histograms), so it overlays the recomputed ones. The edges are not
+   * extended: a value below the first edge counts in the first bin, one above the last edge in the
+   * last bin; `recordedHistogramClamped` says how many did.
+   */
+  recordedHistogram: Histogram;
+  /** Recorded values counted in an end bin of `recordedHistogram` although outside its edges. */
+  recordedHistogramClamped: number;
+  /**
+   * |recorded − replayed| per compared element (recorded and input finite, every token) for each
+   * candidate, on fixed log-spaced edges 10^-12 … 10^4 with 4 bins per decade. Bin k holds errors in
+   * [edges[k], edges[k+1]); errors below 10^-12 (exact zeros included) count in the first bin, errors
+   * of 10^4 or more in the last. Counts sum to the compared elements.
+   */
+  errorHistograms: Record<NormKind, Histogram>;
 }
 
 /** BatchNorm statistics per feature over a set of tokens. */

@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAnalyze } from '../../../src/cli/analyzeCommand';
 import { main } from '../../../src/cli/main';
@@ -32,6 +34,38 @@ describe('worker runner', () => {
     assert.equal(inProcess.timing.workers, 0);
     assert.equal(workers.timing.workers, 2);
     assert.ok(maxDifference(inProcess, workers) < 1e-12);
+  });
+
+  it('passes open options to openDump in this thread and in every worker', async () => {
+    // bfloat16 bit patterns saved as <u2: only bf16FromUint16 reads them as floats.
+    const dir = mkdtempSync(join(tmpdir(), 'normlens-open-'));
+    try {
+      const T = 64;
+      const H = 32;
+      const bits = new Uint16Array(T * H);
+      const f = new Float32Array(1);
+      const u = new Uint32Array(f.buffer);
+      for (let i = 0; i < bits.length; i++) {
+        f[0] = Math.sin(i * 0.37) * 3 + (i % H === 5 ? 20 : 0);
+        bits[i] = u[0]! >>> 16;
+      }
+      let header = `{'descr': '<u2', 'fortran_order': False, 'shape': (${T}, ${H}), }`;
+      header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+      const prologue = Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, header.length & 0xff, header.length >> 8]), Buffer.from(header, 'latin1')]);
+      const path = join(dir, 'bf16.npy');
+      writeFileSync(path, Buffer.concat([prologue, Buffer.from(bits.buffer)]));
+      const open = { bf16FromUint16: true };
+      const inProcess = await analyzeFile(path, {}, { workers: 0, open });
+      const workers = await analyzeFile(path, {}, { workers: 2, minElementsForWorkers: 0, open });
+      assert.equal(inProcess.input.dtype, 'bfloat16');
+      assert.equal(workers.timing.workers, 2);
+      assert.ok(maxDifference(inProcess, workers) < 1e-12);
+      // Without the option the array is uint16: not something to normalize.
+      await assert.rejects(analyzeFile(path, {}, { workers: 0 }), /floating-point/);
+      await assert.rejects(analyzeFile(path, {}, { workers: 2, minElementsForWorkers: 0, open: { limits: { maxNpyHeaderBytes: 16 } } }), /header/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a cancelled run stops the workers and rejects', async () => {

@@ -130,8 +130,42 @@ export function median(values: Iterable<number>): number {
     if (v - v === 0) a[n++] = v;
   }
   if (n === 0) return NaN;
-  // Typed-array sort is numeric and native (no comparator calls).
-  const s = a.subarray(0, n).sort();
   const mid = n >> 1;
-  return n % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  const upper = selectKth(a, n, mid);
+  if (n % 2 === 1) return upper;
+  // After selection every entry left of `mid` is ≤ a[mid]: the lower middle is their maximum.
+  let lower = -Infinity;
+  for (let i = 0; i < mid; i++) if (a[i]! > lower) lower = a[i]!;
+  return (lower + upper) / 2;
+}
+
+/** Hoare quickselect on a[0..n): puts the k-th smallest at a[k] (smaller left, larger right) and returns it. */
+function selectKth(a: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (hi > lo) {
+    // Median of three as pivot value.
+    const m = (lo + hi) >>> 1;
+    const x = a[lo]!;
+    const y = a[m]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k]!;
 }

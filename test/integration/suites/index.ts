@@ -5,3 +5,4 @@ import './commands.test';
 import './settings.test';
 import './largeFile.test';
 import './screenshots.test';
+import './virtualFs.test';

@@ -25,8 +25,10 @@ export type WebviewKind = 'inspector' | 'sidePanel' | 'compare';
 export interface ViewOptions {
   /** Name of the tensor analysed as input (undefined: guessed). */
   tensor?: string;
-  /** Mask tensor name, or null to ignore the mask. */
-  mask?: string | null;
+  /** Mask tensor name (default: found by role). */
+  mask?: string;
+  /** False: treat every token as real even though the dump has a mask. */
+  useMask?: boolean;
   /** Feature axis (negative counts from the end). */
   featureAxis?: number;
   /** LayerNorm/BatchNorm epsilon. */

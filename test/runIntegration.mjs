@@ -9,7 +9,7 @@
 // Env: NORMLENS_TEST_GREP (mocha grep, run 1 only), NORMLENS_ONLY_VSIX=1 (run 2 only), NORMLENS_TEST_TIMEOUT_MS (per run),
 //      NORMLENS_ROUTE=offline|electron, NORMLENS_TEST_RAW_CONSOLE=1 (print the whole browser console).
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -131,19 +131,33 @@ async function runOffline(cache, { label, devPath, entry, folder, extensionsDir,
       if (m) console.log(m[1]);
       else if (text.startsWith('[normlens-test]')) console.log(text);
     });
-    // Screenshot requests from tests: NAME.request -> NAME.png.
+    // Requests from tests (they run in the extension host and cannot reach the page):
+    // NAME.request -> NAME.png (a screenshot); NAME.action.json -> NAME.done (a UI action).
+    let busy = false;
     const poll = setInterval(async () => {
-      for (const f of readdirSync(screenshotDir)) {
-        if (!f.endsWith('.request')) continue;
-        const name = f.slice(0, -'.request'.length);
-        try {
-          unlinkSync(join(screenshotDir, f));
-          await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
-        } catch (e) {
-          log(`screenshot ${name} failed: ${e}`);
+      if (busy) return;
+      busy = true;
+      try {
+        for (const f of readdirSync(screenshotDir)) {
+          if (f.endsWith('.request')) {
+            const name = f.slice(0, -'.request'.length);
+            unlinkSync(join(screenshotDir, f));
+            await page.screenshot({ path: join(screenshotDir, `${name}.png`) }).catch((e) => log(`screenshot ${name} failed: ${e}`));
+          } else if (f.endsWith('.action.json')) {
+            const name = f.slice(0, -'.action.json'.length);
+            const action = JSON.parse(readFileSync(join(screenshotDir, f), 'utf8'));
+            unlinkSync(join(screenshotDir, f));
+            const outcome = await performUiAction(page, action).then(
+              () => 'ok',
+              (e) => `error: ${e?.message ?? e}`,
+            );
+            writeFileSync(join(screenshotDir, `${name}.done`), outcome);
+          }
         }
+      } finally {
+        busy = false;
       }
-    }, 150);
+    }, 100);
     timers.push(poll);
     const payload = [
       ['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${devPath}`],
@@ -174,6 +188,42 @@ async function runOffline(cache, { label, devPath, entry, folder, extensionsDir,
     killServer();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Performs a UI action a test asked for, the way a user would: a click on an element inside any
+ * frame (webviews are nested iframes), key presses, or a command run from the command palette.
+ */
+async function performUiAction(page, action) {
+  if (action.kind === 'click' || action.kind === 'focus') {
+    const deadline = Date.now() + 15000;
+    while (Date.now() < deadline) {
+      for (const frame of page.frames()) {
+        const el = await frame.$(action.selector).catch(() => null);
+        if (el && (await el.boundingBox().catch(() => null))) {
+          if (action.kind === 'click') await el.click();
+          else await el.focus();
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no visible element matches ${action.selector}`);
+  }
+  if (action.kind === 'press') {
+    for (const key of action.keys) await page.keyboard.press(key);
+    return;
+  }
+  if (action.kind === 'palette') {
+    await page.keyboard.press('Control+Shift+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10000 });
+    await input.fill(`>${action.text}`);
+    await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ state: 'visible', timeout: 10000 });
+    await page.keyboard.press('Enter');
+    return;
+  }
+  throw new Error(`unknown UI action ${JSON.stringify(action)}`);
 }
 
 /** Writes a (512, 4096) float32 .npy whose feature f holds f / 4096 in every token. */

@@ -40,6 +40,57 @@ export function failOnTriggered(report: AnalysisReport, failOn: 'error' | 'warni
   return report.warnings.some((w) => SEVERITY_RANK[w.severity] >= SEVERITY_RANK[failOn]);
 }
 
+/**
+ * Writes exactly the text of `JSON.stringify(value)` through `write`, in pieces of about
+ * `pieceChars` characters, without ever holding the whole text: objects are walked key by key and
+ * long arrays (per-token series of big dumps) are serialized `sliceLength` elements at a time. Keeps
+ * the peak memory of `--json` on multi-GiB dumps flat and is faster than one huge string.
+ */
+export function writeJson(value: unknown, write: (text: string) => void, pieceChars = 1 << 20, sliceLength = 8192): void {
+  let parts: string[] = [];
+  let size = 0;
+  const emit = (text: string): void => {
+    parts.push(text);
+    size += text.length;
+    if (size >= pieceChars) {
+      write(parts.join(''));
+      parts = [];
+      size = 0;
+    }
+  };
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      if (v.length <= sliceLength) {
+        emit(JSON.stringify(v));
+        return;
+      }
+      emit('[');
+      for (let i = 0; i < v.length; i += sliceLength) {
+        const text = JSON.stringify(v.slice(i, i + sliceLength));
+        emit((i > 0 ? ',' : '') + text.slice(1, -1));
+      }
+      emit(']');
+      return;
+    }
+    if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v) && typeof (v as { toJSON?: unknown }).toJSON !== 'function') {
+      emit('{');
+      let first = true;
+      for (const [key, x] of Object.entries(v)) {
+        // JSON.stringify leaves these keys out.
+        if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+        emit(`${first ? '' : ','}${JSON.stringify(key)}:`);
+        first = false;
+        visit(x);
+      }
+      emit('}');
+      return;
+    }
+    emit(JSON.stringify(v));
+  };
+  visit(value);
+  if (parts.length > 0) write(parts.join(''));
+}
+
 /** `normlens analyze`: analyzes one dump (worker threads for big files) and prints the summary or JSON. */
 export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   let args;
@@ -73,6 +124,8 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
     ...(bins !== undefined ? { bins: parseNumber('bins', bins, true) } : {}),
   };
   const report = await analyzeFile(args.positional[0]!, options);
-  io.out(args.options.has('json') ? JSON.stringify(report) + '\n' : formatReportText(report));
+  if (args.options.has('json')) writeJson(report, (text) => io.out(text));
+  else io.out(formatReportText(report));
+  if (args.options.has('json')) io.out('\n');
   return failOnTriggered(report, failOn) ? EXIT_FAIL_ON : EXIT_OK;
 }

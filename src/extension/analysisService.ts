@@ -61,7 +61,7 @@ export class AnalysisService implements vscode.Disposable {
   async analyze(uri: vscode.Uri, view: ViewOptions = {}, control: RunControl = {}): Promise<AnalysisResult> {
     const stat = await statOrThrow(uri);
     const settings = readSettings(view, uri);
-    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, view.mask === null]);
+    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, view.useMask === false]);
     const hit = this.cache.find((e) => e.key === key);
     if (hit) {
       log().debug(`report cache hit for ${uri.toString()}`);
@@ -84,8 +84,7 @@ export class AnalysisService implements vscode.Disposable {
     const { dump, close } = await this.open(uri, stat, settings.open, settings.maxInMemoryBytes);
     try {
       const roles = guessRoles(dump.tensors.map((t) => t.info));
-      if (view.mask === null) for (const [name, role] of roles) if (role === 'mask') roles.set(name, 'other');
-      const options: AnalysisOptions = { ...settings.analysis, roles, ...(view.mask === null ? { ignoreMask: true } : {}) };
+      const options: AnalysisOptions = { ...settings.analysis, roles, ...(view.useMask === false ? { ignoreMask: true } : {}) };
       const abort = { aborted: false };
       const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
       try {

@@ -226,7 +226,6 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
             break;
           case 'setOptions':
             session.options = { ...session.options, ...m.options };
-            if ('mask' in m.options) session.options.mask = m.options.mask;
             void session.analyse();
             break;
           case 'command':

@@ -42,7 +42,7 @@ export function readSettings(view: ViewOptions = {}, scope?: vscode.Uri): NormLe
     bins: view.bins ?? c.get<number>('bins', 64),
     thresholds: thresholds as ThresholdOverrides,
     ...(view.tensor ? { tensor: view.tensor } : {}),
-    ...(typeof view.mask === 'string' ? { mask: view.mask } : {}),
+    ...(view.mask ? { mask: view.mask } : {}),
   };
   return {
     analysis,

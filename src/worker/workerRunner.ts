@@ -40,7 +40,7 @@ export function resolveWorkerScript(explicit?: string): string {
 
 /** A pool of analysis workers that each open `path` themselves and run passes on token ranges. */
 class WorkerPassExecutor implements PassExecutor {
-  readonly parallelism: number;
+  parallelism: number;
   private readonly pool: Worker[] = [];
   private nextId = 1;
   private failure: Error | null = null;
@@ -48,7 +48,7 @@ class WorkerPassExecutor implements PassExecutor {
   private poll: ReturnType<typeof setInterval> | null = null;
 
   constructor(
-    readonly workers: number,
+    public workers: number,
     script: string,
     path: string,
     hooks: AnalysisRunHooks,
@@ -101,12 +101,39 @@ class WorkerPassExecutor implements PassExecutor {
     });
   }
 
+  /**
+   * Runs `count` jobs on the pool, each worker taking the next job when it finishes one: a worker
+   * that gets less CPU (a busy machine) takes fewer ranges instead of holding up the pass.
+   */
+  private async schedule<T>(count: number, job: (worker: Worker, k: number) => Promise<T>): Promise<T[]> {
+    const results = new Array<T>(count);
+    let next = 0;
+    await Promise.all(
+      this.pool.map(async (worker) => {
+        while (next < count) {
+          if (this.failure) throw this.failure;
+          const k = next++;
+          results[k] = await job(worker, k);
+        }
+      }),
+    );
+    return results;
+  }
+
   runPass1(plan: Parameters<PassExecutor['runPass1']>[0], ranges: Parameters<PassExecutor['runPass1']>[1], onElements: (n: number) => void): Promise<Pass1Partial[]> {
-    return Promise.all(ranges.map((range, k) => this.run<Pass1Partial>(this.pool[k % this.pool.length]!, (id) => ({ type: 'pass1', id, plan, range }), 'pass1-done', onElements)));
+    return this.schedule(ranges.length, (worker, k) => this.run<Pass1Partial>(worker, (id) => ({ type: 'pass1', id, plan, range: ranges[k]! }), 'pass1-done', onElements));
   }
 
   runPass2(plan: Parameters<PassExecutor['runPass2']>[0], ranges: Parameters<PassExecutor['runPass2']>[1], contexts: Parameters<PassExecutor['runPass2']>[2], onElements: (n: number) => void): Promise<Pass2Partial[]> {
-    return Promise.all(ranges.map((range, k) => this.run<Pass2Partial>(this.pool[k % this.pool.length]!, (id) => ({ type: 'pass2', id, plan, context: contexts[k]!, range }), 'pass2-done', onElements)));
+    return this.schedule(ranges.length, (worker, k) => this.run<Pass2Partial>(worker, (id) => ({ type: 'pass2', id, plan, context: contexts[k]!, range: ranges[k]! }), 'pass2-done', onElements));
+  }
+
+  /** Keeps at most `n` workers (≥ 1), stopping the others (they have not been given work yet). */
+  limit(n: number): void {
+    const extra = this.pool.splice(Math.max(1, n));
+    for (const w of extra) void w.terminate();
+    this.workers = this.pool.length;
+    this.parallelism = this.pool.length;
   }
 
   /** Stops every worker (also on cancellation: a running chunk loop is cut off at once). */
@@ -124,25 +151,32 @@ class WorkerPassExecutor implements PassExecutor {
  */
 export async function analyzeFile(path: string, options: AnalysisOptions = {}, run: WorkerRunOptions = {}): Promise<AnalysisReport> {
   const source = await NodeFileByteSource.open(path);
+  const wanted = run.workers ?? Math.min(2, availableParallelism());
+  const minElements = run.minElementsForWorkers ?? 1 << 20;
+  // Workers take tens of milliseconds to start: start them while this thread parses the header and
+  // plans, when the file is big enough to need them (a file of fewer bytes has fewer elements).
+  // They only open the file when given work; unneeded ones are stopped below.
+  let executor: WorkerPassExecutor | null = wanted > 0 && source.size >= minElements ? new WorkerPassExecutor(wanted, resolveWorkerScript(run.workerScript), path, run, run.open) : null;
   try {
     const dump = await openDump(source, run.open);
     const plan = await planAnalysis(dump, options);
     const elements = plan.tokens * plan.features;
-    const wanted = run.workers ?? Math.min(2, availableParallelism());
-    const useWorkers = wanted > 0 && elements >= (run.minElementsForWorkers ?? 1 << 20);
+    const useWorkers = wanted > 0 && elements >= minElements;
     const described = { description: source.description, format: dump.format };
     if (!useWorkers) {
+      if (executor) await executor.dispose();
+      executor = null;
       // Chunks read for the passes go back to the source once visited (fewer page faults and less GC).
       const hooks: AnalysisRunHooks = { ...run, release: (values) => source.recycle(values.buffer) };
       return await executeAnalysis(plan, inProcessExecutor(dump, hooks), described, run);
     }
-    const executor = new WorkerPassExecutor(plan.randomAccess ? Math.max(1, Math.min(wanted, plan.tokens)) : 1, resolveWorkerScript(run.workerScript), path, run, run.open);
-    try {
-      return await executeAnalysis(plan, executor, described, run);
-    } finally {
-      await executor.dispose();
-    }
+    const count = plan.randomAccess ? Math.max(1, Math.min(wanted, plan.tokens)) : 1;
+    executor ??= new WorkerPassExecutor(count, resolveWorkerScript(run.workerScript), path, run, run.open);
+    executor.limit(count);
+
+    return await executeAnalysis(plan, executor, described, run);
   } finally {
+    if (executor) await executor.dispose();
     await source.close();
   }
 }

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RenderSummary } from '../../src/protocol';
 
@@ -77,4 +77,30 @@ export async function screenshot(name: string): Promise<void> {
 /** Closes every editor. */
 export async function closeAll(): Promise<void> {
   await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+}
+
+/** A UI action the harness performs in the browser, as a user would. */
+export type UiAction =
+  | { kind: 'click'; selector: string }
+  | { kind: 'focus'; selector: string }
+  | { kind: 'press'; keys: string[] }
+  | { kind: 'palette'; text: string };
+
+let uiActions = 0;
+
+/** True when the harness can drive the page (offline route); the desktop route cannot. */
+export function canDriveUi(): boolean {
+  return !!process.env.NORMLENS_SCREENSHOT_DIR;
+}
+
+/** Asks the harness to perform `action` in the workbench (clicks reach into webview iframes). */
+export async function ui(action: UiAction): Promise<void> {
+  const dir = process.env.NORMLENS_SCREENSHOT_DIR;
+  if (!dir) throw new Error('this VS Code route cannot drive the UI');
+  const name = `ui-${process.pid}-${++uiActions}`;
+  writeFileSync(join(dir, `${name}.action.json`), JSON.stringify(action));
+  const done = join(dir, `${name}.done`);
+  const outcome = await waitFor(`UI action ${JSON.stringify(action)}`, () => (existsSync(done) ? readFileSync(done, 'utf8') : undefined), 30000);
+  unlinkSync(done);
+  if (outcome !== 'ok') throw new Error(`UI action ${JSON.stringify(action)} failed: ${outcome}`);
 }

@@ -70,8 +70,10 @@ function controls(r: AnalysisReport): HTMLElement {
     if (Number.isFinite(v) && v >= 2 && v <= 4096) setOptions({ bins: v });
   });
 
-  const maskBox = h('vscode-checkbox', { id: 'opt-mask', checked: !!r.tensors.mask || options.mask === undefined ? !!r.tensors.mask : false, disabled: !r.tensors.mask && options.mask !== null, label: 'use mask' }) as HTMLElement & { checked: boolean };
-  maskBox.addEventListener('change', () => setOptions({ mask: maskBox.checked ? undefined : null }));
+  // Unchecked: the dump's mask is ignored; the box stays enabled then so it can be checked again.
+  const maskIgnored = options.useMask === false;
+  const maskBox = h('vscode-checkbox', { id: 'opt-mask', checked: !!r.tensors.mask, disabled: !r.tensors.mask && !maskIgnored, label: 'use mask' }) as HTMLElement & { checked: boolean };
+  maskBox.addEventListener('change', () => setOptions({ useMask: maskBox.checked }));
 
   const logBox = h('vscode-checkbox', { id: 'opt-log', checked: state.logScale, label: 'log counts' }) as HTMLElement & { checked: boolean };
   logBox.addEventListener('change', () => {
@@ -149,7 +151,7 @@ function renderReport(): void {
   tabs = h(
     'vscode-tabs',
     { 'selected-index': VIEWS.indexOf(state.view), 'aria-label': 'NormLens views' },
-    ...VIEWS.map((v) => h('vscode-tab-header', { slot: 'header', id: `tab-${v}` }, VIEW_TITLES[v])),
+    ...VIEWS.map((v) => h('vscode-tab-header', { slot: 'header', 'data-view': v }, VIEW_TITLES[v])),
   ) as HTMLElement & { selectedIndex: number };
   tabs.addEventListener('vsc-tabs-select', (e) => {
     const idx = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;

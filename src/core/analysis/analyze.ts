@@ -1,6 +1,6 @@
 import type { DecodedValues, Dump } from '../formats/types';
 import type { AnalysisReport } from '../report/analysisReport';
-import { buildReport } from './buildReport';
+import { buildPass1Sections, buildReport, type Pass1ReportSections } from './buildReport';
 import { mergePass1, runPass1, throwIfCancelled, type CancellationFlag, type Pass1Partial } from './pass1';
 import { mergePass2, runPass2, type Pass2Context, type Pass2Partial } from './pass2';
 import { planAnalysis, resolvePlanTensors, type AnalysisOptions, type AnalysisPlan } from './plan';
@@ -45,10 +45,19 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
   const stats = computePass1Statistics(plan, p1);
   const shared = buildSharedPass2Context(plan, stats, p1);
   const pass1Done = Date.now();
-  const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r));
+  const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plan.weight === null && plan.bias === null));
   // Pass 2 reads the output too: progress counts its elements once more.
   const onElements2 = plan.outputName !== null ? (n: number): void => onElements(2 * n) : onElements;
-  const parts2 = await executor.runPass2(plan, ranges, contexts, onElements2);
+  const pass2 = executor.runPass2(plan, ranges, contexts, onElements2);
+  // The requests are out: build the pass-1 sections of the report while the workers run pass 2.
+  let pre: Pass1ReportSections;
+  try {
+    pre = buildPass1Sections(plan, p1, stats);
+  } catch (e) {
+    pass2.catch(() => undefined);
+    throw e;
+  }
+  const parts2 = await pass2;
   throwIfCancelled(hooks.cancellation);
   const p2 = mergePass2(plan, parts2);
   const pass2Done = Date.now();
@@ -58,7 +67,7 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     pass2Ms: pass2Done - pass1Done,
     workers: executor.workers,
     chunkBytes: plan.chunkBytes,
-  });
+  }, pre);
   report.timing.totalMs = Date.now() - started;
   hooks.onProgress?.(1);
   return report;

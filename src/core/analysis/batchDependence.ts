@@ -26,6 +26,9 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
   for (let g = 1; g < U; g *= 2) sizes.push(g);
   sizes.push(U);
   const results: SubBatchResult[] = [];
+  const { validCount, validMean, validM2, validMin, validMax } = p;
+  const fullMean = full.mean;
+  const ratios = new Float64Array(U * F);
   for (const g of sizes) {
     const groups = Math.floor(U / g);
     let weightedSq = 0;
@@ -33,7 +36,7 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
     let maxShift = 0;
     let maxMeanDeviation = 0;
     let minCount = Infinity;
-    const varRatios: number[] = [];
+    let ratioCount = 0;
     for (let k = 0; k < groups; k++) {
       for (let f = 0; f < F; f++) {
         let n = 0;
@@ -43,15 +46,15 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
         let hi = -Infinity;
         for (let u = k * g; u < (k + 1) * g; u++) {
           const c = u * F + f;
-          const nb = p.validCount[c]!;
+          const nb = validCount[c]!;
           if (nb === 0) continue;
-          const delta = p.validMean[c]! - mean;
+          const delta = validMean[c]! - mean;
           const nn = n + nb;
           mean += (delta * nb) / nn;
-          m2 += p.validM2[c]! + ((delta * delta * n) / nn) * nb;
+          m2 += validM2[c]! + ((delta * delta * n) / nn) * nb;
           n = nn;
-          if (p.validMin[c]! < lo) lo = p.validMin[c]!;
-          if (p.validMax[c]! > hi) hi = p.validMax[c]!;
+          if (validMin[c]! < lo) lo = validMin[c]!;
+          if (validMax[c]! > hi) hi = validMax[c]!;
         }
         if (n === 0) continue;
         if (n < minCount) minCount = n;
@@ -59,7 +62,7 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
         const rs = v + eps > 0 ? 1 / Math.sqrt(v + eps) : 0;
         const r = fullRstd[f]!;
         const d1 = rs - r;
-        const d0 = full.mean[f]! * r - mean * rs;
+        const d0 = fullMean[f]! * r - mean * rs;
         const shiftMean = d1 * mean + d0;
         weightedSq += n * (d1 * d1 * v + shiftMean * shiftMean);
         counted += n;
@@ -67,9 +70,9 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
         if (s > maxShift) maxShift = s;
         const sd = fullStd[f]!;
         if (sd > 0) {
-          const dev = Math.abs(mean - full.mean[f]!) / sd;
+          const dev = Math.abs(mean - fullMean[f]!) / sd;
           if (dev > maxMeanDeviation) maxMeanDeviation = dev;
-          varRatios.push(v / (sd * sd));
+          ratios[ratioCount++] = v / (sd * sd);
         }
       }
     }
@@ -80,7 +83,7 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
       rmsShift: counted > 0 ? Math.sqrt(weightedSq / counted) : 0,
       maxShift,
       maxMeanDeviation,
-      medianVarRatio: varRatios.length > 0 ? median(varRatios) : NaN,
+      medianVarRatio: ratioCount > 0 ? median(ratios.subarray(0, ratioCount)) : NaN,
     });
   }
   return results;

@@ -1,4 +1,4 @@
-import { REPORT_SCHEMA_VERSION, type AnalysisReport, type AnalysisTiming, type BatchElementQuantiles, type BatchNormFeatureStats, type Histogram, type JsonValue } from '../report/analysisReport';
+import { REPORT_SCHEMA_VERSION, type AnalysisReport, type AnalysisTiming, type BatchElementQuantiles, type BatchNormFeatureStats, type DownsampledSeries, type Histogram, type JsonValue } from '../report/analysisReport';
 import { computeSubBatches } from './batchDependence';
 import { buildComparison } from './comparison';
 import { downsampleSeries, histogramOf, histogramQuantiles, summarize } from './histogram';
@@ -41,56 +41,40 @@ function outputMoments(sum: Float64Array, sq: Float64Array, count: Float64Array,
   return { outputMean, outputStd };
 }
 
-/** Assembles the AnalysisReport from the plan, both merged passes and the pass-2 context. */
-export function buildReport(
-  plan: AnalysisPlan,
-  source: { description: string; format: string },
-  p1: Pass1Partial,
-  stats: Pass1Statistics,
-  shared: SharedPass2Context,
-  p2: Pass2Partial,
-  timing: AnalysisTiming,
-): AnalysisReport {
+/**
+ * The report sections that depend on pass 1 only (per-feature BatchNorm statistics, padding and
+ * running-stats checks, sub-batch shifts, per-token input statistics and their distributions).
+ * `executeAnalysis` builds them while pass 2 runs on the workers, off the critical path.
+ */
+export interface Pass1ReportSections {
+  readonly batchValid: BatchNormFeatureStats;
+  readonly batchAll: BatchNormFeatureStats | null;
+  readonly bnStd: number[];
+  readonly padding: AnalysisReport['padding'];
+  readonly runningStats: AnalysisReport['runningStats'];
+  readonly subBatches: AnalysisReport['batchDependence']['subBatches'];
+  readonly lnStd: Float64Array;
+  readonly layerNormPerToken: { mean: number[]; var: number[]; rstd: number[] };
+  readonly layerNormSummary: AnalysisReport['layerNorm']['summary'];
+  readonly layerNormSeries: { mean: DownsampledSeries; std: DownsampledSeries };
+  readonly rms: number[];
+  readonly rmsSummary: AnalysisReport['rmsNorm']['summary'];
+  readonly rmsSeries: DownsampledSeries;
+  readonly batchNormSeries: { mean: DownsampledSeries; std: DownsampledSeries };
+  readonly inputTokenDistributions: AnalysisReport['tokenDistributions']['input'];
+}
+
+/** Builds the pass-1-only sections of the report (see Pass1ReportSections). */
+export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: Pass1Statistics): Pass1ReportSections {
   const T = plan.tokens;
   const F = plan.features;
-  const bins = plan.bins;
-  const maxPoints = plan.maxSeriesPoints;
   const mask = plan.mask;
-  const isValid = (t: number): boolean => (mask === null || mask[t] === 1) && p1.tokenCount[t]! > 0;
-  const probabilities = [...QUANTILE_PROBABILITIES];
-
+  const maxPoints = plan.maxSeriesPoints;
+  const tokenCount = p1.tokenCount;
+  const isValid = (t: number): boolean => (mask === null || mask[t] === 1) && tokenCount[t]! > 0;
   const ln = stats.layerNorm;
-  const lnStd = ln.var.map((v) => Math.sqrt(v));
-  const lnOut = outputMoments(p2.layerNormSum, p2.layerNormSq, p1.tokenCount, () => shared.layerNormShift);
-  const rmsOut = outputMoments(p2.rmsNormSum, p2.rmsNormSq, p1.tokenCount, (t) => ln.mean[t]! * stats.rmsNorm.rrms[t]! * shared.weightMean);
-  const bnOut = outputMoments(p2.batchNormSum, p2.batchNormSq, p1.tokenCount, () => shared.batchNormShift);
-
-  // Histograms: slot u of p2.histograms is batch unit u; the last slot (padding) is dropped.
-  const kindTotals = [new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0)];
-  const entries: BatchElementQuantiles[] = [];
-  const inEdges = Array.from(shared.inputEdges);
-  const outEdges = Array.from(shared.outputEdges);
-  for (let u = 0; u < plan.units; u++) {
-    const per: number[][] = [];
-    for (let k = 0; k < 4; k++) {
-      const base = (u * 4 + k) * bins;
-      const counts = Array.from(p2.histograms.subarray(base, base + bins));
-      for (let b = 0; b < bins; b++) kindTotals[k]![b] += counts[b]!;
-      per.push(counts);
-    }
-    let validTokens = 0;
-    for (let t = u * plan.tokensPerUnit; t < Math.min(T, (u + 1) * plan.tokensPerUnit); t++) if (mask === null || mask[t] === 1) validTokens++;
-    entries.push({
-      first: u * plan.batchElementsPerUnit,
-      last: Math.min(plan.batchSize, (u + 1) * plan.batchElementsPerUnit) - 1,
-      validTokens,
-      input: histogramQuantiles(per[0]!, inEdges, probabilities),
-      layerNorm: histogramQuantiles(per[1]!, outEdges, probabilities),
-      rmsNorm: histogramQuantiles(per[2]!, outEdges, probabilities),
-      batchNorm: histogramQuantiles(per[3]!, outEdges, probabilities),
-    });
-  }
-  const hist = (k: number, edges: number[]): Histogram => ({ edges, counts: kindTotals[k]!, total: kindTotals[k]!.reduce((a, b) => a + b, 0) });
+  const lnStd = new Float64Array(T);
+  for (let t = 0; t < T; t++) lnStd[t] = Math.sqrt(ln.var[t]!);
 
   const batchValid = featureStats(stats.batchNorm.valid, plan.validTokens);
   const batchAll = mask ? featureStats(stats.batchNorm.all, T) : null;
@@ -128,8 +112,82 @@ export function buildReport(
     runningStats = { meanShift, varRatio };
   }
 
+  return {
+    batchValid,
+    batchAll,
+    bnStd,
+    padding,
+    runningStats,
+    subBatches: computeSubBatches(plan, p1, stats.batchNorm.valid),
+    lnStd,
+    layerNormPerToken: { mean: Array.from(ln.mean), var: Array.from(ln.var), rstd: Array.from(ln.rstd) },
+    layerNormSummary: { mean: summarize(ln.mean, isValid), std: summarize(lnStd, isValid) },
+    layerNormSeries: { mean: downsampleSeries(ln.mean, maxPoints), std: downsampleSeries(lnStd, maxPoints) },
+    rms: Array.from(stats.rmsNorm.rms),
+    rmsSummary: { rms: summarize(stats.rmsNorm.rms, isValid) },
+    rmsSeries: downsampleSeries(stats.rmsNorm.rms, maxPoints),
+    batchNormSeries: { mean: downsampleSeries(batchValid.mean, maxPoints), std: downsampleSeries(bnStd, maxPoints) },
+    inputTokenDistributions: { mean: histogramOf(ln.mean, plan.bins, isValid), std: histogramOf(lnStd, plan.bins, isValid) },
+  };
+}
+
+/**
+ * Assembles the AnalysisReport from the plan, both merged passes and the pass-2 context; `pre` are
+ * the pass-1 sections when already built (else they are built here).
+ */
+export function buildReport(
+  plan: AnalysisPlan,
+  source: { description: string; format: string },
+  p1: Pass1Partial,
+  stats: Pass1Statistics,
+  shared: SharedPass2Context,
+  p2: Pass2Partial,
+  timing: AnalysisTiming,
+  pre: Pass1ReportSections = buildPass1Sections(plan, p1, stats),
+): AnalysisReport {
+  const T = plan.tokens;
+  const F = plan.features;
+  const bins = plan.bins;
+  const maxPoints = plan.maxSeriesPoints;
+  const mask = plan.mask;
+  const tokenCount = p1.tokenCount;
+  const isValid = (t: number): boolean => (mask === null || mask[t] === 1) && tokenCount[t]! > 0;
+  const probabilities = [...QUANTILE_PROBABILITIES];
+
+  const ln = stats.layerNorm;
+  const lnOut = outputMoments(p2.layerNormSum, p2.layerNormSq, p1.tokenCount, () => shared.layerNormShift);
+  const rmsOut = outputMoments(p2.rmsNormSum, p2.rmsNormSq, p1.tokenCount, (t) => ln.mean[t]! * stats.rmsNorm.rrms[t]! * shared.weightMean);
+  const bnOut = outputMoments(p2.batchNormSum, p2.batchNormSq, p1.tokenCount, () => shared.batchNormShift);
+
+  // Histograms: slot u of p2.histograms is batch unit u; the last slot (padding) is dropped.
+  const kindTotals = [new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0)];
+  const entries: BatchElementQuantiles[] = [];
+  const inEdges = Array.from(shared.inputEdges);
+  const outEdges = Array.from(shared.outputEdges);
+  for (let u = 0; u < plan.units; u++) {
+    const per: number[][] = [];
+    for (let k = 0; k < 4; k++) {
+      const base = (u * 4 + k) * bins;
+      const counts = Array.from(p2.histograms.subarray(base, base + bins));
+      for (let b = 0; b < bins; b++) kindTotals[k]![b] += counts[b]!;
+      per.push(counts);
+    }
+    let validTokens = 0;
+    for (let t = u * plan.tokensPerUnit; t < Math.min(T, (u + 1) * plan.tokensPerUnit); t++) if (mask === null || mask[t] === 1) validTokens++;
+    entries.push({
+      first: u * plan.batchElementsPerUnit,
+      last: Math.min(plan.batchSize, (u + 1) * plan.batchElementsPerUnit) - 1,
+      validTokens,
+      input: histogramQuantiles(per[0]!, inEdges, probabilities),
+      layerNorm: histogramQuantiles(per[1]!, outEdges, probabilities),
+      rmsNorm: histogramQuantiles(per[2]!, outEdges, probabilities),
+      batchNorm: histogramQuantiles(per[3]!, outEdges, probabilities),
+    });
+  }
+  const hist = (k: number, edges: number[]): Histogram => ({ edges, counts: kindTotals[k]!, total: kindTotals[k]!.reduce((a, b) => a + b, 0) });
+
+  const { batchValid, batchAll, padding, runningStats, subBatches } = pre;
   const comparison = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildComparison(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges) : null;
-  const subBatches = computeSubBatches(plan, p1, stats.batchNorm.valid);
   const warnings = collectWarnings({ plan, p1, stats, comparison, subBatches, padding, runningStats });
 
   const tokenHist = (values: ArrayLike<number>): Histogram => histogramOf(values, bins, isValid);
@@ -161,26 +219,26 @@ export function buildReport(
     layerNorm: {
       eps: plan.eps,
       affine: { weight: plan.weight !== null, bias: plan.bias !== null },
-      perToken: { mean: Array.from(ln.mean), var: Array.from(ln.var), rstd: Array.from(ln.rstd), ...lnOut },
-      summary: { mean: summarize(ln.mean, isValid), std: summarize(lnStd, isValid) },
-      series: { mean: downsampleSeries(ln.mean, maxPoints), std: downsampleSeries(lnStd, maxPoints), outputStd: downsampleSeries(lnOut.outputStd, maxPoints) },
+      perToken: { ...pre.layerNormPerToken, ...lnOut },
+      summary: pre.layerNormSummary,
+      series: { ...pre.layerNormSeries, outputStd: downsampleSeries(lnOut.outputStd, maxPoints) },
     },
     rmsNorm: {
       eps: plan.eps,
-      perToken: { rms: Array.from(stats.rmsNorm.rms), ...rmsOut },
-      summary: { rms: summarize(stats.rmsNorm.rms, isValid) },
-      series: { rms: downsampleSeries(stats.rmsNorm.rms, maxPoints), outputStd: downsampleSeries(rmsOut.outputStd, maxPoints) },
+      perToken: { rms: pre.rms, ...rmsOut },
+      summary: pre.rmsSummary,
+      series: { rms: pre.rmsSeries, outputStd: downsampleSeries(rmsOut.outputStd, maxPoints) },
     },
     batchNorm: {
       eps: plan.eps,
       perFeature: batchValid,
       unmasked: batchAll,
       perToken: bnOut,
-      series: { mean: downsampleSeries(batchValid.mean, maxPoints), std: downsampleSeries(bnStd, maxPoints), outputStd: downsampleSeries(bnOut.outputStd, maxPoints) },
+      series: { ...pre.batchNormSeries, outputStd: downsampleSeries(bnOut.outputStd, maxPoints) },
     },
     histograms: { input: hist(0, inEdges), layerNorm: hist(1, outEdges), rmsNorm: hist(2, outEdges), batchNorm: hist(3, outEdges) },
     tokenDistributions: {
-      input: { mean: tokenHist(ln.mean), std: tokenHist(lnStd) },
+      input: pre.inputTokenDistributions,
       layerNorm: { mean: tokenHist(lnOut.outputMean), std: tokenHist(lnOut.outputStd) },
       rmsNorm: { mean: tokenHist(rmsOut.outputMean), std: tokenHist(rmsOut.outputStd) },
       batchNorm: { mean: tokenHist(bnOut.outputMean), std: tokenHist(bnOut.outputStd) },

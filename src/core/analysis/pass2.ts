@@ -16,6 +16,10 @@ export interface Pass2Context {
   readonly tokenMean: Float64Array;
   readonly tokenRstd: Float64Array;
   readonly tokenRrms: Float64Array;
+  /** Per token of the range: 1 when all its values are finite (pass-1 count = features), else 0. */
+  readonly tokenAllFinite: Uint8Array;
+  /** True when there is no weight and no bias (weight 1, bias 0): the kernel skips the affine. */
+  readonly plain: boolean;
   readonly weight: Float64Array;
   readonly bias: Float64Array;
   /** 1/weight (0 where weight is 0): undoes the affine for the eps fit. */
@@ -198,6 +202,8 @@ function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Contex
   const outTop = 1 - outTol;
   const last = bins - 1;
   const { weight: w, bias: b, bnScale, bnOffset } = c;
+  const plain = c.plain;
+  const allFinite = c.tokenAllFinite;
   const kLn = c.layerNormShift;
   const kBn = c.batchNormShift;
   const ts = p.tokenStart;
@@ -214,63 +220,123 @@ function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Contex
     let q2 = 0;
     let s3 = 0;
     let q3 = 0;
-    for (let f = 0; f < F; f++) {
-      const x = v[q + f]!;
-      if (x - x !== 0) continue;
-      const yl = (x - m) * rs * w[f]! + b[f]!;
-      const yr = x * rr * w[f]!;
-      const yb = x * bnScale[f]! + bnOffset[f]!;
-      // Bin = floor of the position u, checked against the edges (numpy's rule) only when u is
-      // within rounding distance of a bin boundary or outside the range (see binGuessTolerance).
-      let u = (x - inLo) * inInv;
-      let k = u | 0;
-      if (k < 0) k = 0;
-      else if (k > last) k = last;
-      let fr = u - k;
-      if (fr < inTol || fr > inTop) {
-        if (k > 0 && x < inE[k]!) k--;
-        else if (k < last && x >= inE[k + 1]!) k++;
+    if (plain && allFinite[t - cs] === 1) {
+      // All values finite and no affine (weight 1, bias 0 give the same results bit for bit):
+      // the same loop without the finiteness test and the weight/bias loads.
+      for (let f = 0; f < F; f++) {
+        const x = v[q + f]!;
+        const yl = (x - m) * rs;
+        const yr = x * rr;
+        const yb = x * bnScale[f]! + bnOffset[f]!;
+        let u = (x - inLo) * inInv;
+        let k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        let fr = u - k;
+        if (fr < inTol || fr > inTop) {
+          if (k > 0 && x < inE[k]!) k--;
+          else if (k < last && x >= inE[k + 1]!) k++;
+        }
+        h[hIn + k]++;
+        u = (yl - outLo) * outInv;
+        k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        fr = u - k;
+        if (fr < outTol || fr > outTop) {
+          if (k > 0 && yl < outE[k]!) k--;
+          else if (k < last && yl >= outE[k + 1]!) k++;
+        }
+        h[hLn + k]++;
+        u = (yr - outLo) * outInv;
+        k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        fr = u - k;
+        if (fr < outTol || fr > outTop) {
+          if (k > 0 && yr < outE[k]!) k--;
+          else if (k < last && yr >= outE[k + 1]!) k++;
+        }
+        h[hRms + k]++;
+        u = (yb - outLo) * outInv;
+        k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        fr = u - k;
+        if (fr < outTol || fr > outTop) {
+          if (k > 0 && yb < outE[k]!) k--;
+          else if (k < last && yb >= outE[k + 1]!) k++;
+        }
+        h[hBn + k]++;
+        const dl = yl - kLn;
+        s1 += dl;
+        q1 += dl * dl;
+        const dr = yr - kRms;
+        s2 += dr;
+        q2 += dr * dr;
+        const db = yb - kBn;
+        s3 += db;
+        q3 += db * db;
       }
-      h[hIn + k]++;
-      u = (yl - outLo) * outInv;
-      k = u | 0;
-      if (k < 0) k = 0;
-      else if (k > last) k = last;
-      fr = u - k;
-      if (fr < outTol || fr > outTop) {
-        if (k > 0 && yl < outE[k]!) k--;
-        else if (k < last && yl >= outE[k + 1]!) k++;
+    } else {
+      for (let f = 0; f < F; f++) {
+        const x = v[q + f]!;
+        if (x - x !== 0) continue;
+        const yl = (x - m) * rs * w[f]! + b[f]!;
+        const yr = x * rr * w[f]!;
+        const yb = x * bnScale[f]! + bnOffset[f]!;
+        // Bin = floor of the position u, checked against the edges (numpy's rule) only when u is
+        // within rounding distance of a bin boundary or outside the range (see binGuessTolerance).
+        let u = (x - inLo) * inInv;
+        let k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        let fr = u - k;
+        if (fr < inTol || fr > inTop) {
+          if (k > 0 && x < inE[k]!) k--;
+          else if (k < last && x >= inE[k + 1]!) k++;
+        }
+        h[hIn + k]++;
+        u = (yl - outLo) * outInv;
+        k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        fr = u - k;
+        if (fr < outTol || fr > outTop) {
+          if (k > 0 && yl < outE[k]!) k--;
+          else if (k < last && yl >= outE[k + 1]!) k++;
+        }
+        h[hLn + k]++;
+        u = (yr - outLo) * outInv;
+        k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        fr = u - k;
+        if (fr < outTol || fr > outTop) {
+          if (k > 0 && yr < outE[k]!) k--;
+          else if (k < last && yr >= outE[k + 1]!) k++;
+        }
+        h[hRms + k]++;
+        u = (yb - outLo) * outInv;
+        k = u | 0;
+        if (k < 0) k = 0;
+        else if (k > last) k = last;
+        fr = u - k;
+        if (fr < outTol || fr > outTop) {
+          if (k > 0 && yb < outE[k]!) k--;
+          else if (k < last && yb >= outE[k + 1]!) k++;
+        }
+        h[hBn + k]++;
+        const dl = yl - kLn;
+        s1 += dl;
+        q1 += dl * dl;
+        const dr = yr - kRms;
+        s2 += dr;
+        q2 += dr * dr;
+        const db = yb - kBn;
+        s3 += db;
+        q3 += db * db;
       }
-      h[hLn + k]++;
-      u = (yr - outLo) * outInv;
-      k = u | 0;
-      if (k < 0) k = 0;
-      else if (k > last) k = last;
-      fr = u - k;
-      if (fr < outTol || fr > outTop) {
-        if (k > 0 && yr < outE[k]!) k--;
-        else if (k < last && yr >= outE[k + 1]!) k++;
-      }
-      h[hRms + k]++;
-      u = (yb - outLo) * outInv;
-      k = u | 0;
-      if (k < 0) k = 0;
-      else if (k > last) k = last;
-      fr = u - k;
-      if (fr < outTol || fr > outTop) {
-        if (k > 0 && yb < outE[k]!) k--;
-        else if (k < last && yb >= outE[k + 1]!) k++;
-      }
-      h[hBn + k]++;
-      const dl = yl - kLn;
-      s1 += dl;
-      q1 += dl * dl;
-      const dr = yr - kRms;
-      s2 += dr;
-      q2 += dr * dr;
-      const db = yb - kBn;
-      s3 += db;
-      q3 += db * db;
     }
     const k = t - ts;
     p.layerNormSum[k] = s1;

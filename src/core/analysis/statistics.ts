@@ -274,10 +274,18 @@ export function buildSharedPass2Context(plan: AnalysisPlan, s: Pass1Statistics, 
   };
 }
 
-/** The pass-2 context for one token range (per-token arrays sliced to the range). */
-export function pass2ContextFor(shared: SharedPass2Context, s: Pass1Statistics, range: TokenRange): Pass2Context {
+/**
+ * The pass-2 context for one token range (per-token arrays sliced to the range). `tokenCount` are
+ * the merged pass-1 finite counts per token (all tokens) and `plain` says the plan has neither
+ * weight nor bias; together they let the kernel take its fast path.
+ */
+export function pass2ContextFor(shared: SharedPass2Context, s: Pass1Statistics, range: TokenRange, tokenCount: Float64Array, features: number, plain: boolean): Pass2Context {
+  const tokenAllFinite = new Uint8Array(range.end - range.start);
+  for (let t = range.start; t < range.end; t++) tokenAllFinite[t - range.start] = tokenCount[t] === features ? 1 : 0;
   return {
     ...shared,
+    tokenAllFinite,
+    plain,
     tokenStart: range.start,
     tokenEnd: range.end,
     tokenMean: s.layerNorm.mean.slice(range.start, range.end),

@@ -6,3 +6,4 @@ import './settings.test';
 import './largeFile.test';
 import './screenshots.test';
 import './virtualFs.test';
+import './ui.test';

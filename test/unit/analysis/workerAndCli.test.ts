@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runAnalyze } from '../../../src/cli/analyzeCommand';
+import { runAnalyze, writeJson } from '../../../src/cli/analyzeCommand';
 import { main } from '../../../src/cli/main';
 import type { AnalysisReport } from '../../../src/core/report/analysisReport';
 import { analyzeFile } from '../../../src/worker/workerRunner';
@@ -75,6 +75,22 @@ describe('worker runner', () => {
 });
 
 describe('normlens analyze', () => {
+  it('writes --json in pieces that join to exactly JSON.stringify of the report', async () => {
+    const report = await analyzeFile(TRANSFORMER, {}, { workers: 0 });
+    const nested = { ...report, extra: [{ a: [1, NaN, Infinity, -0, 'x'], b: undefined }, null, [[1, 2], { c: 3 }]], big: Array.from({ length: 1000 }, (_, i) => (i % 7 === 0 ? NaN : i / 3)) };
+    for (const [pieceChars, sliceLength] of [[1, 1], [100, 7], [1 << 20, 8192]] as const) {
+      const pieces: string[] = [];
+      writeJson(nested, (t) => pieces.push(t), pieceChars, sliceLength);
+      assert.equal(pieces.join(''), JSON.stringify(nested));
+      if (pieceChars === 100) assert.ok(pieces.length > 10);
+    }
+    const c = capture();
+    await runAnalyze([TRANSFORMER, '--json'], c.io);
+    const parsed = JSON.parse(c.out()) as AnalysisReport;
+    assert.equal(parsed.schemaVersion, 1);
+    assert.ok(c.out().endsWith('}\n'));
+  });
+
   it('prints a summary with the warning codes and exits 0', async () => {
     const c = capture();
     const code = await runAnalyze([join(ROOT, 'media', 'samples', 'transformer-block.npz')], c.io);

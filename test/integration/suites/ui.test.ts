@@ -1,0 +1,48 @@
+import { strict as assert } from 'node:assert';
+import * as vscode from 'vscode';
+import { canDriveUi, closeAll, renderAfter, ui } from '../support';
+
+describe('Driving the UI like a user', function () {
+  before(async function () {
+    if (!canDriveUi()) this.skip();
+    await closeAll();
+    await renderAfter(() => vscode.commands.executeCommand('normlens.openSample'));
+  });
+  after(closeAll);
+
+  it('clicking a tab header switches the view', async () => {
+    const s = await renderAfter(() => ui({ kind: 'click', selector: 'vscode-tab-header[data-view="batchnorm"]' }));
+    assert.equal(s.view, 'batchnorm');
+  });
+
+  it('a warning’s link opens the view that explains it', async () => {
+    await renderAfter(() => ui({ kind: 'click', selector: 'vscode-tab-header[data-view="overview"]' }));
+    const s = await renderAfter(() => ui({ kind: 'click', selector: 'li.warning[data-code="padding-in-batch-stats"] vscode-button' }));
+    assert.equal(s.view, 'batchnorm');
+  });
+
+  it('unchecking "use mask" re-runs the analysis without the mask', async () => {
+    const s = await renderAfter(() => ui({ kind: 'click', selector: 'vscode-checkbox#opt-mask' }));
+    assert.ok(!s.warnings.includes('padding-in-batch-stats'), `no padding warning without a mask: ${s.warnings.join(', ')}`);
+    const back = await renderAfter(() => ui({ kind: 'click', selector: 'vscode-checkbox#opt-mask' }));
+    assert.ok(back.warnings.includes('padding-in-batch-stats'), 'the mask is back');
+  });
+
+  it('the heatmap zooms from the keyboard', async () => {
+    const first = await renderAfter(() => ui({ kind: 'click', selector: 'vscode-tab-header[data-view="tokens"]' }));
+    const rows = first.tables.find((t) => t.id === 'tokens-heatmap-cells')?.rows ?? 0;
+    assert.equal(rows, 128, 'all 128 tokens, one per row');
+    await ui({ kind: 'focus', selector: 'canvas.heatmap' });
+    const zoomed = await renderAfter(() => ui({ kind: 'press', keys: ['+'] }));
+    assert.equal(zoomed.tables.find((t) => t.id === 'tokens-heatmap-cells')?.rows, 64, '+ halves the tokens shown');
+    const reset = await renderAfter(() => ui({ kind: 'press', keys: ['0'] }));
+    assert.equal(reset.tables.find((t) => t.id === 'tokens-heatmap-cells')?.rows, 128);
+  });
+
+  it('runs a NormLens command from the command palette', async () => {
+    await closeAll();
+    const s = await renderAfter(() => ui({ kind: 'palette', text: 'NormLens: Open Bundled Sample Dump' }));
+    assert.equal(s.view !== 'error', true);
+    assert.match(vscode.window.tabGroups.activeTabGroup.activeTab?.label ?? '', /transformer-block\.npz/);
+  });
+});

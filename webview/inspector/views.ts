@@ -414,29 +414,28 @@ export function replayView(ctx: ViewContext): HTMLElement {
     ),
   );
   ctx.charts.noteTable('replay', kinds.length);
-  const extra = c as unknown as { recordedHistogram?: Histogram; errorHistograms?: Record<'layernorm' | 'rmsnorm' | 'batchnorm', Histogram> };
   return h(
     'div',
     { class: 'view' },
     section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch, undefined, 'replay') : null),
     section('Candidates', table),
-    extra.recordedHistogram
+    c.recordedHistogram
       ? section(
           'Recorded vs recomputed',
           histogramBlock(ctx, 'replay-hist', 'Recorded output vs recomputed', 'value', [
-            { label: `recorded ${c.tensor}`, hist: extra.recordedHistogram, color: COLOR.input },
+            { label: `recorded ${c.tensor}`, hist: c.recordedHistogram, color: COLOR.input },
             { label: c.bestMatch === 'none' ? 'LayerNorm' : names[c.bestMatch], hist: c.bestMatch === 'rmsnorm' ? r.histograms.rmsNorm : c.bestMatch === 'batchnorm' ? r.histograms.batchNorm : r.histograms.layerNorm, color: COLOR.layerNorm },
           ]),
         )
       : null,
-    extra.errorHistograms
+    c.errorHistograms
       ? section(
           'Error distribution',
           h('p', { class: 'explain' }, `|recorded − recomputed| per element, on a log scale; the tolerance for ${c.dtype} is ${fmt(c.tolerance)}.`),
           histogramBlock(ctx, 'replay-err-hist', '|error| per element', '|error| (log)', [
-            { label: 'LayerNorm', hist: extra.errorHistograms.layernorm, color: COLOR.layerNorm },
-            { label: 'RMSNorm', hist: extra.errorHistograms.rmsnorm, color: COLOR.rmsNorm },
-            { label: 'BatchNorm', hist: extra.errorHistograms.batchnorm, color: COLOR.batchNorm },
+            { label: 'LayerNorm', hist: c.errorHistograms.layernorm, color: COLOR.layerNorm },
+            { label: 'RMSNorm', hist: c.errorHistograms.rmsnorm, color: COLOR.rmsNorm },
+            { label: 'BatchNorm', hist: c.errorHistograms.batchnorm, color: COLOR.batchNorm },
           ], { logX: true }),
         )
       : null,

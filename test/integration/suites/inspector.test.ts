@@ -82,6 +82,8 @@ describe('Inspector: each view renders its charts', () => {
   it('Replay: recorded vs recomputed with best match', async () => {
     const s = await showView('replay');
     assert.ok(s.tables.some((t) => t.id === 'replay' && t.rows === 3), 'a row per candidate norm');
+    assert.equal(chart(s, 'replay-hist')?.series, 2, 'recorded vs recomputed distributions');
+    assert.equal(chart(s, 'replay-err-hist')?.series, 3, 'an error distribution per candidate');
   });
 
   it('restores the selected view after the webview is hidden and shown again', async () => {

@@ -59,8 +59,8 @@ export type HostToWebview =
   | { type: 'error'; message: string }
   /** Two reports side by side (the A/B comparison panel). */
   | { type: 'compare'; a: { title: string; uri: string; report: AnalysisReport }; b: { title: string; uri: string; report: AnalysisReport } }
-  /** Ask the webview to save its current chart as PNG (to `target` when given, else the user picks). */
-  | { type: 'exportChart'; target?: string }
+  /** Ask the webview for its current chart as PNG (it answers with a `saveChartPng` request). */
+  | { type: 'exportChart' }
   /** Ask the webview to switch to a view (e.g. a warning link from the side panel). */
   | { type: 'showView'; view: string }
   /** A reply to a webview request. */
@@ -76,6 +76,8 @@ export interface RenderSummary {
   tables: { id: string; rows: number }[];
   /** Warning codes listed. */
   warnings: string[];
+  /** The tokens × features heatmap's grid, when one is drawn. */
+  heatmap?: { rows: number; cols: number };
   /** Visible error text, if any. */
   error?: string;
 }
@@ -88,6 +90,8 @@ export type WebviewToHost =
   | { type: 'rendered'; summary: RenderSummary }
   /** The user changed options; the host re-runs the analysis. */
   | { type: 'setOptions'; options: ViewOptions }
+  /** Back to the options of the settings (e.g. from an error caused by an option). */
+  | { type: 'resetOptions' }
   /** The user asked for an action the host performs (export, reveal, open log). */
   | { type: 'command'; command: string; args?: unknown[] }
   /** A request the host answers with a `reply` carrying the same id. */
@@ -97,5 +101,5 @@ export type WebviewToHost =
 export type WebviewRequest =
   /** A downsampled tokens × features grid → `Heatmap`. */
   | { kind: 'heatmap'; params: HeatmapRequest }
-  /** Save a chart as PNG (the user picks where) → the saved path, or null when cancelled. */
-  | { kind: 'saveChartPng'; name: string; dataUrl: string; target?: string };
+  /** Save a chart as PNG (the host decides where: the user picks, or the exportChart command's target) → the saved URI, or null. */
+  | { kind: 'saveChartPng'; name: string; dataUrl: string };

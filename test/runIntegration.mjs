@@ -9,7 +9,7 @@
 // Env: NORMLENS_TEST_GREP (mocha grep, run 1 only), NORMLENS_ONLY_VSIX=1 (run 2 only), NORMLENS_TEST_TIMEOUT_MS (per run),
 //      NORMLENS_ROUTE=offline|electron, NORMLENS_TEST_RAW_CONSOLE=1 (print the whole browser console).
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -39,6 +39,11 @@ async function tryElectron() {
       ...(process.env.VSCODE_EXECUTABLE_PATH ? { vscodeExecutablePath: process.env.VSCODE_EXECUTABLE_PATH } : { version: '1.139.0' }),
     });
   } catch (e) {
+    // A desktop VS Code ran and the tests failed: report it, do not retry offline.
+    if (e?.name === 'TestRunFailedError' || /Test run failed/i.test(String(e?.message))) {
+      log(`desktop VS Code: ${e.message}`);
+      return 1;
+    }
     if (process.env.VSCODE_EXECUTABLE_PATH || process.env.NORMLENS_ROUTE === 'electron') throw e;
     log(`desktop VS Code not available (${String(e?.message ?? e).split('\n')[0]}); taking the offline route`);
     return undefined;
@@ -110,6 +115,12 @@ async function runOffline(cache, { label, devPath, entry, folder, extensionsDir,
     }
   };
   process.on('exit', killServer);
+  const onSignal = () => {
+    killServer();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let browser;
   const timers = [];
   try {
@@ -133,27 +144,37 @@ async function runOffline(cache, { label, devPath, entry, folder, extensionsDir,
     });
     // Requests from tests (they run in the extension host and cannot reach the page):
     // NAME.request -> NAME.png (a screenshot); NAME.action.json -> NAME.done (a UI action).
+    const serveRequests = async () => {
+      for (const f of readdirSync(screenshotDir)) {
+        if (f.endsWith('.request')) {
+          const name = f.slice(0, -'.request'.length);
+          unlinkSync(join(screenshotDir, f));
+          await page.screenshot({ path: join(screenshotDir, `${name}.png`) }).catch((e) => log(`screenshot ${name} failed: ${e}`));
+        } else if (f.endsWith('.action.json')) {
+          const name = f.slice(0, -'.action.json'.length);
+          let action;
+          try {
+            action = JSON.parse(readFileSync(join(screenshotDir, f), 'utf8'));
+          } catch {
+            continue; // still being written: the next poll takes it
+          }
+          unlinkSync(join(screenshotDir, f));
+          const outcome = await performUiAction(page, action).then(
+            () => 'ok',
+            (e) => `error: ${e?.message ?? e}`,
+          );
+          writeFileSync(join(screenshotDir, `${name}.done`), outcome);
+        }
+      }
+    };
     let busy = false;
     const poll = setInterval(async () => {
       if (busy) return;
       busy = true;
       try {
-        for (const f of readdirSync(screenshotDir)) {
-          if (f.endsWith('.request')) {
-            const name = f.slice(0, -'.request'.length);
-            unlinkSync(join(screenshotDir, f));
-            await page.screenshot({ path: join(screenshotDir, `${name}.png`) }).catch((e) => log(`screenshot ${name} failed: ${e}`));
-          } else if (f.endsWith('.action.json')) {
-            const name = f.slice(0, -'.action.json'.length);
-            const action = JSON.parse(readFileSync(join(screenshotDir, f), 'utf8'));
-            unlinkSync(join(screenshotDir, f));
-            const outcome = await performUiAction(page, action).then(
-              () => 'ok',
-              (e) => `error: ${e?.message ?? e}`,
-            );
-            writeFileSync(join(screenshotDir, `${name}.done`), outcome);
-          }
-        }
+        await serveRequests();
+      } catch (e) {
+        log(`test request failed: ${e?.message ?? e}`);
       } finally {
         busy = false;
       }
@@ -253,9 +274,11 @@ async function runPackaged(cache) {
   try {
     const vsix = join(tmp, 'normlens.vsix');
     const build = spawnSync(process.execPath, [join(root, 'esbuild.mjs'), '--production'], { cwd: root, stdio: 'inherit' });
-    if (build.status !== 0) return 1;
-    const pack = spawnSync(process.execPath, [join(root, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '--out', vsix], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-    // Put the development build back for anyone running from the tree afterwards.
+    const pack =
+      build.status === 0
+        ? spawnSync(process.execPath, [join(root, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--no-rewrite-relative-links', '--out', vsix], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+        : build;
+    // Put the development build back (the production build cleared dist/) for anyone running from the tree.
     spawnSync(process.execPath, [join(root, 'esbuild.mjs')], { cwd: root, stdio: 'ignore' });
     if (pack.status !== 0) {
       log('vsce package failed');
@@ -267,7 +290,7 @@ async function runPackaged(cache) {
       log(`installing the .vsix failed: ${install.stdout}${install.stderr}`);
       return 1;
     }
-    log(`installed the packaged extension (${(readSize(vsix) / 1024).toFixed(0)} KiB .vsix) into a fresh extensions folder`);
+    log(`installed the packaged extension (${(statSync(vsix).size / 1024).toFixed(0)} KiB .vsix) into a fresh extensions folder`);
     // A tiny development extension hosts the test runner; NormLens itself is the installed copy.
     const host = join(tmp, 'test-host');
     mkdirSync(host);
@@ -282,10 +305,6 @@ async function runPackaged(cache) {
   }
 }
 
-function readSize(path) {
-  return spawnSync('stat', ['-c', '%s', path], { encoding: 'utf8' }).stdout.trim() * 1;
-}
-
 async function main() {
   if (!existsSync(testsEntry) || !existsSync(restrictedEntry)) {
     const b = spawnSync(process.execPath, [join(root, 'esbuild.mjs')], { cwd: root, stdio: 'inherit' });
@@ -295,6 +314,7 @@ async function main() {
   writeFileSync(join(outputDir, '.gitignore'), '*\n');
   rmSync(screenshotDir, { recursive: true, force: true });
   mkdirSync(screenshotDir, { recursive: true });
+  // The desktop route runs suite 1; the packaged-extension run needs the offline server's installer.
   const electron = await tryElectron();
   if (electron !== undefined) return electron;
   const cache = provision();

@@ -32,6 +32,11 @@ export interface RunControl {
 interface CacheEntry {
   key: string;
   result: Promise<AnalysisResult>;
+  /** Cancels the shared run; fired only when every caller waiting on it has cancelled. */
+  cancel: vscode.CancellationTokenSource;
+  /** Callers still waiting on an unfinished run. */
+  waiting: number;
+  settled: boolean;
 }
 
 /** Most reports kept in the cache (each is a few MiB at most). */
@@ -40,42 +45,89 @@ const CACHE_SIZE = 16;
 /**
  * Opens dumps and runs analyses: local files are streamed by worker threads, other URIs
  * (remote/virtual file systems) are read through `workspace.fs` into memory up to a limit.
- * Reports are cached by URI, modification time, size and options.
+ * Reports are cached by URI, modification time, size and options; callers asking for the same
+ * report share one run, which is cancelled only when all of them have cancelled.
  */
 export class AnalysisService implements vscode.Disposable {
   private readonly cache: CacheEntry[] = [];
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
-  /** Fires when a file that has a cached report changed on disk. */
+  /** Fires when a watched file changed on disk (its cached reports are dropped first). */
   readonly onDidChangeFile = this.changed.event;
-  private readonly watchers = new Map<string, vscode.Disposable>();
+  private readonly watchers = new Map<string, { watcher: vscode.Disposable; users: number }>();
 
   constructor(private readonly extensionUri: vscode.Uri) {}
 
   dispose(): void {
     this.changed.dispose();
-    for (const w of this.watchers.values()) w.dispose();
+    for (const e of this.cache.splice(0)) e.cancel.dispose();
+    for (const w of this.watchers.values()) w.watcher.dispose();
     this.watchers.clear();
   }
 
-  /** Analyses `uri` with the settings and `view` options; cached, cancellable. */
+  /** Analyses `uri` with the settings and `view` options; cached, shared, cancellable per caller. */
   async analyze(uri: vscode.Uri, view: ViewOptions = {}, control: RunControl = {}): Promise<AnalysisResult> {
     const stat = await statOrThrow(uri);
     const settings = readSettings(view, uri);
-    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, view.useMask === false]);
-    const hit = this.cache.find((e) => e.key === key);
-    if (hit) {
-      log().debug(`report cache hit for ${uri.toString()}`);
-      return hit.result;
+    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, settings.workers, view.useMask === false]);
+    let entry = this.cache.find((e) => e.key === key);
+    if (entry) log().debug(`report cache hit for ${uri.toString()}`);
+    else {
+      const cancel = new vscode.CancellationTokenSource();
+      const created: CacheEntry = { key, cancel, waiting: 0, settled: false, result: Promise.resolve(undefined as unknown as AnalysisResult) };
+      created.result = this.run(uri, stat, view, { token: cancel.token, onProgress: (f) => this.progress.get(created)?.forEach((p) => p(f)) });
+      created.result.then(
+        () => (created.settled = true),
+        () => {
+          created.settled = true;
+          this.forget(created);
+        },
+      );
+      this.cache.unshift(created);
+      for (const old of this.cache.splice(CACHE_SIZE)) old.cancel.dispose();
+      entry = created;
     }
-    const result = this.run(uri, stat, view, control);
-    this.cache.unshift({ key, result });
-    this.cache.splice(CACHE_SIZE);
-    result.catch(() => {
-      const i = this.cache.findIndex((e) => e.key === key);
-      if (i >= 0) this.cache.splice(i, 1);
+    return this.join(entry, control);
+  }
+
+  private readonly progress = new Map<CacheEntry, Set<(f: number) => void>>();
+
+  /** Waits on a shared run as one caller: its own progress and cancellation. */
+  private join(entry: CacheEntry, control: RunControl): Promise<AnalysisResult> {
+    if (entry.settled) return entry.result;
+    entry.waiting++;
+    const listeners = this.progress.get(entry) ?? new Set();
+    this.progress.set(entry, listeners);
+    if (control.onProgress) listeners.add(control.onProgress);
+    return new Promise<AnalysisResult>((resolve, reject) => {
+      let done = false;
+      const leave = () => {
+        if (done) return false;
+        done = true;
+        sub?.dispose();
+        if (control.onProgress) listeners.delete(control.onProgress);
+        entry.waiting--;
+        return true;
+      };
+      const sub = control.token?.onCancellationRequested(() => {
+        if (!leave()) return;
+        reject(new NormLensError('cancelled', 'the analysis was cancelled.'));
+        // The last caller gone: stop the run and drop it so nobody gets a cancelled result.
+        if (entry.waiting === 0 && !entry.settled) {
+          this.forget(entry);
+          entry.cancel.cancel();
+        }
+      });
+      entry.result.then(
+        (r) => leave() && resolve(r),
+        (e) => leave() && reject(e),
+      );
     });
-    this.watch(uri);
-    return result;
+  }
+
+  private forget(entry: CacheEntry): void {
+    const i = this.cache.indexOf(entry);
+    if (i >= 0) this.cache.splice(i, 1);
+    this.progress.delete(entry);
   }
 
   private async run(uri: vscode.Uri, stat: vscode.FileStat, view: ViewOptions, control: RunControl): Promise<AnalysisResult> {
@@ -136,20 +188,37 @@ export class AnalysisService implements vscode.Disposable {
   /** Drops cached reports of `uri` and tells listeners that it changed. */
   invalidate(uri: vscode.Uri): void {
     const prefix = JSON.stringify([uri.toString()]).slice(0, -1);
-    for (let i = this.cache.length - 1; i >= 0; i--) if (this.cache[i]!.key.startsWith(prefix)) this.cache.splice(i, 1);
+    for (const e of [...this.cache]) if (e.key.startsWith(prefix)) this.forget(e);
     this.changed.fire(uri);
   }
 
-  private watch(uri: vscode.Uri): void {
+  /** Watches `uri` for changes while the returned disposable lives (shared by all its users). */
+  watch(uri: vscode.Uri): vscode.Disposable {
     const k = uri.toString();
-    if (this.watchers.has(k)) return;
-    const folder = vscode.Uri.joinPath(uri, '..');
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, uri.path.split('/').pop()!));
-    const fire = () => this.invalidate(uri);
-    watcher.onDidChange(fire);
-    watcher.onDidCreate(fire);
-    watcher.onDidDelete(fire);
-    this.watchers.set(k, watcher);
+    let w = this.watchers.get(k);
+    if (!w) {
+      const folder = vscode.Uri.joinPath(uri, '..');
+      const name = uri.path.split('/').pop()!;
+      // Glob metacharacters in the name are matched literally.
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, name.replace(/[[\]{}*?!]/g, (c) => `[${c}]`)));
+      const fire = () => this.invalidate(uri);
+      watcher.onDidChange(fire);
+      watcher.onDidCreate(fire);
+      watcher.onDidDelete(fire);
+      w = { watcher, users: 0 };
+      this.watchers.set(k, w);
+    }
+    w.users++;
+    const entry = w;
+    let disposed = false;
+    return new vscode.Disposable(() => {
+      if (disposed) return;
+      disposed = true;
+      if (--entry.users === 0) {
+        entry.watcher.dispose();
+        this.watchers.delete(k);
+      }
+    });
   }
 }
 

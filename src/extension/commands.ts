@@ -32,8 +32,8 @@ function toUri(arg: unknown): vscode.Uri | undefined {
 async function targetUri(ctx: CommandContext, arg: unknown, pick = true): Promise<vscode.Uri | undefined> {
   const given = toUri(arg);
   if (given) return given;
-  const active = ctx.inspector.active?.document.uri;
-  if (active) return active;
+  const focused = ctx.inspector.focused?.document.uri;
+  if (focused) return focused;
   const editor = vscode.window.activeTextEditor?.document.uri;
   if (editor && /\.(npy|npz|safetensors|json)$/i.test(editor.path)) return editor;
   if (!pick) return undefined;
@@ -89,7 +89,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       sidePanel.show(undefined);
       return undefined;
     }
-    const report = await analyze(uri);
+    // The inspector's own result when it shows this file (with the user's options there).
+    const report = inspector.sessionFor(uri)?.result?.report ?? (await analyze(uri));
     if (report) sidePanel.show({ uri, title: fileName(uri), report });
     return report;
   };
@@ -126,14 +127,13 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     return dest.toString();
   };
 
-  const exportChart = async (target?: unknown): Promise<void> => {
-    const session = inspector.active;
+  const exportChart = async (target?: unknown): Promise<string | null | undefined> => {
+    const session = inspector.focused ?? inspector.active;
     if (!session) {
       void vscode.window.showInformationMessage('Open a dump in the NormLens inspector first: the chart of its current view is exported.');
-      return;
+      return undefined;
     }
-    const to = toUri(target);
-    await session.post({ type: 'exportChart', ...(to ? { target: to.toString() } : {}) });
+    return session.exportChart(toUri(target));
   };
 
   const openSample = async (name?: unknown): Promise<vscode.Uri> => {

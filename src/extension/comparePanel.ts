@@ -16,6 +16,9 @@ export class ComparePanel {
   private static readonly panels = new Set<ComparePanel>();
   lastRender: RenderSummary | undefined;
   private readonly waiters: ((s: RenderSummary) => void)[] = [];
+  /** Cancels the two analyses when the panel closes. */
+  private readonly cancel = new vscode.CancellationTokenSource();
+  private disposed = false;
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
@@ -27,14 +30,20 @@ export class ComparePanel {
     ComparePanel.panels.add(this);
     panel.webview.options = webviewOptions(extensionUri);
     panel.webview.html = renderWebviewHtml(panel.webview, extensionUri, 'compare', panel.title);
-    panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
+    const listener = panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
       if (m.type === 'ready') void this.load();
       else if (m.type === 'rendered') {
         this.lastRender = m.summary;
         for (const w of this.waiters.splice(0)) w(m.summary);
-      } else if (m.type === 'command' && m.command.startsWith('normlens.')) void vscode.commands.executeCommand(m.command, ...(m.args ?? []));
+      } else if (m.type === 'command' && m.command === 'normlens.showLog') void vscode.commands.executeCommand(m.command);
     });
-    panel.onDidDispose(() => ComparePanel.panels.delete(this));
+    panel.onDidDispose(() => {
+      this.disposed = true;
+      ComparePanel.panels.delete(this);
+      this.cancel.cancel();
+      this.cancel.dispose();
+      listener.dispose();
+    });
   }
 
   /** Opens a compare panel for `a` and `b`. */
@@ -70,9 +79,11 @@ export class ComparePanel {
   private async load(): Promise<void> {
     await this.post({ type: 'init', kind: 'compare', title: this.panel.title, options: {} });
     try {
-      const [ra, rb] = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'NormLens: analysing both dumps', cancellable: true }, (_p, token) =>
-        Promise.all([this.service.analyze(this.a, {}, { token }), this.service.analyze(this.b, {}, { token })]),
-      );
+      const [ra, rb] = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'NormLens: analysing both dumps', cancellable: true }, (_p, token) => {
+        token.onCancellationRequested(() => this.cancel.cancel());
+        const run = { token: this.cancel.token };
+        return Promise.all([this.service.analyze(this.a, {}, run), this.service.analyze(this.b, {}, run)]);
+      });
       await this.post({
         type: 'compare',
         a: { title: fileName(this.a), uri: this.a.toString(), report: ra.report },
@@ -85,6 +96,7 @@ export class ComparePanel {
   }
 
   private post(m: HostToWebview): Thenable<boolean> {
-    return this.panel.webview.postMessage(m);
+    if (this.disposed) return Promise.resolve(false);
+    return this.panel.webview.postMessage(m).then(undefined, () => false);
   }
 }

@@ -38,8 +38,9 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
     vscode.window.registerWebviewViewProvider(ComparisonViewProvider.viewId, sidePanel),
     vscode.window.registerWebviewPanelSerializer(ComparePanel.viewType, ComparePanel.serializer(service, context.extensionUri)),
     inspector.onDidChangeActive((session) => {
-      statusBar.update(session?.result?.report);
+      statusBar.update(session?.result?.report, session?.busy ?? false);
       if (session?.result) sidePanel.show({ uri: session.document.uri, title: session.title, report: session.result.report });
+      else if (session?.error || inspector.isEmpty) sidePanel.show(undefined);
     }),
     ...registerCommands({ context, service, inspector, sidePanel }),
   );

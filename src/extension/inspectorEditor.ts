@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError } from '../core/errors';
+import type { Dump } from '../core/formats/types';
 import type { HostToWebview, RenderSummary, ViewOptions, WebviewRequest, WebviewToHost } from '../protocol';
 import { AnalysisService, fileName, type AnalysisResult } from './analysisService';
 import { Disposable } from './disposable';
@@ -17,6 +18,9 @@ export class DumpDocument implements vscode.CustomDocument {
 /** Dumps at least this large show a progress notification with Cancel (smaller: the status bar). */
 const NOTIFY_BYTES = 16 * 1024 * 1024;
 
+/** PNG files start with these 8 bytes. */
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
 /** What the host keeps per open inspector webview. */
 export class InspectorSession extends Disposable {
   lastRender: RenderSummary | undefined;
@@ -28,6 +32,10 @@ export class InspectorSession extends Disposable {
   private readonly analysed = new vscode.EventEmitter<AnalysisResult | undefined>();
   /** Fires after each analysis (undefined when it failed). */
   readonly onDidAnalyse = this.analysed.event;
+  /** Where the next chart PNG goes (set by the exportChart command), and who waits for it. */
+  private chartExport: { target?: vscode.Uri; resolve: (path: string | null) => void; reject: (e: Error) => void } | undefined;
+  /** The dump kept open for heatmap requests (reopened after each analysis). */
+  private heatmapDump: Promise<{ dump: Dump; close: () => Promise<void> }> | undefined;
 
   constructor(
     readonly document: DumpDocument,
@@ -36,6 +44,7 @@ export class InspectorSession extends Disposable {
   ) {
     super();
     this.register(this.analysed);
+    this.register(service.watch(document.uri));
   }
 
   /** Takes ownership of a listener for the session's lifetime. */
@@ -43,19 +52,40 @@ export class InspectorSession extends Disposable {
     return this.register(d);
   }
 
+  /** Posts to the webview; a no-op once the panel is gone. */
   post(message: HostToWebview): Thenable<boolean> {
-    return this.panel.webview.postMessage(message);
+    if (this.isDisposed) return Promise.resolve(false);
+    return this.panel.webview.postMessage(message).then(undefined, () => false);
   }
 
   get title(): string {
     return fileName(this.document.uri);
   }
 
-  /** Runs (or re-runs) the analysis with the current options, with a cancellable progress notification. */
+  /** True while an analysis runs. */
+  get busy(): boolean {
+    return this.run !== undefined;
+  }
+
+  /** The report message for the current result. */
+  private reportMessage(result: AnalysisResult): HostToWebview {
+    return { type: 'report', report: result.report, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
+  }
+
+  /** Sends the current state to a (re)loaded webview: the report, the error, or a run in progress. */
+  refill(): void {
+    if (this.busy) void this.post({ type: 'progress', fraction: 0, message: 'Analysing' });
+    else if (this.result) void this.post(this.reportMessage(this.result));
+    else if (this.error) void this.post({ type: 'error', message: this.error });
+    else void this.analyse();
+  }
+
+  /** Runs (or re-runs) the analysis with the current options; a newer run supersedes an older one. */
   async analyse(): Promise<void> {
     this.run?.cancel();
     const run = new vscode.CancellationTokenSource();
     this.run = run;
+    const current = () => this.run === run && !this.isDisposed;
     let last = 0;
     // Big dumps get a notification with Cancel; small ones finish too fast for one to be useful.
     const size = await vscode.workspace.fs.stat(this.document.uri).then(
@@ -64,33 +94,31 @@ export class InspectorSession extends Disposable {
     );
     const location = size >= NOTIFY_BYTES ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
     try {
-      const result = await vscode.window.withProgress(
-        { location, title: `NormLens: analysing ${this.title}`, cancellable: true },
-        async (progress, token) => {
-          token.onCancellationRequested(() => run.cancel());
-          return this.service.analyze(this.document.uri, this.options, {
-            token: run.token,
-            onProgress: (f) => {
-              if (f - last >= 0.02 || f === 1) {
-                progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
-                void this.post({ type: 'progress', fraction: f, message: 'Analysing' });
-                last = f;
-              }
-            },
-          });
-        },
-      );
-      if (run.token.isCancellationRequested) return;
+      const result = await vscode.window.withProgress({ location, title: `NormLens: analysing ${this.title}`, cancellable: true }, async (progress, token) => {
+        token.onCancellationRequested(() => run.cancel());
+        return this.service.analyze(this.document.uri, this.options, {
+          token: run.token,
+          onProgress: (f) => {
+            if (!current() || (f - last < 0.02 && f !== 1)) return;
+            progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
+            void this.post({ type: 'progress', fraction: f, message: 'Analysing' });
+            last = f;
+          },
+        });
+      });
+      if (!current()) return;
       this.result = result;
       this.error = undefined;
-      await this.post({ type: 'report', report: result.report, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) });
+      this.closeHeatmapDump();
+      await this.post(this.reportMessage(result));
       this.analysed.fire(result);
     } catch (e) {
-      if (run.token.isCancellationRequested) {
-        await this.post({ type: 'error', message: 'The analysis was cancelled. Change an option or reopen the file to run it again.' });
-        return;
-      }
-      const message = isNormLensError(e) ? e.message : `unexpected error: ${(e as Error).message}`;
+      if (!current()) return;
+      const message = run.token.isCancellationRequested
+        ? 'The analysis was cancelled. Change an option, or reopen the file, to run it again.'
+        : isNormLensError(e)
+          ? e.message
+          : `unexpected error: ${(e as Error).message}`;
       log().warn(`${this.title}: ${message}`);
       this.result = undefined;
       this.error = message;
@@ -102,12 +130,31 @@ export class InspectorSession extends Disposable {
     }
   }
 
+  /** Changes view options from the webview and re-runs; `reset` goes back to the settings. */
+  setOptions(change: ViewOptions, reset = false): void {
+    const next: ViewOptions = reset ? {} : { ...this.options, ...change };
+    // Another input tensor may have another rank: its feature axis comes from the settings again.
+    if (!reset && change.tensor !== undefined && change.featureAxis === undefined) delete next.featureAxis;
+    this.options = next;
+    void this.analyse();
+  }
+
+  /** Asks the webview for its current chart as PNG and saves it (to `target`, else where the user picks). */
+  exportChart(target?: vscode.Uri): Promise<string | null> {
+    this.chartExport?.reject(new Error('superseded by a newer export'));
+    return new Promise((resolve, reject) => {
+      this.chartExport = { ...(target ? { target } : {}), resolve, reject };
+      void this.post({ type: 'exportChart' });
+    });
+  }
+
   /** Answers a webview request. */
   async answer(id: number, req: WebviewRequest): Promise<void> {
     try {
       const value = await this.handle(req);
       await this.post({ type: 'reply', id, ok: true, value });
     } catch (e) {
+      if (req.kind === 'saveChartPng') void vscode.window.showErrorMessage(`NormLens could not save the chart: ${(e as Error).message}`);
       await this.post({ type: 'reply', id, ok: false, error: (e as Error).message });
     }
   }
@@ -117,24 +164,37 @@ export class InspectorSession extends Disposable {
       case 'heatmap': {
         const r = this.result?.report;
         if (!r) throw new Error('no analysis yet');
-        const { dump, close } = await this.service.open(this.document.uri);
+        this.heatmapDump ??= this.service.open(this.document.uri);
+        const { dump } = await this.heatmapDump;
+        const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
+        if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
+        const norm =
+          req.params.values === 'layernorm'
+            ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }
+            : req.params.values === 'batchnorm'
+              ? { mean: r.batchNorm.perFeature.mean, rstd: r.batchNorm.perFeature.var.map((v) => 1 / Math.sqrt(v + r.batchNorm.eps)) }
+              : undefined;
+        return computeTokenHeatmap(tensor, r.layout.featureAxis, req.params, norm);
+      }
+      case 'saveChartPng': {
+        const pending = this.chartExport;
+        this.chartExport = undefined;
         try {
-          const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
-          if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
-          const norm =
-            req.params.values === 'layernorm'
-              ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }
-              : req.params.values === 'batchnorm'
-                ? { mean: r.batchNorm.perFeature.mean, rstd: r.batchNorm.perFeature.var.map((v) => 1 / Math.sqrt(v + r.batchNorm.eps)) }
-                : undefined;
-          return await computeTokenHeatmap(tensor, r.layout.featureAxis, req.params, norm);
-        } finally {
-          await close();
+          const saved = await savePng(req.name, req.dataUrl, this.document.uri, pending?.target);
+          pending?.resolve(saved);
+          return saved;
+        } catch (e) {
+          pending?.reject(e as Error);
+          throw e;
         }
       }
-      case 'saveChartPng':
-        return savePng(req.name, req.dataUrl, this.document.uri, req.target);
     }
+  }
+
+  private closeHeatmapDump(): void {
+    const open = this.heatmapDump;
+    this.heatmapDump = undefined;
+    void open?.then((d) => d.close()).catch(() => undefined);
   }
 
   onRendered(summary: RenderSummary): void {
@@ -149,20 +209,32 @@ export class InspectorSession extends Disposable {
 
   override dispose(): void {
     this.run?.cancel();
+    this.chartExport?.reject(new Error('the inspector was closed'));
+    this.closeHeatmapDump();
     super.dispose();
   }
 }
 
-/** Asks where to save a PNG (data URL from a webview canvas) and writes it; returns the path or null. */
-export async function savePng(name: string, dataUrl: string, near: vscode.Uri, to?: string): Promise<string | null> {
+/** Decodes a PNG data URL from a webview canvas, refusing anything that is not a PNG. */
+function pngBytes(dataUrl: string): Uint8Array {
   const m = /^data:image\/png;base64,([A-Za-z0-9+/=]+)$/.exec(dataUrl);
-  if (!m) throw new Error('the chart image is not a PNG');
-  const target = to ? vscode.Uri.parse(to) : await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(near, '..', name.replace(/[^\w.-]+/g, '_')), filters: { 'PNG image': ['png'] } });
+  const bytes = m ? Buffer.from(m[1]!, 'base64') : undefined;
+  if (!bytes || bytes.length < 8 || PNG_MAGIC.some((b, i) => bytes[i] !== b)) throw new Error('the chart image is not a PNG');
+  return bytes;
+}
+
+/** Saves a chart PNG to `to` (a host-chosen target) or where the user picks; returns the URI or null. */
+export async function savePng(name: string, dataUrl: string, near: vscode.Uri, to?: vscode.Uri): Promise<string | null> {
+  const bytes = pngBytes(dataUrl);
+  const target = to ?? (await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(near, '..', name.replace(/[^\w.-]+/g, '_')), filters: { 'PNG image': ['png'] } }));
   if (!target) return null;
-  await vscode.workspace.fs.writeFile(target, Buffer.from(m[1]!, 'base64'));
+  await vscode.workspace.fs.writeFile(target, bytes);
   log().info(`saved chart ${target.toString()}`);
   return target.toString();
 }
+
+/** Commands a NormLens webview may ask the host to run (no arguments from the page are trusted). */
+const WEBVIEW_COMMANDS = new Set(['normlens.showLog', 'normlens.openSample', 'normlens.exportReport']);
 
 /** The custom read-only editor `normlens.inspector` for .npy/.npz (default) and .safetensors/.json. */
 export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvider<DumpDocument> {
@@ -170,9 +242,10 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
   /** The same editor, offered through "Open With..." for formats that also have text views. */
   static readonly optInViewType = 'normlens.inspectorOptIn';
   private readonly sessions = new Set<InspectorSession>();
-  private activeSession: InspectorSession | undefined;
+  private focusedSession: InspectorSession | undefined;
+  private lastFocused: InspectorSession | undefined;
   private readonly activeChanged = new vscode.EventEmitter<InspectorSession | undefined>();
-  /** Fires when the active inspector changes or finishes an analysis. */
+  /** Fires when the focused inspector changes or finishes an analysis. */
   readonly onDidChangeActive = this.activeChanged.event;
 
   constructor(
@@ -190,14 +263,14 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     );
   }
 
-  /** The focused inspector, else the most recently opened one. */
-  get active(): InspectorSession | undefined {
-    return this.activeSession ?? [...this.sessions].pop();
+  /** The inspector that has focus now, if any (what commands act on). */
+  get focused(): InspectorSession | undefined {
+    return this.focusedSession;
   }
 
-  /** All open inspectors. */
-  all(): InspectorSession[] {
-    return [...this.sessions];
+  /** The focused inspector, else the last focused one still open (for tests and status). */
+  get active(): InspectorSession | undefined {
+    return this.focusedSession ?? (this.lastFocused && this.sessions.has(this.lastFocused) ? this.lastFocused : [...this.sessions].pop());
   }
 
   openCustomDocument(uri: vscode.Uri): DumpDocument {
@@ -207,7 +280,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
   resolveCustomEditor(document: DumpDocument, panel: vscode.WebviewPanel): void {
     const session = new InspectorSession(document, panel, this.service);
     this.sessions.add(session);
-    this.setActive(session);
+    this.setFocused(session);
     panel.webview.options = webviewOptions(this.context.extensionUri);
     panel.webview.html = renderWebviewHtml(panel.webview, this.context.extensionUri, 'inspector', session.title);
     session.track(
@@ -215,9 +288,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
         switch (m.type) {
           case 'ready':
             void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options });
-            if (session.result) void session.post({ type: 'report', report: session.result.report, options: session.options, tensors: session.result.tensors, ...(session.result.tokens ? { tokens: session.result.tokens } : {}) });
-            else if (session.error) void session.post({ type: 'error', message: session.error });
-            else void session.analyse();
+            session.refill();
             break;
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
@@ -225,11 +296,19 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
             this.noteRender(m.summary);
             break;
           case 'setOptions':
-            session.options = { ...session.options, ...m.options };
-            void session.analyse();
+            session.setOptions(m.options);
+            break;
+          case 'resetOptions':
+            session.setOptions({}, true);
             break;
           case 'command':
-            if (typeof m.command === 'string' && m.command.startsWith('normlens.')) void vscode.commands.executeCommand(m.command, ...(m.args ?? []));
+            if (!WEBVIEW_COMMANDS.has(m.command)) {
+              log().warn(`${session.title}: ignored command ${m.command} from the webview`);
+              break;
+            }
+            // Exports act on this document and always ask where to save.
+            if (m.command === 'normlens.exportReport') void vscode.commands.executeCommand(m.command, m.args?.[0] === 'markdown' ? 'markdown' : 'json', document.uri);
+            else void vscode.commands.executeCommand(m.command);
             break;
           case 'request':
             void session.answer(m.id, m.request);
@@ -237,27 +316,36 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
         }
       }),
     );
-    session.track(session.onDidAnalyse(() => this.activeChanged.fire(this.active)));
+    session.track(session.onDidAnalyse(() => this.activeChanged.fire(this.focusedSession)));
     session.track(
       panel.onDidChangeViewState(() => {
-        if (panel.active) this.setActive(session);
+        if (panel.active) this.setFocused(session);
+        else if (this.focusedSession === session) this.setFocused(undefined);
       }),
     );
     panel.onDidDispose(() => {
       this.sessions.delete(session);
-      if (this.activeSession === session) this.setActive(undefined);
+      if (this.focusedSession === session) this.setFocused(undefined);
       session.dispose();
     });
   }
 
-  private setActive(s: InspectorSession | undefined): void {
-    this.activeSession = s;
-    this.activeChanged.fire(this.active);
+  private setFocused(s: InspectorSession | undefined): void {
+    this.focusedSession = s;
+    if (s) this.lastFocused = s;
+    this.activeChanged.fire(s);
   }
 
-  /** The session showing `uri`, if any. */
+  /** The session showing `uri`: the focused one if it does, else any. */
   sessionFor(uri: vscode.Uri): InspectorSession | undefined {
-    return [...this.sessions].find((s) => s.document.uri.toString() === uri.toString());
+    const k = uri.toString();
+    if (this.focusedSession?.document.uri.toString() === k) return this.focusedSession;
+    return [...this.sessions].find((s) => s.document.uri.toString() === k);
+  }
+
+  /** Whether any inspector is open. */
+  get isEmpty(): boolean {
+    return this.sessions.size === 0;
   }
 
   /** Renders reported by any inspector so far (tests wait for the count to grow). */
@@ -266,7 +354,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
   private readonly anyRenderWaiters: { after: number; resolve: (s: RenderSummary) => void }[] = [];
 
   /** Records a render of any session. */
-  noteRender(summary: RenderSummary): void {
+  private noteRender(summary: RenderSummary): void {
     this.renderCount++;
     this.lastAnyRender = summary;
     const ready = this.anyRenderWaiters.filter((w) => this.renderCount > w.after);

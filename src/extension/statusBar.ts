@@ -25,7 +25,9 @@ export class DumpStatusBar implements vscode.Disposable {
     const icon = errors ? '$(error)' : warnings ? '$(warning)' : '$(pass)';
     this.item.text = `$(graph) ${report.input.dtype} (${report.input.shape.join(', ')}) ${icon} ${warnings}`;
     const md = new vscode.MarkdownString(undefined, true);
-    md.appendMarkdown(`**NormLens** — \`${report.input.name}\` ${report.input.dtype} (${report.input.shape.join(', ')})\n\n`);
+    md.appendMarkdown('**NormLens** — ');
+    md.appendText(`${report.input.name} ${report.input.dtype} (${report.input.shape.join(', ')})`);
+    md.appendMarkdown('\n\n');
     md.appendMarkdown(`${report.layout.tokens} tokens × ${report.layout.features} features, ${warnings} warning${warnings === 1 ? '' : 's'}\n\n`);
     for (const w of report.warnings.slice(0, 6)) md.appendMarkdown(`- \`${w.code}\` (${w.severity})\n`);
     md.appendMarkdown('\nClick to compare LayerNorm and BatchNorm in the side panel.');

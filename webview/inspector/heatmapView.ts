@@ -1,5 +1,5 @@
 import type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues } from '../../src/protocol';
-import type { ChartRegistry } from '../shared/charts';
+import { dataTable, type ChartRegistry } from '../shared/charts';
 import { fmt, fmtInt, h } from '../shared/dom';
 import { readTheme } from '../shared/theme';
 
@@ -53,6 +53,7 @@ export function tokensView(host: HeatmapHost): HTMLElement {
   const status = h('div', { class: 'heatmap-status', 'aria-live': 'polite' }, 'Loading…');
   const legend = h('div', { class: 'heatmap-legend' });
   const labels = h('div', { class: 'heatmap-labels' });
+  const table = h('div', { class: 'heatmap-table' });
   const valuesSel = h('vscode-single-select', { id: 'hm-values', 'aria-label': 'values' }, h('vscode-option', { value: 'input', selected: st.values === 'input' }, 'input values'), h('vscode-option', { value: 'layernorm', selected: st.values === 'layernorm' }, 'after LayerNorm'), h('vscode-option', { value: 'batchnorm', selected: st.values === 'batchnorm' }, 'after BatchNorm')) as HTMLElement & { value: string };
   const aggSel = h('vscode-single-select', { id: 'hm-agg', 'aria-label': 'cell value' }, h('vscode-option', { value: 'maxAbs', selected: st.aggregate === 'maxAbs' }, 'largest |value| in cell'), h('vscode-option', { value: 'mean', selected: st.aggregate === 'mean' }, 'mean of cell')) as HTMLElement & { value: string };
   let current: Heatmap | undefined;
@@ -69,6 +70,7 @@ export function tokensView(host: HeatmapHost): HTMLElement {
       draw();
       host.onRendered();
     } catch (e) {
+      if (my !== seq) return;
       status.textContent = `Could not compute the heatmap: ${(e as Error).message}`;
     }
   };
@@ -101,7 +103,19 @@ export function tokensView(host: HeatmapHost): HTMLElement {
       img.data[o + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
-    host.charts.noteTable('tokens-heatmap-cells', hm.rows);
+    host.charts.noteHeatmap(hm.rows, hm.cols);
+    // A readable table of the cells once the grid is small enough to read (zoom in to get one).
+    if (hm.rows <= 64 && hm.cols <= 32) {
+      const rowsData = Array.from({ length: hm.rows }, (_, i) => {
+        const t = hm.request.tokenStart + i * hm.rowStep;
+        const label = host.tokenLabels && hm.rowStep === 1 ? ` ${host.tokenLabels[t % host.tokenLabels.length]}` : '';
+        return [`token ${t}${hm.rowStep > 1 ? `–${t + hm.rowStep - 1}` : ''}${label}`, ...hm.values.slice(i * hm.cols, (i + 1) * hm.cols).map((v) => (v === null ? '—' : v))];
+      });
+      const headers = ['token', ...Array.from({ length: hm.cols }, (_, j) => `f${hm.request.featureStart + j * hm.colStep}`)];
+      table.replaceChildren(dataTable(host.charts, 'tokens-heatmap', 'Heatmap cells', headers, rowsData, 64));
+    } else {
+      table.replaceChildren(h('p', { class: 'muted' }, `Zoom in to 64 × 32 cells or fewer for a table of the values (now ${hm.rows} × ${hm.cols}).`));
+    }
     const { request: r } = hm;
     status.textContent = `tokens ${fmtInt(r.tokenStart)}–${fmtInt(r.tokenEnd - 1)} (${hm.rowStep} per row) × features ${fmtInt(r.featureStart)}–${fmtInt(r.featureEnd - 1)} (${hm.colStep} per column); values ${fmt(hm.min)} … ${fmt(hm.max)}`;
     legend.replaceChildren(h('span', { class: 'swatch neg' }), `−${fmt(lim)}`, h('span', { class: 'swatch zero' }), '0', h('span', { class: 'swatch pos' }), `+${fmt(lim)}`, h('span', { class: 'muted' }, ' (colour limit: 99th percentile of |cell|)'));
@@ -247,6 +261,7 @@ export function tokensView(host: HeatmapHost): HTMLElement {
       h('div', { class: 'heatmap-wrap' }, labels, canvas),
       legend,
       status,
+      table,
     ),
   );
 }

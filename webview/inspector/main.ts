@@ -24,7 +24,6 @@ const state: InspectorState = { view: 'overview', logScale: true, batchElement: 
 charts.logScale = state.logScale;
 
 let title = '';
-let currentUri: string | undefined;
 let report: AnalysisReport | undefined;
 let tensors: TensorSummary[] = [];
 let tokenLabels: string[] | undefined;
@@ -104,19 +103,19 @@ function exportButtons(): HTMLElement {
   return h(
     'div',
     { class: 'header-actions', role: 'toolbar', 'aria-label': 'export' },
-    h('vscode-button', { secondary: true, title: 'Save the full report as JSON', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['json', report ? currentUri : undefined] }) }, 'Export JSON'),
-    h('vscode-button', { secondary: true, title: 'Save a Markdown summary', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['markdown', report ? currentUri : undefined] }) }, 'Export Markdown'),
+    h('vscode-button', { secondary: true, title: 'Save the full report as JSON', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['json'] }) }, 'Export JSON'),
+    h('vscode-button', { secondary: true, title: 'Save a Markdown summary', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['markdown'] }) }, 'Export Markdown'),
     h('vscode-button', { secondary: true, title: 'Save the first chart of this view as PNG', onclick: () => void exportCharts() }, 'Save chart PNG'),
   );
 }
 
 /** Saves the first chart of the current view (or the heatmap) as PNG through the host. */
-async function exportCharts(target?: string): Promise<void> {
+async function exportCharts(): Promise<void> {
   const id = charts.chartIds()[0];
   const canvas = document.querySelector<HTMLCanvasElement>('canvas.heatmap');
   const dataUrl = id ? charts.chartPng(id) : canvas?.toDataURL('image/png');
   if (!dataUrl) return;
-  await request({ kind: 'saveChartPng', name: `${title.replace(/\.[^.]+$/, '')}-${id ?? 'heatmap'}.png`, dataUrl, ...(target ? { target } : {}) });
+  await request({ kind: 'saveChartPng', name: `${title.replace(/\.[^.]+$/, '')}-${id ?? 'heatmap'}.png`, dataUrl }).catch(() => undefined);
 }
 
 function header(r: AnalysisReport | undefined): HTMLElement {
@@ -240,8 +239,13 @@ function renderError(message: string): void {
       { class: 'card error-card', role: 'alert' },
       h('h2', null, 'NormLens could not analyse this file'),
       h('p', { class: 'error-message' }, message),
-      h('p', { class: 'muted' }, 'Check the file and the options, then reopen it. Details are in the NormLens log.'),
-      h('vscode-button', { onclick: () => postToHost({ type: 'command', command: 'normlens.showLog' }) }, 'Show Log'),
+      h('p', { class: 'muted' }, 'If an option you chose caused this, reset the options; otherwise check the file. Details are in the NormLens log.'),
+      h(
+        'div',
+        { class: 'toolbar' },
+        h('vscode-button', { onclick: () => postToHost({ type: 'resetOptions' }) }, 'Reset Options'),
+        h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: 'normlens.showLog' }) }, 'Show Log'),
+      ),
     ),
   );
   app.setAttribute('aria-busy', 'false');
@@ -263,7 +267,6 @@ onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
       title = m.title;
-      currentUri = m.uri;
       options = m.options;
       renderProgress(0, 'Analysing');
       break;
@@ -282,7 +285,7 @@ onHostMessage((m: HostToWebview) => {
       renderError(m.message);
       break;
     case 'exportChart':
-      void exportCharts(m.target);
+      void exportCharts();
       break;
     case 'compare':
       break;

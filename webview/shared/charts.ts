@@ -39,6 +39,7 @@ interface ChartEntry {
 export class ChartRegistry {
   private charts = new Map<string, ChartEntry>();
   private tables = new Map<string, number>();
+  private heatmap: { rows: number; cols: number } | undefined;
   private readonly resize = new ResizeObserver(() => this.fitAll());
   logScale = true;
 
@@ -47,6 +48,7 @@ export class ChartRegistry {
     for (const c of this.charts.values()) c.plot.destroy();
     this.charts.clear();
     this.tables.clear();
+    this.heatmap = undefined;
     this.resize.disconnect();
   }
 
@@ -63,6 +65,7 @@ export class ChartRegistry {
       tables: [...this.tables.entries()].map(([id, rows]) => ({ id, rows })),
       warnings,
       ...(error ? { error } : {}),
+      ...(this.heatmap ? { heatmap: this.heatmap } : {}),
     };
   }
 
@@ -74,6 +77,11 @@ export class ChartRegistry {
   /** Ids of the charts drawn now. */
   chartIds(): string[] {
     return [...this.charts.keys()];
+  }
+
+  /** Records the heatmap grid drawn (a canvas outside uPlot). */
+  noteHeatmap(rows: number, cols: number): void {
+    this.heatmap = { rows, cols };
   }
 
   /** Records a data table (screen-reader alternative of a chart). */

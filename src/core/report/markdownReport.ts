@@ -25,15 +25,21 @@ function histMean(h: Histogram): number {
 
 /** Escapes table-breaking characters in free text. */
 function cell(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return s.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+}
+
+/** A name from the file (tensor, file name) as inline code that cannot break out of its span or table. */
+function code(s: string): string {
+  const clean = cell(s);
+  return clean.includes('`') ? `\`\` ${clean} \`\`` : `\`${clean}\``;
 }
 
 /** Renders the report as a Markdown document for pull requests, issues and notes. */
 export function renderMarkdownReport(r: AnalysisReport): string {
   const out: string[] = [];
   const g = r.global;
-  out.push(`# NormLens report: ${r.source.description}`, '');
-  out.push(`Input \`${r.input.name}\` ${r.input.dtype} ${shape(r.input.shape)} from a ${r.source.format} dump; feature axis ${r.layout.featureAxis}: ${r.layout.tokens} tokens × ${r.layout.features} features, batch ${r.layout.batchSize}, ${r.layout.validTokens} valid tokens.`, '');
+  out.push(`# NormLens report: ${cell(r.source.description)}`, '');
+  out.push(`Input ${code(r.input.name)} ${r.input.dtype} ${shape(r.input.shape)} from a ${r.source.format} dump; feature axis ${r.layout.featureAxis}: ${r.layout.tokens} tokens × ${r.layout.features} features, batch ${r.layout.batchSize}, ${r.layout.validTokens} valid tokens.`, '');
   out.push('## Warnings', '');
   if (r.warnings.length === 0) out.push('No warnings.', '');
   else {
@@ -59,7 +65,7 @@ export function renderMarkdownReport(r: AnalysisReport): string {
   if (r.comparison) {
     const c = r.comparison;
     out.push('## Replay of the recorded output', '');
-    out.push(`\`${c.tensor}\` (${c.dtype}): best match **${c.bestMatch}**, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}.`, '');
+    out.push(`${code(c.tensor)} (${c.dtype}): best match **${c.bestMatch}**, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}.`, '');
     out.push('| candidate | max abs error | RMS error | fitted eps | within tolerance |', '|---|---|---|---|---|');
     for (const [k, v] of Object.entries(c.candidates)) out.push(`| ${k} | ${num(v.maxAbsError)} | ${num(v.rmsError)} | ${v.fittedEps === null ? '—' : num(v.fittedEps)} | ${v.withinTolerance ? 'yes' : 'no'} |`);
     out.push('');

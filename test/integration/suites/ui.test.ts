@@ -30,13 +30,13 @@ describe('Driving the UI like a user', function () {
 
   it('the heatmap zooms from the keyboard', async () => {
     const first = await renderAfter(() => ui({ kind: 'click', selector: 'vscode-tab-header[data-view="tokens"]' }));
-    const rows = first.tables.find((t) => t.id === 'tokens-heatmap-cells')?.rows ?? 0;
-    assert.equal(rows, 128, 'all 128 tokens, one per row');
+    assert.deepEqual(first.heatmap, { rows: 128, cols: 64 }, 'all 128 tokens × 64 features');
     await ui({ kind: 'focus', selector: 'canvas.heatmap' });
     const zoomed = await renderAfter(() => ui({ kind: 'press', keys: ['+'] }));
-    assert.equal(zoomed.tables.find((t) => t.id === 'tokens-heatmap-cells')?.rows, 64, '+ halves the tokens shown');
+    assert.deepEqual(zoomed.heatmap, { rows: 64, cols: 32 }, '+ halves tokens and features');
+    assert.ok(zoomed.tables.some((t) => t.id === 'tokens-heatmap' && t.rows === 64), 'small enough for a table of values');
     const reset = await renderAfter(() => ui({ kind: 'press', keys: ['0'] }));
-    assert.equal(reset.tables.find((t) => t.id === 'tokens-heatmap-cells')?.rows, 128);
+    assert.deepEqual(reset.heatmap, { rows: 128, cols: 64 });
   });
 
   it('runs a NormLens command from the command palette', async () => {

@@ -1,5 +1,6 @@
 import { NormLensError } from '../errors';
 import type { DecodedValues } from '../formats/types';
+import { layout, wasmKernels, type WasmKernels } from './kernels/wasmKernels';
 import { mergeMomentArrays, mergeMomentsAt } from './moments';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
 import { planTiles, type Tile, type TokenRange } from './tiles';
@@ -347,6 +348,58 @@ function pass1FeatureLastRun(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratc
   mergeRunColumns(p, s, F, runLength, unit, valid);
 }
 
+/**
+ * Feature-last pass 1 of one tile on the WebAssembly kernel (float32 input): the all-finite kernel
+ * above, bit for bit, each run's two sweeps going through blocks of about 256 KiB of tokens copied
+ * into the kernel's memory (so the kernel reads from cache and its memory stays small); a run with
+ * non-finite values goes through the checked JavaScript kernel. False when the memory cannot grow.
+ */
+function pass1FeatureLastTileWasm(k: WasmKernels, p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch, v: Float32Array, tileStart: number, tokens: number): boolean {
+  const F = plan.features;
+  const block = Math.max(1, Math.min(tokens, Math.floor(65536 / F)));
+  const { offsets, total } = layout([4 * block * 8, 4 * F * 8, F * 8, 2 * F * 4, block * F * 4]);
+  const [tok, col, colSum, colMinMax, x] = offsets as [number, number, number, number, number];
+  if (!k.reserve(total)) return false;
+  const { f32, f64 } = k;
+  const e = k.exports;
+  const ts = p.tokenStart;
+  const t0 = tok / 8;
+  const c0 = col / 8;
+  forEachTokenRun(plan, tileStart, tileStart + tokens, (a, b, unit, valid) => {
+    e.pass1Begin(F, colSum);
+    for (let u = a; u < b; u += block) {
+      const n = Math.min(block, b - u);
+      f32.set(v.subarray((u - tileStart) * F, (u - tileStart + n) * F), x / 4);
+      if (e.pass1Sweep1(x, n, F, tok, colSum) !== 0) {
+        pass1FeatureLastRunChecked(p, plan, s, v, (a - tileStart) * F, a, b, unit, valid);
+        return;
+      }
+      const at = u - ts;
+      p.tokenMean.set(f64.subarray(t0, t0 + n), at);
+      p.tokenSumSq.set(f64.subarray(t0 + n, t0 + 2 * n), at);
+      p.tokenMin.set(f64.subarray(t0 + 2 * n, t0 + 3 * n), at);
+      p.tokenMax.set(f64.subarray(t0 + 3 * n, t0 + 4 * n), at);
+    }
+    p.tokenCount.fill(F, a - ts, b - ts);
+    e.pass1Middle(F, b - a, colSum, col, colMinMax);
+    for (let u = a; u < b; u += block) {
+      const n = Math.min(block, b - u);
+      f32.set(v.subarray((u - tileStart) * F, (u - tileStart + n) * F), x / 4);
+      f64.set(p.tokenMean.subarray(u - ts, u - ts + n), t0);
+      e.pass1Sweep2(x, n, F, tok, col, colMinMax);
+      p.tokenM2.set(f64.subarray(t0 + n, t0 + 2 * n), u - ts);
+    }
+    e.pass1End(F, col, colMinMax);
+    s.colMean.set(f64.subarray(c0, c0 + F));
+    s.colM2.set(f64.subarray(c0 + F, c0 + 2 * F));
+    s.colMin.set(f64.subarray(c0 + 2 * F, c0 + 3 * F));
+    s.colMax.set(f64.subarray(c0 + 3 * F, c0 + 4 * F));
+    s.colBad.fill(0);
+    mergeRunColumns(p, s, F, b - a, unit, valid);
+  });
+  return true;
+}
+
 /** Calls `visit(a, b, unit, valid)` for each maximal run of tokens in [t0, t1) sharing unit and validity. */
 export function forEachTokenRun(plan: AnalysisPlan, t0: number, t1: number, visit: (a: number, b: number, unit: number, valid: boolean) => void): void {
   const mask = plan.mask;
@@ -463,7 +516,10 @@ export async function runPass1(tensors: AnalysisTensors, plan: AnalysisPlan, ran
   const F = plan.features;
   const I = plan.inner;
   await forEachTile(tiles, (tile) => tensors.input.read(tile.offset, tile.count), null, hooks, (tile, values) => {
-    if (I === 1) {
+    const wasm = I === 1 && values instanceof Float32Array ? wasmKernels() : null;
+    if (wasm !== null && pass1FeatureLastTileWasm(wasm, p, plan, scratch, values as Float32Array, tile.tokenStart, tile.tokens)) {
+      // Done on the WebAssembly kernel.
+    } else if (I === 1) {
       forEachTokenRun(plan, tile.tokenStart, tile.tokenStart + tile.tokens, (a, b, unit, valid) => {
         pass1FeatureLastRun(p, plan, scratch, values, (a - tile.tokenStart) * F, a, b, unit, valid);
       });

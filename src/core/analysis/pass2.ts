@@ -1,4 +1,5 @@
 import type { DecodedValues } from '../formats/types';
+import { layout, wasmKernels, type WasmKernels } from './kernels/wasmKernels';
 import { forEachTile, forEachTokenRun, type PassHooks } from './pass1';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
 import { planTiles, type TokenRange } from './tiles';
@@ -431,6 +432,74 @@ function replayToken(r: ReplaySums, c: Pass2Context, v: DecodedValues, out: Deco
 }
 
 /**
+ * Feature-last pass 2 of one tile on the WebAssembly kernel (float32 input, no affine): blocks of
+ * all-finite tokens are copied into the kernel's memory and go through `pass2Plain`; other tokens
+ * (and the replay) through the JavaScript code. Same results bit for bit.
+ */
+function pass2FeatureLastTileWasm(k: WasmKernels, p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, v: Float32Array, out: DecodedValues | null, tileStart: number, tokens: number): boolean {
+  const F = plan.features;
+  const bins = plan.bins;
+  // Tokens copied into the kernel's memory at a time: about 256 KiB, so the kernel reads from cache.
+  const block = Math.max(1, Math.min(tokens, Math.floor(65536 / F)));
+  const { offsets, total } = layout([(bins + 1) * 8, (bins + 1) * 8, F * 8, F * 8, 8 * bins * 4, 3 * block * 8, 6 * block * 8, block * F * 4]);
+  const [inE, outE, scale, off, hist, tok, sums, x] = offsets as [number, number, number, number, number, number, number, number];
+  if (!k.reserve(total)) return false;
+  const { f32, f64, i32 } = k;
+  f64.set(c.inputEdges, inE / 8);
+  f64.set(c.outputEdges, outE / 8);
+  f64.set(c.bnScale, scale / 8);
+  f64.set(c.bnOffset, off / 8);
+  i32.fill(0, hist / 4, hist / 4 + 8 * bins);
+  const inTol = binGuessTolerance(c.inputEdges, bins);
+  const outTol = binGuessTolerance(c.outputEdges, bins);
+  const allFinite = c.tokenAllFinite;
+  const cs = c.tokenStart;
+  const ts = p.tokenStart;
+  const h = p.histograms;
+  const r = p.replay;
+  forEachTokenRun(plan, tileStart, tileStart + tokens, (a, b, unit, valid) => {
+    const slot = valid ? unit : plan.units;
+    let t = a;
+    while (t < b) {
+      if (allFinite[t - cs] !== 1) {
+        pass2FeatureLastRun(p, plan, c, v, out, (t - tileStart) * F, t, t + 1, slot);
+        t++;
+        continue;
+      }
+      let e = t + 1;
+      while (e < b && e - t < block && allFinite[e - cs] === 1) e++;
+      const n = e - t;
+      f32.set(v.subarray((t - tileStart) * F, (e - tileStart) * F), x / 4);
+      f64.set(c.tokenMean.subarray(t - cs, e - cs), tok / 8);
+      f64.set(c.tokenRstd.subarray(t - cs, e - cs), tok / 8 + n);
+      f64.set(c.tokenRrms.subarray(t - cs, e - cs), tok / 8 + 2 * n);
+      k.exports.pass2Plain(x, n, F, tok, scale, off, hist, sums, inE, outE, bins, inTol, outTol, c.layerNormShift, c.batchNormShift, c.weightMean);
+      const s0 = sums / 8;
+      const at = t - ts;
+      p.layerNormSum.set(f64.subarray(s0, s0 + n), at);
+      p.layerNormSq.set(f64.subarray(s0 + n, s0 + 2 * n), at);
+      p.rmsNormSum.set(f64.subarray(s0 + 2 * n, s0 + 3 * n), at);
+      p.rmsNormSq.set(f64.subarray(s0 + 3 * n, s0 + 4 * n), at);
+      p.batchNormSum.set(f64.subarray(s0 + 4 * n, s0 + 5 * n), at);
+      p.batchNormSq.set(f64.subarray(s0 + 5 * n, s0 + 6 * n), at);
+      const h0 = slot * 4 * bins;
+      const c0 = hist / 4;
+      const c1 = c0 + 4 * bins;
+      for (let i = 0; i < 4 * bins; i++) {
+        h[h0 + i] += i32[c0 + i]! + i32[c1 + i]!;
+        i32[c0 + i] = 0;
+        i32[c1 + i] = 0;
+      }
+      if (out !== null && r !== null) {
+        for (let u = t; u < e; u++) replayToken(r, c, v, out, (u - tileStart) * F, F, c.tokenMean[u - cs]!, c.tokenRstd[u - cs]!, c.tokenRrms[u - cs]!, u - ts, valid, bins);
+      }
+      t = e;
+    }
+  });
+  return true;
+}
+
+/**
  * Channels-first pass-2 kernel over a tile of `rows` features × tokens o·inner + [i0, i1).
  * Per-token sums are added into the range arrays (a token's features span several tiles).
  */
@@ -558,7 +627,10 @@ export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, con
     output ? (tile) => output.read(tile.offset, tile.count) : null,
     hooks,
     (tile, values, out) => {
-      if (I === 1) {
+      const wasm = I === 1 && context.plain && values instanceof Float32Array ? wasmKernels() : null;
+      if (wasm !== null && pass2FeatureLastTileWasm(wasm, p, plan, context, values as Float32Array, out, tile.tokenStart, tile.tokens)) {
+        // Done on the WebAssembly kernel.
+      } else if (I === 1) {
         forEachTokenRun(plan, tile.tokenStart, tile.tokenStart + tile.tokens, (a, b, unit, valid) => {
           pass2FeatureLastRun(p, plan, context, values, out, (a - tile.tokenStart) * F, a, b, valid ? unit : plan.units);
         });

@@ -1,0 +1,121 @@
+// WebAssembly SIMD kernels for the hot loops of pass 1 and pass 2 (feature-last layout, float32
+// input, no weight/bias); everything else stays on the JavaScript kernels. Their results equal the
+// JavaScript kernels' bit for bit (see scripts/kernels/kernels.ts). The module is compiled
+// synchronously on first use, once per thread; where WebAssembly or SIMD is unavailable
+// `wasmKernels()` is null and the passes use JavaScript throughout.
+import { KERNELS_WASM_BASE64 } from './kernelsWasm';
+
+/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: object };
+};
+
+/** Exports of scripts/kernels/kernels.ts (pointers are byte offsets into `memory`). */
+interface KernelExports {
+  readonly memory: WasmMemory;
+  pass2Plain(x: number, n: number, F: number, tok: number, scale: number, off: number, hist: number, sums: number, inE: number, outE: number, bins: number, inTol: number, outTol: number, kLn: number, kBn: number, wMean: number): void;
+  pass1Begin(F: number, colSum: number): void;
+  pass1Sweep1(x: number, n: number, F: number, tok: number, colSum: number): number;
+  pass1Middle(F: number, runLength: number, colSum: number, col: number, colMinMax: number): void;
+  pass1Sweep2(x: number, n: number, F: number, tok: number, col: number, colMinMax: number): void;
+  pass1End(F: number, col: number, colMinMax: number): void;
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const value = new Uint8Array(128);
+  for (let i = 0; i < 64; i++) value[alphabet.charCodeAt(i)] = i;
+  let n = text.length;
+  while (n > 0 && text.charCodeAt(n - 1) === 61) n--; // '=' padding
+  const out = new Uint8Array(Math.floor((n * 3) / 4));
+  let acc = 0;
+  let bits = 0;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    acc = ((acc << 6) | value[text.charCodeAt(i) & 127]!) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[j++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** Byte offsets, each aligned to 16, of consecutive regions of the given sizes. */
+export function layout(sizes: readonly number[]): { offsets: number[]; total: number } {
+  const offsets: number[] = [];
+  let at = 0;
+  for (const s of sizes) {
+    offsets.push(at);
+    at += Math.ceil(s / 16) * 16;
+  }
+  return { offsets, total: at };
+}
+
+/** Largest kernel memory (a chunk's values and scratch; chunks are 8 MiB by default). */
+const MAX_KERNEL_BYTES = 1 << 30;
+
+/** One thread's kernel instance and typed views of its memory (refreshed when the memory grows). */
+export class WasmKernels {
+  readonly exports: KernelExports;
+  f32: Float32Array;
+  f64: Float64Array;
+  i32: Int32Array;
+
+  constructor(bytes: Uint8Array) {
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    this.exports = instance.exports as unknown as KernelExports;
+    this.f32 = new Float32Array(this.exports.memory.buffer);
+    this.f64 = new Float64Array(this.exports.memory.buffer);
+    this.i32 = new Int32Array(this.exports.memory.buffer);
+  }
+
+  /**
+   * Makes the memory at least `bytes` long (the views are valid until the next call); false when it
+   * cannot grow that far (beyond MAX_KERNEL_BYTES or refused), and the caller uses JavaScript.
+   */
+  reserve(bytes: number): boolean {
+    const memory = this.exports.memory;
+    if (memory.buffer.byteLength < bytes) {
+      if (bytes > MAX_KERNEL_BYTES) return false;
+      try {
+        memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / 65536));
+      } catch {
+        return false;
+      }
+    }
+    if (this.f64.buffer !== memory.buffer) {
+      this.f32 = new Float32Array(memory.buffer);
+      this.f64 = new Float64Array(memory.buffer);
+      this.i32 = new Int32Array(memory.buffer);
+    }
+    return true;
+  }
+}
+
+let instance: WasmKernels | null | undefined;
+let enabled = true;
+
+/** This thread's kernels, or null when disabled or when WebAssembly SIMD is unavailable. */
+export function wasmKernels(): WasmKernels | null {
+  if (!enabled) return null;
+  if (instance === undefined) {
+    try {
+      instance = typeof WebAssembly === 'object' ? new WasmKernels(decodeBase64(KERNELS_WASM_BASE64)) : null;
+    } catch {
+      instance = null;
+    }
+  }
+  return instance;
+}
+
+/** Turns the WebAssembly kernels on or off in this thread (tests compare them with the JavaScript ones). */
+export function setWasmKernelsEnabled(on: boolean): void {
+  enabled = on;
+}

@@ -1,0 +1,191 @@
+import { strict as assert } from 'node:assert';
+import { analyzeDump } from '../../../src/core/analysis/analyze';
+import { setWasmKernelsEnabled, wasmKernels } from '../../../src/core/analysis/kernels/wasmKernels';
+import { mergePass1, runPass1, type Pass1Partial } from '../../../src/core/analysis/pass1';
+import { runPass2, type Pass2Partial } from '../../../src/core/analysis/pass2';
+import { planAnalysis, resolvePlanTensors, type AnalysisOptions } from '../../../src/core/analysis/plan';
+import { buildSharedPass2Context, computePass1Statistics, pass2ContextFor } from '../../../src/core/analysis/statistics';
+import { splitTokens } from '../../../src/core/analysis/tiles';
+import type { Dump } from '../../../src/core/formats/types';
+import { memoryDump, normalGenerator, type MemoryTensor } from './memoryDump';
+
+/** Deterministic uniform [0, 1) generator. */
+function uniformGenerator(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 4294967296;
+  };
+}
+
+/** Bit-for-bit equality of every typed array and number of two partials (NaN equals NaN, −0 differs from 0). */
+function assertSameBits(a: unknown, b: unknown, path: string): void {
+  if (ArrayBuffer.isView(a) && ArrayBuffer.isView(b)) {
+    const x = a as unknown as ArrayLike<number>;
+    const y = b as unknown as ArrayLike<number>;
+    assert.equal(x.length, y.length, `${path}: length`);
+    for (let i = 0; i < x.length; i++) {
+      if (!Object.is(x[i], y[i])) assert.fail(`${path}[${i}]: ${x[i]} (WebAssembly) vs ${y[i]} (JavaScript)`);
+    }
+    return;
+  }
+  if (typeof a === 'number' && typeof b === 'number') {
+    assert.ok(Object.is(a, b), `${path}: ${a} vs ${b}`);
+    return;
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort(), `${path}: keys`);
+    for (const k of Object.keys(a)) assertSameBits((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+    return;
+  }
+  assert.deepEqual(a, b, path);
+}
+
+/** Both passes over `parts` token ranges, as the executors run them. */
+async function passes(dump: Dump, options: AnalysisOptions, parts: number): Promise<{ p1: Pass1Partial[]; p2: Pass2Partial[] }> {
+  const plan = await planAnalysis(dump, options);
+  const tensors = resolvePlanTensors(dump, plan);
+  const ranges = splitTokens(plan, parts);
+  const p1: Pass1Partial[] = [];
+  for (const r of ranges) p1.push(await runPass1(tensors, plan, r));
+  const merged = mergePass1(plan, p1);
+  const stats = computePass1Statistics(plan, merged);
+  const shared = buildSharedPass2Context(plan, stats, merged);
+  const p2: Pass2Partial[] = [];
+  for (const r of ranges) p2.push(await runPass2(tensors, plan, pass2ContextFor(shared, stats, r, merged.tokenCount, plan.features, plan.weight === null && plan.bias === null), r));
+  return { p1, p2 };
+}
+
+/** Runs `body` with the WebAssembly kernels and with the JavaScript ones. */
+async function both<T>(body: () => Promise<T>): Promise<{ wasm: T; js: T }> {
+  setWasmKernelsEnabled(true);
+  const wasm = await body();
+  setWasmKernelsEnabled(false);
+  try {
+    return { wasm, js: await body() };
+  } finally {
+    setWasmKernelsEnabled(true);
+  }
+}
+
+interface Case {
+  name: string;
+  shape: number[];
+  values: (i: number, f: number, rnd: () => number, normal: () => number) => number;
+  extra?: (shape: number[]) => MemoryTensor[];
+  options?: AnalysisOptions;
+}
+
+const mask = (B: number, T: number, valid: (b: number) => number): MemoryTensor => ({
+  name: 'attention_mask',
+  shape: [B, T],
+  values: Array.from({ length: B * T }, (_, i) => (i % T < valid(Math.floor(i / T)) ? 1 : 0)),
+});
+
+const CASES: Case[] = [
+  { name: 'normal, F % 4 = 2', shape: [3, 37, 130], values: (_i, f, _r, n) => n() * (f === 7 ? 40 : 1) + 0.25 },
+  { name: 'normal, odd F', shape: [2, 19, 131], values: (_i, _f, _r, n) => n() * 3 - 1 },
+  { name: 'three features', shape: [5, 11, 3], values: (_i, _f, _r, n) => n() },
+  { name: 'one feature', shape: [4, 9, 1], values: (_i, _f, _r, n) => n() },
+  // Integers in [-32, 32] on 64 bins: every input sits exactly on a bin edge.
+  { name: 'values on the bin edges', shape: [2, 40, 96], values: (_i, _f, r) => Math.floor(r() * 65) - 32, options: { bins: 64 } },
+  { name: 'coarse grid, 7 bins', shape: [2, 24, 64], values: (_i, _f, r) => Math.floor(r() * 8) / 4, options: { bins: 7 } },
+  { name: 'signed zeros and ReLU', shape: [2, 16, 68], values: (_i, _f, r, n) => (r() < 0.5 ? (r() < 0.5 ? -0 : 0) : Math.max(0, n())) },
+  {
+    name: 'NaN and ±Inf in some tokens',
+    shape: [3, 21, 52],
+    values: (i, _f, r, n) => {
+      const u = r();
+      if (i % 7 === 3 && u < 0.05) return NaN;
+      if (i % 11 === 5 && u < 0.03) return Infinity;
+      if (i % 13 === 2 && u < 0.03) return -Infinity;
+      return n();
+    },
+  },
+  { name: 'a token of NaN', shape: [2, 10, 36], values: (i, _f, _r, n) => (i >= 36 * 4 && i < 36 * 5 ? NaN : n()) },
+  // 2048 features: kernel blocks of 32 tokens, so runs of 45 tokens span two (a NaN in the second one).
+  { name: 'runs longer than a kernel block', shape: [3, 45, 2048], values: (i, _f, _r, n) => (i === (45 + 40) * 2048 + 3 ? NaN : n()) },
+  { name: 'huge and tiny magnitudes', shape: [2, 12, 40], values: (_i, _f, r, n) => n() * 10 ** Math.floor(r() * 60 - 30) },
+  { name: 'overflowing sums', shape: [2, 6, 20], values: (i, _f, _r, n) => (i === 45 ? 3e38 : i === 46 ? 3e38 : n()) },
+  {
+    name: 'padding mask',
+    shape: [4, 30, 66],
+    values: (_i, _f, _r, n) => n() * 2,
+    extra: ([B, T]) => [mask(B!, T!, (b) => [30, 17, 5, 22][b]!)],
+  },
+  {
+    // Padding values 10^11 … 10^41 bins away from the valid range: JavaScript's `u | 0` wraps there.
+    name: 'padding far outside the valid range',
+    shape: [2, 20, 44],
+    values: (i, _f, r, n) => (i % (20 * 44) >= 12 * 44 ? (r() < 0.5 ? -1 : 1) * 10 ** Math.floor(r() * 30 - 20) : n() * 1e-30),
+    extra: ([B, T]) => [mask(B!, T!, () => 12)],
+  },
+  {
+    name: 'recorded output (replay)',
+    shape: [2, 25, 48],
+    values: (_i, _f, _r, n) => n(),
+    extra: (s) => {
+      const g = normalGenerator(99);
+      return [{ name: 'output', shape: s, values: Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, i) => (i % 97 === 5 ? NaN : g())) }];
+    },
+    options: { output: 'output' },
+  },
+  {
+    name: 'weight and bias (pass 1 only on WebAssembly)',
+    shape: [2, 14, 40],
+    values: (_i, _f, _r, n) => n(),
+    extra: ([, , F]) => [
+      { name: 'weight', shape: [F!], values: Array.from({ length: F! }, (_, f) => 1 + f / 100) },
+      { name: 'bias', shape: [F!], values: Array.from({ length: F! }, (_, f) => f / 50) },
+    ],
+    options: { weight: 'weight', bias: 'bias' },
+  },
+  { name: 'channels-first (JavaScript only)', shape: [3, 20, 17], values: (_i, _f, _r, n) => n(), options: { featureAxis: 1 } },
+];
+
+function dumpFor(c: Case, seed: number): Dump {
+  const size = c.shape.reduce((a, b) => a * b, 1);
+  const F = c.shape[c.shape.length - 1]!;
+  const rnd = uniformGenerator(seed);
+  const normal = normalGenerator(seed + 1);
+  const values = new Float32Array(size);
+  for (let i = 0; i < size; i++) values[i] = c.values(i, i % F, rnd, normal);
+  return memoryDump([{ name: 'x', shape: c.shape, values }, ...(c.extra ? c.extra(c.shape) : [])]);
+}
+
+describe('WebAssembly kernels (kernels/wasmKernels) against the JavaScript kernels', () => {
+  it('compile and instantiate here (Node has WebAssembly SIMD)', () => {
+    assert.ok(wasmKernels() !== null);
+  });
+
+  for (const c of CASES) {
+    it(`${c.name}: pass-1 and pass-2 partials agree bit for bit`, async () => {
+      for (const seed of [1, 2]) {
+        const dump = dumpFor(c, seed);
+        // Small chunks: many tiles and token runs cut at tile ends; 1 and 3 token ranges.
+        for (const parts of [1, 3]) {
+          for (const chunkBytes of [64 * 1024, 8 * 1024 * 1024]) {
+            const options = { ...c.options, tensor: 'x', chunkBytes };
+            const { wasm, js } = await both(() => passes(dump, options, parts));
+            assertSameBits(wasm, js, `${c.name} seed ${seed} parts ${parts} chunk ${chunkBytes}`);
+          }
+        }
+      }
+    });
+  }
+
+  it('a whole report is the same with and without WebAssembly (masked, replayed, non-finite values)', async () => {
+    const [B, T, F] = [3, 40, 72];
+    const g = normalGenerator(5);
+    const x = Array.from({ length: B * T * F }, (_, i) => (i % 1013 === 17 ? NaN : g() * (i % F === 3 ? 25 : 1)));
+    const y = Array.from({ length: B * T * F }, () => g());
+    const dump = memoryDump([
+      { name: 'x', shape: [B, T, F], values: x },
+      { name: 'output', shape: [B, T, F], values: y },
+      mask(B, T, (b) => [40, 31, 12][b]!),
+    ]);
+    const { wasm, js } = await both(() => analyzeDump(dump, { tensor: 'x', output: 'output', mask: 'attention_mask', chunkBytes: 64 * 1024 }));
+    const strip = (r: typeof wasm): unknown => ({ ...r, timing: null });
+    assert.deepEqual(strip(wasm), strip(js));
+  });
+});

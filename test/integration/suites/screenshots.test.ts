@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
-import { closeAll, lastRender, renderAfter, screenshot, settle, showView } from '../support';
+import { closeAll, lastRender, renderAfter, screenshot, settle, showView, waitFor } from '../support';
 
 /** The views of the inspector, each photographed in a light and a dark theme. */
 const VIEWS = ['overview', 'layernorm', 'batchnorm', 'compare', 'tokens', 'replay'];
@@ -35,8 +35,11 @@ describe('Screenshots of every view in light and dark themes', () => {
         await screenshot(`${name}-${view}`);
       }
       await vscode.commands.executeCommand('normlens.compareNorms');
-      const side = await lastRender('sidePanel');
-      assert.ok(side.charts.length > 0);
+      // The panel may still hold the empty state it showed while no inspector was open.
+      await waitFor('the side panel to draw the sample', async () => {
+        const side = await lastRender('sidePanel');
+        return side.charts.length > 0 ? side : undefined;
+      });
       await settle(1000);
       await screenshot(`${name}-side-panel`);
       await vscode.commands.executeCommand('workbench.action.closeSidebar');

@@ -2,6 +2,7 @@ import type { DecodedValues } from '../formats/types';
 import { layout, wasmKernels, type WasmKernels } from './kernels/wasmKernels';
 import { forEachTile, forEachTokenRun, type PassHooks } from './pass1';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
+import type { SharedPass2Context } from './statistics';
 import { planTiles, type TokenRange } from './tiles';
 
 /** Histogram kinds, in the order they are stored in `Pass2Partial.histograms`. */
@@ -11,7 +12,7 @@ export const HISTOGRAM_KINDS = ['input', 'layerNorm', 'rmsNorm', 'batchNorm'] as
  * What pass 2 needs from pass 1, for one token range (structured-clone-able). Normalized values:
  * LayerNorm y = (x − mean_t)·rstd_t·w + b, RMSNorm y = x·rrms_t·w, BatchNorm y = x·bnScale + bnOffset.
  */
-export interface Pass2Context {
+export interface Pass2Context extends SharedPass2Context {
   readonly tokenStart: number;
   readonly tokenEnd: number;
   readonly tokenMean: Float64Array;
@@ -21,23 +22,6 @@ export interface Pass2Context {
   readonly tokenAllFinite: Uint8Array;
   /** True when there is no weight and no bias (weight 1, bias 0): the kernel skips the affine. */
   readonly plain: boolean;
-  readonly weight: Float64Array;
-  readonly bias: Float64Array;
-  /** 1/weight (0 where weight is 0): undoes the affine for the eps fit. */
-  readonly invWeight: Float64Array;
-  /** BatchNorm with the valid-token statistics (the histograms). */
-  readonly bnScale: Float64Array;
-  readonly bnOffset: Float64Array;
-  /** BatchNorm with all-token statistics (what PyTorch computes; the replay). */
-  readonly bnScaleAll: Float64Array;
-  readonly bnOffsetAll: Float64Array;
-  readonly bnMeanAll: Float64Array;
-  readonly inputEdges: Float64Array;
-  readonly outputEdges: Float64Array;
-  /** Shifts of the per-token output moment sums (keeps Σ(y−K)² well conditioned). */
-  readonly layerNormShift: number;
-  readonly batchNormShift: number;
-  readonly weightMean: number;
 }
 
 /**

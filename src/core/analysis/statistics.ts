@@ -160,14 +160,18 @@ export function computePass1Statistics(plan: AnalysisPlan, p: Pass1Partial): Pas
 export interface SharedPass2Context {
   readonly weight: Float64Array;
   readonly bias: Float64Array;
+  /** 1/weight (0 where weight is 0): undoes the affine for the eps fit. */
   readonly invWeight: Float64Array;
+  /** BatchNorm with the valid-token statistics (the histograms). */
   readonly bnScale: Float64Array;
   readonly bnOffset: Float64Array;
+  /** BatchNorm with all-token statistics (what PyTorch computes; the replay). */
   readonly bnScaleAll: Float64Array;
   readonly bnOffsetAll: Float64Array;
   readonly bnMeanAll: Float64Array;
   readonly inputEdges: Float64Array;
   readonly outputEdges: Float64Array;
+  /** Shifts of the per-token output moment sums (keeps Σ(y−K)² well conditioned). */
   readonly layerNormShift: number;
   readonly batchNormShift: number;
   readonly weightMean: number;

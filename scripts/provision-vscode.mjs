@@ -39,6 +39,17 @@ function npmInstall(dir, pkgs, env) {
   if (r.status !== 0) throw new Error(`npm install ${pkgs.join(' ')} failed with exit ${r.status}`);
 }
 
+/**
+ * The environment for the nested installs: without the npm_* variables of an enclosing
+ * `npm test`, which the nested npm would read as its own configuration (code-server's install
+ * script checks the Node version in npm_config_user_agent, and would see the outer Node 20).
+ */
+function cleanEnv(extraPath) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE'));
+  if (extraPath) env.PATH = `${extraPath}:${env.PATH}`;
+  return env;
+}
+
 /** Installs (if needed) and returns the layout. Idempotent; a stamp file marks completion. */
 export function provision({ quiet = false } = {}) {
   const l = layout();
@@ -48,9 +59,8 @@ export function provision({ quiet = false } = {}) {
   rmSync(l.dir, { recursive: true, force: true });
   mkdirSync(l.dir, { recursive: true });
   writeFileSync(join(l.dir, 'package.json'), JSON.stringify({ name: 'normlens-vscode-cache', private: true }));
-  npmInstall(l.dir, [NODE_PACKAGE, CROSS_ENV], process.env);
-  const env = { ...process.env, PATH: `${l.bin}:${process.env.PATH}` };
-  npmInstall(l.dir, [`code-server@${CODE_SERVER_VERSION}`], env);
+  npmInstall(l.dir, [NODE_PACKAGE, CROSS_ENV], cleanEnv());
+  npmInstall(l.dir, [`code-server@${CODE_SERVER_VERSION}`], cleanEnv(l.bin));
   if (!existsSync(l.serverMain)) throw new Error(`code-server installed but ${l.serverMain} is missing`);
   writeFileSync(l.stamp, new Date().toISOString());
   log('done');

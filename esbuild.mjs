@@ -38,36 +38,26 @@ const configs = [
   ...webBuilds.map((b) => ({ ...common, platform: 'browser', target: 'es2022', format: 'iife', outdir: 'dist/webview', ...b })),
 ];
 
-/** Integration tests run inside VS Code as one bundle per file plus the mocha entry. */
-if (!production && existsSync('test/integration/index.ts')) {
+/**
+ * Test entries that run inside VS Code (mocha is loaded from node_modules at run time): the
+ * integration suites, and the packaged-extension (Restricted Mode) suite.
+ */
+for (const suite of ['integration', 'restricted']) {
+  if (production || !existsSync(`test/${suite}/index.ts`)) continue;
   configs.push({
     ...common,
     sourcemap: 'inline',
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    outdir: 'out/test/integration',
-    entryPoints: ['test/integration/index.ts'],
+    outdir: `out/test/${suite}`,
+    entryPoints: [`test/${suite}/index.ts`],
     external: ['vscode', 'mocha'],
   });
 }
 
 // A production build starts clean so no stale source maps or bundles get packaged.
 if (production) rmSync('dist', { recursive: true, force: true });
-/** The packaged-extension (Restricted Mode) suite runs from its own tiny test-host extension. */
-if (!production && existsSync('test/restricted/index.ts')) {
-  configs.push({
-    ...common,
-    sourcemap: 'inline',
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outdir: 'out/test/restricted',
-    entryPoints: ['test/restricted/index.ts'],
-    external: ['vscode', 'mocha'],
-  });
-}
-
 mkdirSync('dist', { recursive: true });
 if (watch) {
   const contexts = await Promise.all(configs.map((c) => esbuild.context(c)));

@@ -24,6 +24,10 @@ const outputDir = join(root, 'test-output');
 const screenshotDir = join(outputDir, 'screenshots');
 const timeoutMs = Number(process.env.NORMLENS_TEST_TIMEOUT_MS || 20 * 60 * 1000);
 
+/** Tests counted across the runs, for the closing line. */
+const totals = { passed: 0, failed: 0 };
+const startedAt = Date.now();
+
 function log(msg) {
   console.log(`[integration] ${msg}`);
 }
@@ -141,6 +145,14 @@ async function runOffline(cache, { label, devPath, entry, folder, extensionsDir,
       const m = /^\[mocha\] ?(.*)$/s.exec(text);
       if (m) console.log(m[1]);
       else if (text.startsWith('[normlens-test]')) console.log(text);
+      else if (text.startsWith('[normlens-summary] ')) {
+        const m = /(\d+) passed, (\d+) failed/.exec(text);
+        if (m) {
+          totals.passed += Number(m[1]);
+          totals.failed += Number(m[2]);
+        }
+        console.log(text.slice('[normlens-summary] '.length));
+      }
     });
     // Requests from tests (they run in the extension host and cannot reach the page):
     // NAME.request -> NAME.png (a screenshot); NAME.action.json -> NAME.done (a UI action).
@@ -329,6 +341,16 @@ async function main() {
 main().then(
   (code) => {
     log(code === 0 ? 'integration tests passed' : `integration tests FAILED (exit ${code})`);
+    // The closing line counts every test of `npm test`: the unit run's counts are in test-output/.
+    let unit = { passed: 0, failed: 0 };
+    try {
+      // Only a unit run just before this one (npm test) counts, not a stale file.
+      const file = join(outputDir, 'unit-summary.json');
+      if (statSync(file).mtimeMs >= startedAt - 10 * 60 * 1000) unit = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      /* integration tests run alone */
+    }
+    if (totals.passed + totals.failed > 0) console.log(`all: ${unit.passed + totals.passed} passed, ${unit.failed + totals.failed} failed`);
     process.exit(code);
   },
   (e) => {

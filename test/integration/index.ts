@@ -18,7 +18,13 @@ export async function run(): Promise<void> {
   mocha.suite.emit('pre-require', globalThis, 'integration-bundle', mocha);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./suites');
-  const failures = await new Promise<number>((resolve) => mocha.run(resolve));
+  Mocha.reporters.Base.useColors = false;
+  let passed = 0;
+  const failures = await new Promise<number>((resolve) => {
+    const runner = mocha.run(resolve);
+    runner.on('pass', () => passed++);
+  });
+  console.log(`[normlens-summary] integration: ${passed} passed, ${failures} failed`);
   console.log(`[normlens-test] ${failures === 0 ? 'all integration tests passed' : `${failures} integration test(s) failed`}`);
   if (failures > 0) throw new Error(`${failures} integration test(s) failed`);
 }

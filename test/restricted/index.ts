@@ -14,7 +14,13 @@ export async function run(): Promise<void> {
   mocha.suite.emit('pre-require', globalThis, 'restricted-bundle', mocha);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('./restricted.test');
-  const failures = await new Promise<number>((resolve) => mocha.run(resolve));
+  Mocha.reporters.Base.useColors = false;
+  let passed = 0;
+  const failures = await new Promise<number>((resolve) => {
+    const runner = mocha.run(resolve);
+    runner.on('pass', () => passed++);
+  });
+  console.log(`[normlens-summary] restricted: ${passed} passed, ${failures} failed`);
   console.log(`[normlens-test] ${failures === 0 ? 'all restricted-mode tests passed' : `${failures} restricted-mode test(s) failed`}`);
   if (failures > 0) throw new Error(`${failures} restricted-mode test(s) failed`);
 }

@@ -86,6 +86,8 @@ export class InspectorSession extends Disposable {
     const run = new vscode.CancellationTokenSource();
     this.run = run;
     const current = () => this.run === run && !this.isDisposed;
+    // Listeners hear about the outcome once the run is over (so `busy` is already false).
+    let outcome: { result: AnalysisResult | undefined } | undefined;
     let last = 0;
     // Big dumps get a notification with Cancel; small ones finish too fast for one to be useful.
     const size = await vscode.workspace.fs.stat(this.document.uri).then(
@@ -111,7 +113,7 @@ export class InspectorSession extends Disposable {
       this.error = undefined;
       this.closeHeatmapDump();
       await this.post(this.reportMessage(result));
-      this.analysed.fire(result);
+      outcome = { result };
     } catch (e) {
       if (!current()) return;
       const message = run.token.isCancellationRequested
@@ -123,10 +125,11 @@ export class InspectorSession extends Disposable {
       this.result = undefined;
       this.error = message;
       await this.post({ type: 'error', message });
-      this.analysed.fire(undefined);
+      outcome = { result: undefined };
     } finally {
       if (this.run === run) this.run = undefined;
       run.dispose();
+      if (outcome && !this.isDisposed) this.analysed.fire(outcome.result);
     }
   }
 

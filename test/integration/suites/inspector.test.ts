@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
-import { closeAll, openAndRender, renderAfter, showView, workspaceUri } from '../support';
+import { closeAll, openAndRender, renderAfter, screenshot, showView, workspaceUri } from '../support';
 
 describe('Inspector: every format opens', () => {
   afterEach(closeAll);
@@ -37,6 +37,7 @@ describe('Inspector: every format opens', () => {
     assert.equal(s.view, 'error');
     assert.match(s.error ?? '', /truncated/);
     assert.match(s.error ?? '', /re-save|re-copy/i);
+    await screenshot('error-view');
   });
 });
 

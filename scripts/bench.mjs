@@ -97,21 +97,15 @@ for (let k = 0; k < rounds; k++) {
   results.normlensRss.push(n.rss);
   results.normlensAnalysis.push(n.analysis);
   let line = `round ${k + 1}/${rounds}: normlens ${n.wall.toFixed(3)} s (analysis ${n.analysis.toFixed(3)} s, cpu ${n.cpu.toFixed(2)} s, ${n.workers} workers, ${n.rss.toFixed(0)} MiB)`;
-  if (!skipTorch) {
-    const t = timed('python3', [reference, 'torch', file]);
-    const s = JSON.parse(t.stdout).seconds;
-    results.torchInProcess.push(s);
-    results.torchWall.push(t.wall);
-    results.torchRss.push(t.rss);
-    line += `, torch ${s.toFixed(3)} s in process`;
-  }
-  if (!skipNumpy) {
-    const p = timed('python3', [reference, 'numpy', file]);
-    const s = JSON.parse(p.stdout).seconds;
-    results.numpyInProcess.push(s);
-    results.numpyWall.push(p.wall);
-    results.numpyRss.push(p.rss);
-    line += `, numpy ${s.toFixed(3)} s in process`;
+  // The references, each timed the same way: in-process seconds (from the script), wall, peak RSS.
+  for (const [mode, skip] of [['torch', skipTorch], ['numpy', skipNumpy]]) {
+    if (skip) continue;
+    const run = timed('python3', [reference, mode, file]);
+    const s = JSON.parse(run.stdout).seconds;
+    results[`${mode}InProcess`].push(s);
+    results[`${mode}Wall`].push(run.wall);
+    results[`${mode}Rss`].push(run.rss);
+    line += `, ${mode} ${s.toFixed(3)} s in process`;
   }
   console.log(line);
 }

@@ -115,7 +115,8 @@ export function describeMissingInput(tensors: readonly TensorInfo[]): string {
   if (unsupported.length === tensors.length) {
     const list = unsupported.map((t) => `'${t.name}' (${t.unsupported!.dtype})`).join(', ');
     const first = unsupported[0]!;
-    return `the dump has no tensor NormLens can analyze: ${unsupported.length === 1 ? 'its only tensor' : `all ${unsupported.length} tensors`} ${unsupported.length === 1 ? 'has' : 'have'} unsupported dtypes: ${list}. For '${first.name}': ${first.unsupported!.reason}`;
+    const which = unsupported.length === 1 ? 'its only tensor has an unsupported dtype' : `all ${unsupported.length} of its tensors have unsupported dtypes`;
+    return `the dump has no tensor NormLens can analyze: ${which}: ${list}. For '${first.name}': ${first.unsupported!.reason}`;
   }
   const u16 = tensors.find((t) => t.dtype === 'uint16');
   if (u16) {

@@ -328,10 +328,10 @@ function numpyName(kind: string, size: number): string {
     case 'f':
       return `float${size * 8} (long double)`;
     case 'U':
-      return `str (<U${size})`;
+      return 'str';
     case 'S':
     case 'a':
-      return `bytes (|S${size})`;
+      return 'bytes';
     case 'V':
       return `void${size * 8} (raw bytes)`;
     case 'M':

@@ -60,7 +60,7 @@ export async function readNpyLayout(reader: ByteRangeReader, name: string, optio
     headerLength = prologue[8]! | (prologue[9]! << 8);
     prefixLength = 10;
   } else {
-    if (prologue.length < 12) throw new NormLensError('format', `${where}: the .npy prologue is truncated (${reader.size} bytes).`);
+    if (prologue.length < 12) throw new NormLensError('format', `${where}: the .npy prologue is truncated (${countOf(reader.size, 'byte')}).`);
     headerLength = (prologue[8]! | (prologue[9]! << 8) | (prologue[10]! << 16) | (prologue[11]! << 24)) >>> 0;
     prefixLength = 12;
   }
@@ -69,7 +69,7 @@ export async function readNpyLayout(reader: ByteRangeReader, name: string, optio
     throw new NormLensError('limit', `${where}: the .npy header claims ${headerLength} bytes, over the limit of ${maxHeader} (numpy's max_header_size). The file is corrupt or hostile; if it is genuine, raise the maxNpyHeaderBytes limit.`);
   }
   if (prefixLength + headerLength > reader.size) {
-    throw new NormLensError('format', `${where}: the .npy header claims ${headerLength} bytes but the file has only ${reader.size - prefixLength} after the prologue. The file is truncated.`);
+    throw new NormLensError('format', `${where}: the .npy header claims ${headerLength} bytes but the file has only ${countOf(reader.size - prefixLength, 'byte')} after the prologue. The file is truncated.`);
   }
   const headerBytes = await reader.read(prefixLength, headerLength);
   let headerText: string;

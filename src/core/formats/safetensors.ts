@@ -90,7 +90,7 @@ export async function openSafetensors(source: ByteSource, options: ResolvedOpenO
   }
   const headerLength = Number(headerLengthBig);
   if (8 + headerLength > source.size) {
-    throw new NormLensError('format', `${where}: the safetensors header claims ${headerLength} bytes but the file has only ${source.size - 8} after the length field. The file is truncated or not a .safetensors file.`);
+    throw new NormLensError('format', `${where}: the safetensors header claims ${headerLength} bytes but the file has only ${countOf(source.size - 8, 'byte')} after the length field. The file is truncated or not a .safetensors file.`);
   }
   const headerBytes = await source.read(8, headerLength);
   const parser = new JsonBytesParser(headerBytes, `${where}: safetensors header`, options.limits.maxJsonDepth, false, true);

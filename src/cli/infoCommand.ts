@@ -12,6 +12,10 @@ export interface InfoTensorJson {
   shape: number[];
   role: TensorRole;
   bytes: number;
+  /** Why NormLens lists but does not decode this tensor (its dtype is then as the file writes it). */
+  unsupported?: string;
+  /** Bytes after the array in a lone .npy (np.save called twice on one file); ignored, as np.load does. */
+  trailingBytes?: number;
 }
 
 /** The `normlens info --json` document. */
@@ -30,7 +34,15 @@ export function describeDump(dump: Dump): InfoJson {
   const roles = guessRoles(dump.tensors.map((t) => t.info));
   const info: InfoJson = {
     format: dump.format,
-    tensors: dump.tensors.map(({ info: t }) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], role: roles.get(t.name) ?? 'other', bytes: t.byteLength })),
+    tensors: dump.tensors.map(({ info: t }) => ({
+      name: t.name,
+      dtype: t.unsupported?.dtype ?? t.dtype,
+      shape: [...t.shape],
+      role: roles.get(t.name) ?? 'other',
+      bytes: t.byteLength,
+      ...(t.unsupported ? { unsupported: t.unsupported.reason } : {}),
+      ...(t.trailingBytes !== undefined ? { trailingBytes: t.trailingBytes } : {}),
+    })),
     metadata: { ...dump.metadata },
   };
   if (dump.tokens) info.tokens = dump.tokens.length;
@@ -67,10 +79,18 @@ export function formatInfoText(file: string, info: InfoJson): string {
   if (info.tensors.length > 0) {
     const rows = info.tensors.map((t) => [t.name, t.dtype, `(${t.shape.join(', ')}${t.shape.length === 1 ? ',' : ''})`, t.role, humanBytes(t.bytes)]);
     text += table(['name', 'dtype', 'shape', 'role', 'bytes'], rows, new Set([4]));
+    const notes: string[] = [];
+    for (const t of info.tensors) {
+      if (t.unsupported) notes.push(`'${t.name}' is listed but cannot be analyzed: ${t.unsupported}`);
+      if (t.trailingBytes !== undefined) {
+        notes.push(`'${t.name}': ${t.trailingBytes} more byte${t.trailingBytes === 1 ? '' : 's'} follow the array (np.save called twice on one file?); like np.load, NormLens reads the first array only.`);
+      }
+    }
+    if (notes.length > 0) text += `\n${notes.map((n) => `note: ${n}`).join('\n')}\n`;
   }
   const extras: string[] = [];
   if (info.eps !== undefined) extras.push(`eps: ${info.eps}`);
-  if (info.tokens !== undefined) extras.push(`tokens: ${info.tokens} strings`);
+  if (info.tokens !== undefined) extras.push(`tokens: ${info.tokens} string${info.tokens === 1 ? '' : 's'}`);
   const keys = Object.keys(info.metadata);
   if (extras.length > 0 || keys.length > 0) {
     text += '\nmetadata:\n';

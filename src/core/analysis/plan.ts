@@ -1,6 +1,6 @@
 import { NormLensError } from '../errors';
 import { isFloatingDType } from '../formats/dtypes';
-import { guessRoles, tensorWithRole } from '../dump/roles';
+import { describeMissingInput, guessRoles, tensorWithRole } from '../dump/roles';
 import type { DType, Dump, TensorHandle, TensorRole } from '../formats/types';
 import type { AnalysisWarning, TensorReference } from '../report/analysisReport';
 import { resolveThresholds, type AnalysisThresholds, type ThresholdOverrides } from './thresholds';
@@ -147,7 +147,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
   };
   const used = new Set<TensorHandle>();
   const input = options.tensor !== undefined ? findTensor(dump, options.tensor, '--tensor') : byRole('input');
-  if (!input) throw new NormLensError('usage', 'the dump has no floating-point tensor to analyze. Name the activation tensor with --tensor NAME.');
+  if (!input) throw new NormLensError('usage', describeMissingInput(dump.tensors.map((h) => h.info)));
   used.add(input);
   const shape = [...input.info.shape];
   if (shape.length === 0 || input.info.size === 0) {

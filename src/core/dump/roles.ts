@@ -1,5 +1,5 @@
 import { NormLensError } from '../errors';
-import { isFloatingDType } from '../formats/dtypes';
+import { isFloatingDType, isIntegerDType } from '../formats/dtypes';
 import type { TensorInfo, TensorRole } from '../formats/types';
 
 /** Tensor names the user gave explicitly (CLI flags `--tensor`, `--mask`, ...), by role. */
@@ -44,8 +44,11 @@ function lastSegment(name: string): string {
 /**
  * Assigns a role to every tensor (each role to at most one tensor): explicit overrides first, then
  * names (case-insensitive, whole name before last path segment, earlier names in ROLE_NAMES
- * first), and finally the input falls back on the largest floating-point tensor left. An override
- * that names a missing tensor throws NormLensError('usage') listing the available names.
+ * first), and finally the input falls back on the largest floating-point tensor left, else (a dump
+ * of quantized int8/int16 activations) on the largest integer tensor left, one of two or more
+ * dimensions first (not uint16, which may be raw bfloat16 bits). Unsupported tensors (TensorInfo.unsupported) are never picked by name or size;
+ * an override may name one (reading it then says why it cannot be analyzed). An override that names
+ * a missing tensor throws NormLensError('usage') listing the available names.
  */
 export function guessRoles(tensors: readonly TensorInfo[], overrides: RoleOverrides = {}): Map<string, TensorRole> {
   const roles = new Map<string, TensorRole>(tensors.map((t) => [t.name, 'other']));
@@ -63,7 +66,7 @@ export function guessRoles(tensors: readonly TensorInfo[], overrides: RoleOverri
     roles.set(name, role);
     taken.add(role);
   }
-  const free = (t: TensorInfo): boolean => roles.get(t.name) === 'other';
+  const free = (t: TensorInfo): boolean => roles.get(t.name) === 'other' && t.unsupported === undefined;
   for (const [role, names] of ROLE_NAMES) {
     if (taken.has(role)) continue;
     let match: TensorInfo | undefined;
@@ -79,6 +82,17 @@ export function guessRoles(tensors: readonly TensorInfo[], overrides: RoleOverri
   if (!taken.has('input')) {
     let largest: TensorInfo | undefined;
     for (const t of tensors) if (free(t) && isFloatingDType(t.dtype) && (!largest || t.size > largest.size)) largest = t;
+    if (!largest) {
+      // No floating tensor: quantized activations. Prefer a tensor of two or more dimensions. uint16
+      // is left out: it cannot be told apart from raw bfloat16 bits (--bf16-from-uint16, or --tensor).
+      const integers = tensors.filter((t) => free(t) && isIntegerDType(t.dtype) && t.dtype !== 'uint16');
+      const better = (a: TensorInfo, b: TensorInfo): boolean => {
+        const aMulti = a.shape.length >= 2;
+        const bMulti = b.shape.length >= 2;
+        return aMulti !== bMulti ? aMulti : a.size > b.size;
+      };
+      for (const t of integers) if (!largest || better(t, largest)) largest = t;
+    }
     if (largest) roles.set(largest.name, 'input');
   }
   return roles;
@@ -88,4 +102,25 @@ export function guessRoles(tensors: readonly TensorInfo[], overrides: RoleOverri
 export function tensorWithRole(roles: ReadonlyMap<string, TensorRole>, role: TensorRole): string | undefined {
   for (const [name, r] of roles) if (r === role) return name;
   return undefined;
+}
+
+/**
+ * Why no input tensor could be chosen, for the error an analysis raises: lists the unsupported
+ * tensors with their reasons when that is the cause (a file whose only tensors are complex, strings,
+ * pickles...), else asks for --tensor.
+ */
+export function describeMissingInput(tensors: readonly TensorInfo[]): string {
+  const unsupported = tensors.filter((t) => t.unsupported !== undefined);
+  if (tensors.length === 0) return 'the dump has no tensors to analyze. Check that it is the file you meant.';
+  if (unsupported.length === tensors.length) {
+    const list = unsupported.map((t) => `'${t.name}' (${t.unsupported!.dtype})`).join(', ');
+    const first = unsupported[0]!;
+    const which = unsupported.length === 1 ? 'its only tensor has an unsupported dtype' : `all ${unsupported.length} of its tensors have unsupported dtypes`;
+    return `the dump has no tensor NormLens can analyze: ${which}: ${list}. For '${first.name}': ${first.unsupported!.reason}`;
+  }
+  const u16 = tensors.find((t) => t.dtype === 'uint16');
+  if (u16) {
+    return `the dump has no floating-point tensor, and its uint16 tensor '${u16.name}' may hold raw bfloat16 bits, so it is not picked by itself. Read it as bfloat16 with --bf16-from-uint16, or analyze the integers with --tensor ${u16.name}.`;
+  }
+  return 'the dump has no floating-point or integer tensor to analyze. Name the activation tensor with --tensor NAME.';
 }

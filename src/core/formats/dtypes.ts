@@ -17,7 +17,14 @@ export const DTYPE_ITEMSIZE: Readonly<Record<DType, number>> = {
   uint32: 4,
   uint64: 8,
   bool: 1,
+  // Never decoded; the tensor's byteLength comes from its own dtype (see TensorInfo.unsupported).
+  unsupported: 0,
 };
+
+/** True for integer dtypes (int8..int64, uint8..uint64; not bool). */
+export function isIntegerDType(dtype: DType): boolean {
+  return dtype.startsWith('int') || dtype.startsWith('uint');
+}
 
 /** True for dtypes that hold real-valued activations (float16/bfloat16/float8/float32/float64). */
 export function isFloatingDType(dtype: DType): boolean {

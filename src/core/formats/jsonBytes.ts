@@ -1,7 +1,16 @@
 import { NormLensError, type NormLensErrorKind } from '../errors';
 
+/** A JSON number kept as its text (parser option `numbersAsText`), for exact integer checks. */
+export class JsonNumberText {
+  constructor(readonly text: string) {}
+  /** True for a plain non-negative integer literal (`0`, `12`; not `2.0`, `2e0`, `-0`). */
+  get isUnsignedInteger(): boolean {
+    return /^(0|[1-9][0-9]*)$/.test(this.text);
+  }
+}
+
 /** A parsed JSON value. Objects are Maps (keys in file order; no prototype pitfalls like `__proto__`). */
-export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+export type JsonValue = null | boolean | number | JsonNumberText | string | JsonValue[] | JsonObject;
 /** A parsed JSON object. */
 export type JsonObject = Map<string, JsonValue>;
 
@@ -54,6 +63,11 @@ export class JsonBytesParser {
     private readonly where: string,
     private readonly maxDepth: number,
     private readonly allowNonFinite: boolean,
+    /**
+     * safetensors mode (as serde_json): numbers come back as JsonNumberText, and strings with a
+     * lone UTF-16 surrogate escape (`"\ud800"`) are refused.
+     */
+    private readonly strict = false,
   ) {}
 
   /** Throws a NormLensError naming the byte offset. */
@@ -169,6 +183,11 @@ export class JsonBytesParser {
       this.pos += 4;
       return null;
     }
+    if (this.strict) {
+      const start = this.pos;
+      this.parseNumber();
+      return new JsonNumberText(String.fromCharCode(...b.subarray(start, this.pos)));
+    }
     return this.parseNumber();
   }
 
@@ -243,7 +262,18 @@ export class JsonBytesParser {
         } else if (e === 0x75) {
           const hex = String.fromCharCode(...b.subarray(this.pos + 2, this.pos + 6));
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('bad \\u escape in a string');
-          text += String.fromCharCode(parseInt(hex, 16));
+          const unit = parseInt(hex, 16);
+          if (this.strict && unit >= 0xd800 && unit <= 0xdfff) {
+            // serde_json (the reference) refuses lone surrogates: a high one must be followed by a low one.
+            const next = String.fromCharCode(...b.subarray(this.pos + 6, this.pos + 12));
+            const low = /^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/.test(next) ? parseInt(next.slice(2), 16) : -1;
+            if (unit >= 0xdc00 || low < 0) this.fail(`lone UTF-16 surrogate \\u${hex} in a string (not a Unicode character; the reference safetensors parser refuses it too)`);
+            text += String.fromCharCode(unit, low);
+            this.pos += 12;
+            segmentStart = this.pos;
+            continue;
+          }
+          text += String.fromCharCode(unit);
           this.pos += 6;
         } else this.fail('bad escape in a string');
         segmentStart = this.pos;

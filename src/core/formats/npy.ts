@@ -2,7 +2,7 @@ import { NormLensError } from '../errors';
 import { allocateDecoded, decodeElements, decodesToFloat32, DTYPE_ITEMSIZE } from './dtypes';
 import { parseNpyDescr, parseNpyHeaderText } from './npyHeader';
 import { describeBytes, type ResolvedOpenOptions } from './options';
-import { checkedByteLength, checkedElementCount, checkElementRange, contiguousTensorHandle, READ_CHUNK_BYTES, type ByteRangeReader } from './tensorHandle';
+import { checkedByteLength, checkedElementCount, checkElementRange, contiguousTensorHandle, countOf, READ_CHUNK_BYTES, unsupportedTensorHandle, type ByteRangeReader } from './tensorHandle';
 import type { DecodedValues, TensorHandle, TensorInfo } from './types';
 
 /** The npy magic string `\x93NUMPY`. */
@@ -40,9 +40,9 @@ function latin1(bytes: Uint8Array): string {
  * the data. The header length is bounded before the header is read. `where` names the file (or
  * npz member) in messages.
  */
-export async function readNpyLayout(reader: ByteRangeReader, name: string, options: ResolvedOpenOptions, where: string): Promise<NpyLayout> {
+export async function readNpyLayout(reader: ByteRangeReader, name: string, options: ResolvedOpenOptions, where: string, allowTrailingBytes = false): Promise<NpyLayout> {
   if (reader.size < 10) {
-    throw new NormLensError('format', `${where}: only ${reader.size} bytes, too short for an .npy file (at least 10 bytes of prologue). The file is truncated.`);
+    throw new NormLensError('format', `${where}: only ${countOf(reader.size, 'byte')}, too short for an .npy file (at least 10 bytes of prologue). The file is truncated.`);
   }
   const prologue = await reader.read(0, Math.min(reader.size, 12));
   if (!hasNpyMagic(prologue)) {
@@ -60,7 +60,7 @@ export async function readNpyLayout(reader: ByteRangeReader, name: string, optio
     headerLength = prologue[8]! | (prologue[9]! << 8);
     prefixLength = 10;
   } else {
-    if (prologue.length < 12) throw new NormLensError('format', `${where}: the .npy prologue is truncated (${reader.size} bytes).`);
+    if (prologue.length < 12) throw new NormLensError('format', `${where}: the .npy prologue is truncated (${countOf(reader.size, 'byte')}).`);
     headerLength = (prologue[8]! | (prologue[9]! << 8) | (prologue[10]! << 16) | (prologue[11]! << 24)) >>> 0;
     prefixLength = 12;
   }
@@ -69,7 +69,7 @@ export async function readNpyLayout(reader: ByteRangeReader, name: string, optio
     throw new NormLensError('limit', `${where}: the .npy header claims ${headerLength} bytes, over the limit of ${maxHeader} (numpy's max_header_size). The file is corrupt or hostile; if it is genuine, raise the maxNpyHeaderBytes limit.`);
   }
   if (prefixLength + headerLength > reader.size) {
-    throw new NormLensError('format', `${where}: the .npy header claims ${headerLength} bytes but the file has only ${reader.size - prefixLength} after the prologue. The file is truncated.`);
+    throw new NormLensError('format', `${where}: the .npy header claims ${headerLength} bytes but the file has only ${countOf(reader.size - prefixLength, 'byte')} after the prologue. The file is truncated.`);
   }
   const headerBytes = await reader.read(prefixLength, headerLength);
   let headerText: string;
@@ -83,11 +83,18 @@ export async function readNpyLayout(reader: ByteRangeReader, name: string, optio
     headerText = latin1(headerBytes);
   }
   const header = parseNpyHeaderText(headerText, where);
-  const { dtype, littleEndian } = parseNpyDescr(header.descr, options.bf16FromUint16, where);
-  const itemSize = DTYPE_ITEMSIZE[dtype];
-  const size = checkedElementCount(header.shape, where);
-  const byteLength = checkedByteLength(size, itemSize, where);
+  const parsed = parseNpyDescr(header.descr, options.bf16FromUint16, where, header.descrKind);
+  const { dtype, littleEndian } = parsed;
   const dataOffset = prefixLength + headerLength;
+  const size = checkedElementCount(header.shape, where);
+  if (parsed.unsupported && parsed.itemSize === undefined) {
+    // Object (pickle) or structured data: its length is not known without interpreting it, and it
+    // is never read. Listed so that the file's other tensors stay usable.
+    const info: TensorInfo = { name, dtype, shape: header.shape, size, byteLength: reader.size - dataOffset, unsupported: parsed.unsupported };
+    return { info, littleEndian, fortranOrder: header.fortranOrder, dataOffset, totalBytes: reader.size };
+  }
+  const itemSize = parsed.itemSize ?? DTYPE_ITEMSIZE[dtype];
+  const byteLength = checkedByteLength(size, itemSize, where);
   const totalBytes = dataOffset + byteLength;
   if (reader.size < totalBytes) {
     throw new NormLensError(
@@ -95,13 +102,22 @@ export async function readNpyLayout(reader: ByteRangeReader, name: string, optio
       `${where}: the header declares shape ${pythonShape(header.shape)} of ${header.descr}, i.e. ${describeBytes(byteLength)} of data, but only ${describeBytes(reader.size - dataOffset)} follow the header. The file is truncated; re-save or re-copy it.`,
     );
   }
-  if (reader.size > totalBytes) {
+  const trailingBytes = reader.size - totalBytes;
+  if (trailingBytes > 0 && !allowTrailingBytes) {
     throw new NormLensError(
       'format',
-      `${where}: ${reader.size - totalBytes} unexpected bytes after the data (the header declares shape ${pythonShape(header.shape)} of ${header.descr}, ${describeBytes(byteLength)}). The header and data disagree; re-save the array with numpy.save.`,
+      `${where}: ${countOf(trailingBytes, 'unexpected byte')} after the data (the header declares shape ${pythonShape(header.shape)} of ${header.descr}, ${describeBytes(byteLength)}). The header and data disagree; re-save the array with numpy.save.`,
     );
   }
-  const info: TensorInfo = { name, dtype, shape: header.shape, size, byteLength };
+  const info: TensorInfo = {
+    name,
+    dtype,
+    shape: header.shape,
+    size,
+    byteLength,
+    ...(parsed.unsupported ? { unsupported: parsed.unsupported } : {}),
+    ...(trailingBytes > 0 ? { trailingBytes } : {}),
+  };
   return { info, littleEndian, fortranOrder: header.fortranOrder, dataOffset, totalBytes };
 }
 
@@ -182,13 +198,14 @@ function fortranTensorHandle(layout: NpyLayout, reader: ByteRangeReader, options
 }
 
 /** Opens one npy array (a whole file or an npz member) as a TensorHandle. */
-export async function openNpyTensor(reader: ByteRangeReader, name: string, options: ResolvedOpenOptions, where: string): Promise<TensorHandle> {
-  const layout = await readNpyLayout(reader, name, options, where);
+export async function openNpyTensor(reader: ByteRangeReader, name: string, options: ResolvedOpenOptions, where: string, allowTrailingBytes = false): Promise<TensorHandle> {
+  const layout = await readNpyLayout(reader, name, options, where, allowTrailingBytes);
   return npyTensorFromLayout(layout, reader, options, where);
 }
 
 /** Builds the handle for an already validated npy layout. */
 export function npyTensorFromLayout(layout: NpyLayout, reader: ByteRangeReader, options: ResolvedOpenOptions, where: string): TensorHandle {
+  if (layout.info.unsupported) return unsupportedTensorHandle(layout.info, where);
   if (layout.fortranOrder && !orderIsIrrelevant(layout.info.shape)) return fortranTensorHandle(layout, reader, options, where);
   return contiguousTensorHandle(layout.info, reader, layout.dataOffset, DTYPE_ITEMSIZE[layout.info.dtype], layout.littleEndian);
 }

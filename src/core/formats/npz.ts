@@ -59,7 +59,9 @@ function describeMethod(method: number): string {
 
 /**
  * Opens an .npz archive: each `.npy` member is one tensor named after the member without `.npy`.
- * Members that are not npy arrays are skipped and listed in `metadata['npz.skipped']`.
+ * Other members (not named `*.npy` and not npy arrays) are skipped and listed in
+ * `metadata['npz.skipped']`; a member named `*.npy` that is not an npy array is an error. A member of a
+ * dtype NormLens does not decode is listed as unsupported (TensorInfo.unsupported).
  */
 export async function openNpz(source: ByteSource, options: ResolvedOpenOptions): Promise<Dump> {
   const entries = await readZipDirectory(source, options.limits.maxZipEntries);
@@ -100,6 +102,13 @@ export async function openNpz(source: ByteSource, options: ResolvedOpenOptions):
     try {
       const head = await reader.read(0, Math.min(6, reader.size));
       if (!hasNpyMagic(head)) {
+        if (entry.name.toLowerCase().endsWith('.npy')) {
+          const seen = [...head].map((b) => b.toString(16).padStart(2, '0')).join(' ') || 'nothing (the member is empty)';
+          throw new NormLensError(
+            'format',
+            `${where} is named like an .npy array but is not one: it should start with the bytes 93 4e 55 4d 50 59 ("\\x93NUMPY") but starts with ${seen}. The archive is corrupt or was not written by numpy.savez; re-create it, or rename the member if it is not an array.`,
+          );
+        }
         skipped.push(entry.name);
         continue;
       }

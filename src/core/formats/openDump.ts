@@ -88,7 +88,9 @@ async function openDetected(source: ByteSource, format: DumpFormat | undefined, 
     switch (format) {
       case 'npy': {
         const reader = { size: source.size, randomAccess: true, read: (offset: number, length: number) => source.read(offset, length) };
-        const tensor = await openNpyTensor(reader, NPY_TENSOR_NAME, resolved, where);
+        // Like np.load, a lone .npy reads its first array and ignores what follows (np.save called
+        // twice on one file); TensorInfo.trailingBytes says how much.
+        const tensor = await openNpyTensor(reader, NPY_TENSOR_NAME, resolved, where, true);
         return { format: 'npy', tensors: [tensor], metadata: {} };
       }
       case 'npz':

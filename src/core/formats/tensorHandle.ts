@@ -78,3 +78,32 @@ export function inMemoryTensorHandle(info: TensorInfo, values: DecodedValues): T
 
 /** Splits a large read into chunks of at most this many bytes (bounds transient memory). */
 export const READ_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A tensor NormLens lists but does not decode (`info.unsupported` is set): every read throws a
+ * NormLensError that names the tensor and says why. Its bytes are never touched (an object array's
+ * pickle is never even read).
+ */
+export function unsupportedTensorHandle(info: TensorInfo, where: string): TensorHandle {
+  return {
+    info,
+    randomAccess: true,
+    read(start: number, count: number): Promise<DecodedValues> {
+      return Promise.reject(unsupportedTensorError(info, where, start, count));
+    },
+  };
+}
+
+function unsupportedTensorError(info: TensorInfo, where: string, start: number, count: number): NormLensError {
+  try {
+    checkElementRange(info, start, count);
+  } catch (e) {
+    return e as NormLensError;
+  }
+  return new NormLensError('unsupported', `${where}: tensor '${info.name}' cannot be analyzed: ${info.unsupported?.reason ?? 'its dtype is not supported'}`);
+}
+
+/** `1 byte`, `2 bytes`: a count with its noun in the right number. */
+export function countOf(n: number | bigint, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 || n === 1n ? singular : plural}`;
+}

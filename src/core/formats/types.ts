@@ -14,7 +14,9 @@ export type DType =
   | 'uint16'
   | 'uint32'
   | 'uint64'
-  | 'bool';
+  | 'bool'
+  /** A tensor NormLens lists but does not decode; `TensorInfo.unsupported` says what it is. */
+  | 'unsupported';
 
 /** Container formats NormLens reads. */
 export type DumpFormat = 'npy' | 'npz' | 'safetensors' | 'json';
@@ -33,6 +35,23 @@ export interface TensorInfo {
   readonly size: number;
   /** Bytes the tensor's data occupies in the file (uncompressed). */
   readonly byteLength: number;
+  /**
+   * Set when the tensor is valid in its format but NormLens does not decode its dtype (complex,
+   * strings, long double, object/pickle, structured, 4/6-bit floats...). `dtype` is then
+   * `'unsupported'`; the file can still be opened and its other tensors analyzed, roles never pick
+   * it, and reading it throws a NormLensError with `reason`.
+   */
+  readonly unsupported?: {
+    /** The dtype as the file writes it (`<c8`, `|O`, `C64`). */
+    readonly dtype: string;
+    /** A sentence for people: what it is and what to do (`complex64 ('<c8') is not supported: ...`). */
+    readonly reason: string;
+  };
+  /**
+   * Bytes after the array's data in a lone .npy file (np.save called twice on one file writes a
+   * second array there). numpy's np.load reads the first array and ignores them; so does NormLens.
+   */
+  readonly trailingBytes?: number;
 }
 
 /** Decoded values: float16/bfloat16/float8/float32 decode exactly to Float32Array; the rest to Float64Array. */

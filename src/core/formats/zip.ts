@@ -1,5 +1,6 @@
 import { NormLensError } from '../errors';
 import type { ByteSource } from '../io/byteSource';
+import { countOf } from './tensorHandle';
 
 /** One member of a zip archive, as its central directory (and local header) describe it. */
 export interface ZipEntry {
@@ -59,7 +60,7 @@ function dataView(bytes: Uint8Array): DataView {
 export async function readZipDirectory(source: ByteSource, maxEntries: number): Promise<ZipEntry[]> {
   const where = source.description;
   if (source.size < EOCD_SIZE) {
-    throw new NormLensError('format', `${where}: only ${source.size} bytes, too short for a zip (.npz) archive. The file is truncated.`);
+    throw new NormLensError('format', `${where}: only ${countOf(source.size, 'byte')}, too short for a zip (.npz) archive. The file is truncated.`);
   }
   const tailLength = Math.min(source.size, EOCD_SIZE + MAX_COMMENT);
   const tailStart = source.size - tailLength;

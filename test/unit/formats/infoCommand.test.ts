@@ -45,7 +45,7 @@ describe('normlens info', () => {
   });
 
   it('exits 2 with one "normlens: error:" line and no stack trace on a bad file', async () => {
-    for (const file of ['hostile/npy_pickle.npy', 'hostile/st_gap.safetensors', 'hostile/npz_zip_bomb_ratio.npz', 'does-not-exist.npy']) {
+    for (const file of ['hostile/npy_unknown_dtype.npy', 'hostile/npz_npy_member_not_npy.npz', 'hostile/st_gap.safetensors', 'hostile/npz_zip_bomb_ratio.npz', 'does-not-exist.npy']) {
       const { code, out, err } = await run(['info', join(FIXTURES, file)]);
       assert.equal(code, 2, file);
       assert.equal(out, '');

@@ -59,6 +59,7 @@ METADATA_KEY = 'normlens.capture'
 MASK_NAME = 'attention_mask'
 #: Name used for the model itself when it is a normalization module.
 ROOT_NAME = 'norm'
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 _NORM_TYPES = tuple(
     t
@@ -297,12 +298,13 @@ class Capture:
         upcast = [n for n, t in tensors.items() if t.dtype == torch.bfloat16]
         if not self.path.lower().endswith('.npz'):
             warnings.warn(f'normlens_capture: the safetensors package is missing; writing an npz archive to {self.path}', stacklevel=3)
+        # Fixed member timestamps: the same capture gives the same bytes.
         with zipfile.ZipFile(self.path, 'w', compression=zipfile.ZIP_STORED) as archive:
             for name, t in tensors.items():
                 array = (t.float() if t.dtype == torch.bfloat16 else t).numpy()
-                with archive.open(name + '.npy', 'w', force_zip64=True) as member:
+                with archive.open(zipfile.ZipInfo(name + '.npy', _ZIP_TIME), 'w', force_zip64=True) as member:
                     np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-            archive.writestr('__metadata__.json', json.dumps(self.metadata(upcast), sort_keys=True))
+            archive.writestr(zipfile.ZipInfo('__metadata__.json', _ZIP_TIME), json.dumps(self.metadata(upcast), sort_keys=True))
 
 
 def _has_safetensors() -> bool:

@@ -234,8 +234,15 @@ class Capture:
                 path = name or ROOT_NAME
                 if self.include is not None and not self.include(path, module):
                     continue
-                self._handles.append(module.register_forward_pre_hook(lambda m, a, k, p=path: self._pre_hook(p, m, a, k), with_kwargs=True))
-                self._handles.append(module.register_forward_hook(lambda m, a, k, o, p=path: self._hook(p, m, a, k, o), with_kwargs=True))
+                try:
+                    pre = module.register_forward_pre_hook(lambda m, a, k, p=path: self._pre_hook(p, m, a, k), with_kwargs=True)
+                    self._handles.append(pre)
+                    post = module.register_forward_hook(lambda m, a, k, o, p=path: self._hook(p, m, a, k, o), with_kwargs=True)
+                except TypeError:  # torch < 2.0: no keyword arguments in hooks
+                    pre = module.register_forward_pre_hook(lambda m, a, p=path: self._pre_hook(p, m, a, {}))
+                    self._handles.append(pre)
+                    post = module.register_forward_hook(lambda m, a, o, p=path: self._hook(p, m, a, {}, o))
+                self._handles.append(post)
         except BaseException:
             self._remove()
             raise

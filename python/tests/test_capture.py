@@ -247,6 +247,39 @@ class CaptureTest(unittest.TestCase):
         self.assertEqual(hook_count(model), 0)
         self.assertEqual(os.listdir(self.dir.name), [])
 
+    def test_keyword_input_and_tuple_output(self):
+        class TupleNorm(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = nn.LayerNorm(8)
+
+            def forward(self, x):
+                return self.inner(x)
+
+        class KeywordRMSNorm(LlamaRMSNorm):
+            def forward(self, hidden_states):
+                return (super().forward(hidden_states), 'extra')
+
+        model = nn.ModuleDict({'a': TupleNorm(), 'b': KeywordRMSNorm(8)})
+        x = torch.randn(3, 8)
+        with capture(model, self.path()) as cap:
+            ya = model['a'](x)
+            yb, _ = model['b'](hidden_states=x)
+        tensors, _ = read_safetensors(self.path())
+        self.assertEqual(cap.sites, ['a.inner', 'b'])
+        self.assertTrue(torch.equal(tensors['b.input'], x))
+        self.assertTrue(torch.equal(tensors['b.output'], yb))
+        self.assertTrue(torch.equal(tensors['a.inner.output'], ya))
+
+    def test_warns_when_nothing_was_recorded(self):
+        model = nn.Sequential(nn.Linear(4, 4))
+        with self.assertWarnsRegex(UserWarning, 'no normalization call was recorded'):
+            with capture(model, self.path(), mask=torch.ones(2, 3)) as cap:
+                model(torch.randn(2, 4))
+        tensors, _ = read_safetensors(self.path())
+        self.assertEqual(list(tensors), ['attention_mask'])
+        self.assertEqual(cap.sites, [])
+
     def test_bad_arguments(self):
         with self.assertRaises(ValueError):
             capture(cnn(), self.path(), max_calls=0)

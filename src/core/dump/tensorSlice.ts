@@ -53,7 +53,7 @@ export function sliceTensor(source: TensorHandle, axis: number, index: number, o
       throw new NormLensError('usage', `read of elements ${start}..${start + count} is outside slice '${info.name}' of ${size} elements.`);
     }
     if (count === 0) return allocateDecoded(info.dtype, 0);
-    if (outer === 1 || inner === size) return source.read(sourceIndex(start), count);
+    if (outer === 1) return source.read(sourceIndex(start), count);
     const out = allocateDecoded(info.dtype, count);
     let k = start;
     const end = start + count;

@@ -337,6 +337,14 @@ export function groupSites(tensors: readonly TensorInfo[], options: GroupSitesOp
   );
 }
 
+/** {@link groupSites} of an opened dump, with its metadata (the capture helper's per-site norms). */
+export function sitesOfDump(dump: Dump, options: Omit<GroupSitesOptions, 'metadata'> = {}): Site[] {
+  return groupSites(
+    dump.tensors.map((h) => h.info),
+    { ...options, metadata: dump.metadata },
+  );
+}
+
 function splitAlongLayerAxis(
   sites: { name: string; tensors: MutableTensors; shape: readonly number[] }[],
   byName: ReadonlyMap<string, TensorInfo>,

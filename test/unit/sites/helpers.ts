@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { openDump } from '../../../src/core/formats/openDump';
 import type { DType, DecodedValues, Dump, TensorHandle, TensorInfo } from '../../../src/core/formats/types';
-import { groupFolderSites, groupSites, isDumpFileName, type Site } from '../../../src/core/dump/sites';
+import { groupFolderSites, isDumpFileName, sitesOfDump, type Site } from '../../../src/core/dump/sites';
 
 /** Root of the committed sites fixtures (see scripts/fixtures/generate_sites.py). */
 export const SITES_FIXTURES = join(__dirname, '..', '..', 'fixtures', 'sites');
@@ -63,10 +63,7 @@ export async function openFixture(relative: string): Promise<Dump> {
 export async function fixtureSites(fixture: ExpectedFixture): Promise<{ sites: Site[]; dumpOf: (site: Site) => Dump }> {
   if (fixture.kind === 'file') {
     const dump = await openFixture(fixture.path);
-    const sites = groupSites(
-      dump.tensors.map((h) => h.info),
-      { metadata: dump.metadata, ...(fixture.layerAxis !== undefined ? { layerAxis: fixture.layerAxis } : {}) },
-    );
+    const sites = sitesOfDump(dump, fixture.layerAxis !== undefined ? { layerAxis: fixture.layerAxis } : {});
     return { sites, dumpOf: () => dump };
   }
   const names = readdirSync(join(SITES_FIXTURES, fixture.path)).filter(isDumpFileName);

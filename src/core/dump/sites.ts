@@ -311,7 +311,11 @@ export function groupSites(tensors: readonly TensorInfo[], options: GroupSitesOp
   // 5. Nothing found: a single tensor (any rank) or the largest floating tensor is the site.
   if (sites.length === 0) {
     let fallback: TensorInfo | undefined = byName.size === 1 ? [...byName.values()][0] : undefined;
-    if (!fallback) for (const t of byName.values()) if (floating(t) && t.shape.length > 0 && (!fallback || t.size > fallback.size)) fallback = t;
+    if (!fallback) {
+      for (const t of byName.values()) {
+        if (floating(t) && t.shape.length > 0 && (!fallback || t.size > fallback.size)) fallback = t;
+      }
+    }
     if (fallback) sites.push({ name: fallback.name, tensors: { input: fallback.name }, shape: fallback.shape });
   }
 
@@ -360,10 +364,9 @@ function splitAlongLayerAxis(
   } else if (sites.length === 1) {
     target = byName.get(sites[0]!.tensors.input!);
   } else {
-    throw new NormLensError(
-      'usage',
-      `--layer-axis splits one tensor, but the dump has ${sites.length} sites (${sites.slice(0, 5).map((s) => `'${s.name}'`).join(', ')}${sites.length > 5 ? ', ...' : ''}). Name the tensor to split with --tensor NAME.`,
-    );
+    const some = sites.map((s) => `'${s.name}'`);
+    const list = some.length > 5 ? `${some.slice(0, 5).join(', ')}, ...` : some.join(', ');
+    throw new NormLensError('usage', `--layer-axis splits one tensor, but the dump has ${sites.length} sites (${list}). Name the tensor to split with --tensor NAME.`);
   }
   const shape = target!.shape;
   const rank = shape.length;
@@ -510,6 +513,7 @@ export function siteAnalysis(dump: Dump, site: Site): { dump: Dump; options: Sit
 export function findSite(sites: readonly Site[], name: string): Site {
   const site = sites.find((s) => s.name === name);
   if (site) return site;
-  const list = sites.slice(0, 10).map((s) => `'${s.name}'`).join(', ');
-  throw new NormLensError('usage', `--site ${name}: no such site. The dump has ${sites.length} site${sites.length === 1 ? '' : 's'}${sites.length ? `: ${list}${sites.length > 10 ? ', ...' : ''}` : ''}.`);
+  if (sites.length === 0) throw new NormLensError('usage', `--site ${name}: the dump has no sites (no floating-point tensor to analyze).`);
+  const list = sites.slice(0, 10).map((s) => `'${s.name}'`).join(', ') + (sites.length > 10 ? ', ...' : '');
+  throw new NormLensError('usage', `--site ${name}: no such site. The dump has ${sites.length} site${sites.length === 1 ? '' : 's'}: ${list}.`);
 }

@@ -311,7 +311,8 @@ class Capture:
                 array = (t.float() if t.dtype == torch.bfloat16 else t).numpy()
                 with archive.open(zipfile.ZipInfo(name + '.npy', _ZIP_TIME), 'w', force_zip64=True) as member:
                     np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo('__metadata__.json', _ZIP_TIME), json.dumps(self.metadata(upcast), sort_keys=True))
+            # A string -> string map, like safetensors' __metadata__ (NormLens reads it from this member).
+            archive.writestr(zipfile.ZipInfo('__metadata__.json', _ZIP_TIME), json.dumps({METADATA_KEY: json.dumps(self.metadata(upcast), sort_keys=True)}))
 
 
 def _has_safetensors() -> bool:

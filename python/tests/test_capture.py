@@ -190,7 +190,7 @@ class CaptureTest(unittest.TestCase):
             self.assertEqual(z['attention_mask'].dtype, np.bool_)
             self.assertTrue(np.array_equal(z['layers.0.input_layernorm.input'], x.float().numpy()))
         with zipfile.ZipFile(path) as archive:
-            meta = json.loads(archive.read('__metadata__.json'))
+            meta = json.loads(json.loads(archive.read('__metadata__.json'))['normlens.capture'])
         self.assertEqual(meta['upcast']['from'], 'bfloat16')
         self.assertIn('norm.output', meta['upcast']['tensors'])
         self.assertEqual(os.listdir(self.dir.name), ['dump.npz'])

@@ -57,9 +57,27 @@ function describeMethod(method: number): string {
   return names[method] ? `${method} (${names[method]})` : String(method);
 }
 
+/** A member holding string -> string metadata (like safetensors' `__metadata__`); the capture helper writes it. */
+export const NPZ_METADATA_MEMBER = '__metadata__.json';
+const MAX_NPZ_METADATA_BYTES = 16 * 1024 * 1024;
+
+/** The `__metadata__.json` member as a string map; anything else in it is refused with one clear error. */
+function npzMetadata(bytes: Uint8Array, description: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new NormLensError('format', `${description}: member '${NPZ_METADATA_MEMBER}' is not UTF-8 JSON. It should hold a JSON object of strings (like safetensors' __metadata__); re-create the .npz or remove the member.`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
+    throw new NormLensError('format', `${description}: member '${NPZ_METADATA_MEMBER}' must hold a JSON object of strings (like safetensors' __metadata__); re-create the .npz or remove the member.`);
+  }
+  return { ...(parsed as Record<string, string>) };
+}
+
 /**
  * Opens an .npz archive: each `.npy` member is one tensor named after the member without `.npy`.
- * Other members (not named `*.npy` and not npy arrays) are skipped and listed in
+ * A `__metadata__.json` member (a JSON object of strings) becomes the dump's metadata. Other members (not named `*.npy` and not npy arrays) are skipped and listed in
  * `metadata['npz.skipped']`; a member named `*.npy` that is not an npy array is an error. A member of a
  * dtype NormLens does not decode is listed as unsupported (TensorInfo.unsupported).
  */
@@ -67,6 +85,7 @@ export async function openNpz(source: ByteSource, options: ResolvedOpenOptions):
   const entries = await readZipDirectory(source, options.limits.maxZipEntries);
   const tensors: TensorHandle[] = [];
   const skipped: string[] = [];
+  let metadataMember: Uint8Array | undefined;
   const names = new Set<string>();
   for (const entry of entries) {
     if (entry.name.endsWith('/')) continue; // a folder entry
@@ -109,6 +128,10 @@ export async function openNpz(source: ByteSource, options: ResolvedOpenOptions):
             `${where} is named like an .npy array but is not one: it should start with the bytes 93 4e 55 4d 50 59 ("\\x93NUMPY") but starts with ${seen}. The archive is corrupt or was not written by numpy.savez; re-create it, or rename the member if it is not an array.`,
           );
         }
+        if (entry.name === NPZ_METADATA_MEMBER && reader.size <= MAX_NPZ_METADATA_BYTES) {
+          metadataMember = await reader.read(0, reader.size);
+          continue;
+        }
         skipped.push(entry.name);
         continue;
       }
@@ -121,7 +144,7 @@ export async function openNpz(source: ByteSource, options: ResolvedOpenOptions):
       inflater?.release();
     }
   }
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string> = metadataMember ? npzMetadata(metadataMember, source.description) : {};
   if (skipped.length > 0) metadata['npz.skipped'] = `members that are not .npy arrays: ${skipped.join(', ')}`;
   return { format: 'npz', tensors, metadata };
 }

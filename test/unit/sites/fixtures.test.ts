@@ -29,8 +29,7 @@ describe('sites: grouping of the fixtures written from real PyTorch modules', ()
           assert.deepEqual([...site.shape], e.shape, site.name);
           assert.deepEqual(site.slice, e.slice, site.name);
           if (e.file !== undefined) assert.equal(site.file, e.file);
-          // The npz reader does not expose the capture helper's __metadata__.json member (yet).
-          if (e.normClass !== undefined && fixture.path.endsWith('.safetensors')) {
+          if (e.normClass !== undefined) {
             assert.equal(site.norm?.normClass, e.normClass, site.name);
             assert.equal(site.norm?.eps, e.eps, site.name);
             assert.equal(site.norm?.training, e.training, site.name);

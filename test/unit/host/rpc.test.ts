@@ -12,13 +12,13 @@ type Methods = {
 function pair(handlers?: Partial<ConstructorParameters<typeof RpcServer<Methods>>[1]>) {
   const toServer: RpcClientMessage<Methods>[] = [];
   const toClient: RpcServerMessage[] = [];
-  let client!: RpcClient<Methods>;
+  const ends: { client?: RpcClient<Methods> } = {};
   let release: (() => void) | undefined;
   const slowStarted = new Promise<void>((r) => (release = r));
   const server = new RpcServer<Methods>(
     (m) => {
       toClient.push(m);
-      setTimeout(() => client.handle(m), 0);
+      setTimeout(() => ends.client?.handle(m), 0);
     },
     {
       add: ({ a, b }) => a + b,
@@ -37,10 +37,11 @@ function pair(handlers?: Partial<ConstructorParameters<typeof RpcServer<Methods>
     },
     (e) => ({ message: (e as Error).message, ...((e as { kind?: string }).kind ? { kind: (e as { kind: string }).kind } : {}) }),
   );
-  client = new RpcClient<Methods>((m) => {
+  const client = new RpcClient<Methods>((m) => {
     toServer.push(m);
     setTimeout(() => server.handle(m), 0);
   });
+  ends.client = client;
   return { client, server, toServer, toClient, slowStarted };
 }
 

@@ -19,7 +19,7 @@ export interface AnalysisResult {
   tokens?: string[];
   /** The analysis options actually used (settings merged with view options). */
   options: AnalysisOptions;
-  /** The analysed dump, still open for follow-up reads (heatmaps) while someone holds it. */
+  /** The analyzed dump, still open for follow-up reads (heatmaps) while someone holds it. */
   dump: SharedDump;
 }
 
@@ -29,7 +29,7 @@ export interface DumpHold {
   release(): void;
 }
 
-/** How long an analysed dump stays open with nobody holding it (callers take their hold meanwhile). */
+/** How long an analyzed dump stays open with nobody holding it (callers take their hold meanwhile). */
 const KEEP_OPEN_MS = 5000;
 
 /**

@@ -114,7 +114,7 @@ describe('Commands', () => {
     assert.ok(s.tables.some((t) => t.id === 'ab-stats' && t.rows > 5));
   });
 
-  it('normlens.openSample opens the CNN sample, analysable channels-first', async () => {
+  it('normlens.openSample opens the CNN sample, analyzable channels-first', async () => {
     const uri = vscode.Uri.joinPath(vscode.extensions.getExtension('normlens.normlens')!.extensionUri, 'media', 'samples', 'cnn-batchnorm.npz');
     const r = await vscode.commands.executeCommand<AnalysisReport>('normlens.analyze', uri, { featureAxis: 1, progress: false });
     assert.equal(r.layout.featureAxis, 1);

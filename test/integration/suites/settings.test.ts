@@ -32,7 +32,7 @@ describe('Settings and live updates', () => {
     assert.ok(!after.warnings.some((w) => w.code === 'outlier-feature'), 'a higher factor silences the warning');
   });
 
-  it('re-analyses when the file changes on disk', async () => {
+  it('re-analyzes when the file changes on disk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'normlens-watch-'));
     const file = join(dir, 'live.npy');
     copyFileSync(workspaceUri('integration', 'hello.npy').fsPath, file);

@@ -53,10 +53,10 @@ describe('Virtual file systems (workspace.fs)', () => {
     registration.dispose();
   });
 
-  it('analyses a dump that is not a local file', async () => {
+  it('analyzes a dump that is not a local file', async () => {
     const r = await vscode.commands.executeCommand<AnalysisReport>('normlens.analyze', vscode.Uri.parse('normlens-mem:/layernorm.safetensors'), { progress: false });
     assert.equal(r.comparison?.bestMatch, 'layernorm');
-    assert.equal(r.timing.workers, 0, 'read through workspace.fs into memory, analysed in process');
+    assert.equal(r.timing.workers, 0, 'read through workspace.fs into memory, analyzed in process');
   });
 
   it('opens it in the inspector', async () => {

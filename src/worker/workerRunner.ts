@@ -69,6 +69,10 @@ class WorkerPassExecutor implements PassExecutor {
       const rpc = new RpcClient<WorkerMethods>((message, transfer) => worker.postMessage(message, transfer ?? []));
       worker.on('message', (m: unknown) => rpc.handle(m));
       worker.on('error', (e) => this.fail(new NormLensError('io', `analysis worker failed: ${e.message}`)));
+      // A worker that exits on its own (out of memory, killed) fails the run instead of leaving it waiting.
+      worker.on('exit', (code) => {
+        if (this.pool.some((p) => p.worker === worker)) this.fail(new NormLensError('io', `analysis worker exited with code ${code}`));
+      });
       this.pool.push({ worker, rpc });
     }
     if (hooks.cancellation) {
@@ -135,7 +139,9 @@ class WorkerPassExecutor implements PassExecutor {
   async dispose(): Promise<void> {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
-    await Promise.all(this.pool.splice(0).map(({ worker }) => worker.terminate()));
+    const stopped = this.pool.splice(0);
+    for (const { rpc } of stopped) rpc.rejectAll(this.failure ?? new NormLensError('cancelled', 'the analysis workers were stopped.'));
+    await Promise.all(stopped.map(({ worker }) => worker.terminate()));
   }
 }
 

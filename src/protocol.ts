@@ -107,6 +107,8 @@ export interface InitMessage {
   /** The document URI as a string, for state restore. */
   uri?: string;
   options: ViewOptions;
+  /** Open on this inspector view (a side panel warning link opened the inspector). */
+  view?: InspectorViewId;
 }
 
 /** Host → webview messages. */

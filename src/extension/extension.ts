@@ -1,5 +1,4 @@
 import * as vscode from 'vscode';
-import { COMMAND } from '../protocol';
 import { AnalysisService } from './analysisService';
 import { registerCommands } from './commands';
 import { AbPanel } from './abPanel';
@@ -20,11 +19,7 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
   const service = new AnalysisService(context.extensionUri);
   const inspector = new InspectorEditorProvider(context, service);
   const statusBar = new DumpStatusBar();
-  const sidePanel = new SidePanelProvider(context.extensionUri, async (uri, view) => {
-    const session = inspector.sessionFor(uri);
-    if (session) await session.showView(view);
-    else await vscode.commands.executeCommand(COMMAND.openInspector, uri);
-  });
+  const sidePanel = new SidePanelProvider(context.extensionUri, (uri, view) => inspector.reveal(uri, view));
   context.subscriptions.push(
     service,
     statusBar,

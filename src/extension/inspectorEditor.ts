@@ -295,10 +295,13 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     session.track(
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
         switch (m.type) {
-          case 'ready':
-            void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options });
+          case 'ready': {
+            const view = this.pendingViews.get(document.uri.toString());
+            this.pendingViews.delete(document.uri.toString());
+            void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(view ? { view } : {}) });
             session.refill();
             break;
+          }
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
             session.onRendered(m.summary);
@@ -338,6 +341,18 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     this.focusedSession = s;
     if (s) this.lastFocused = s;
     this.activeChanged.fire(s);
+  }
+
+  /** Views to open on, by document URI, for inspectors not yet loaded. */
+  private readonly pendingViews = new Map<string, InspectorViewId>();
+
+  /** Shows `uri` in the inspector on `view`: the open one, else a new one that starts on that view. */
+  async reveal(uri: vscode.Uri, view: InspectorViewId): Promise<void> {
+    const session = this.sessionFor(uri);
+    if (session) return session.showView(view);
+    this.pendingViews.set(uri.toString(), view);
+    const viewType = /\.(npy|npz)$/i.test(uri.path) ? InspectorEditorProvider.viewType : InspectorEditorProvider.optInViewType;
+    await vscode.commands.executeCommand('vscode.openWith', uri, viewType);
   }
 
   /** The session showing `uri`: the focused one if it does, else any. */

@@ -262,6 +262,10 @@ onHostMessage((m: HostToWebview) => {
     case 'init':
       title = m.title;
       options = m.options;
+      if (m.view && (VIEWS as readonly string[]).includes(m.view)) {
+        state.view = m.view as ViewId;
+        persist();
+      }
       renderProgress(0, 'Analyzing');
       break;
     case 'report':

@@ -227,7 +227,10 @@ export class AnalysisService implements vscode.Disposable {
         `${fileName(uri)} is ${(stat.size / 2 ** 20).toFixed(0)} MiB, over the ${(maxInMemoryBytes / 2 ** 20).toFixed(0)} MiB limit for files that are not on the local disk (normlens.maxInMemoryMB). Raise the setting, or open the folder where the file lives (Remote-SSH/WSL run NormLens next to the data).`,
       );
     }
-    const bytes = await vscode.workspace.fs.readFile(uri);
+    const read = await vscode.workspace.fs.readFile(uri);
+    // A plain Uint8Array view (no copy): in Node, readFile may hand out a Buffer, whose `slice` does
+    // not copy, and the readers copy unaligned ranges with `slice` before viewing them as floats.
+    const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
     return new MemoryByteSource(bytes, fileName(uri));
   }
 

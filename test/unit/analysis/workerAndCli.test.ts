@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { runAnalyze, writeJson } from '../../../src/cli/analyzeCommand';
 import { main } from '../../../src/cli/main';
 import type { AnalysisReport } from '../../../src/core/report/analysisReport';
+import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { analyzeFile } from '../../../src/worker/workerRunner';
+import { readFileSync } from 'node:fs';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const TRANSFORMER = join(ROOT, 'test', 'fixtures', 'analysis', 'transformer.npz');
@@ -105,6 +107,14 @@ describe('worker runner', () => {
     const chosen = await analyzeFile(TRANSFORMER, { workers: 0, analysis: { tensor: r.report.input.name } });
     assert.equal(chosen.opened, undefined);
     assert.equal(chosen.roles.get(r.report.input.name), 'input');
+  });
+
+  it('analyzes a ByteSource (a file read through workspace.fs) in process, to the same report', async () => {
+    const fromPath = await analyzeFile(TRANSFORMER, { workers: 0 });
+    const fromBytes = await analyzeFile(new MemoryByteSource(new Uint8Array(readFileSync(TRANSFORMER)), 'transformer.npz'), { workers: 2 });
+    assert.equal(fromBytes.report.timing.workers, 0, 'no workers without a path to open');
+    assert.ok(maxDifference(fromPath.report, fromBytes.report) < 1e-12);
+    assert.deepEqual(fromBytes.tensors, fromPath.tensors);
   });
 
   it('a cancelled run stops the workers and rejects', async () => {

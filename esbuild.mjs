@@ -27,7 +27,7 @@ const nodeBuilds = [
 const webBuilds = [
   {
     entryPoints: Object.fromEntries(
-      ['inspector', 'sidePanel', 'compare'].filter((n) => existsSync(`webview/${n}/main.ts`)).map((n) => [n, `webview/${n}/main.ts`]),
+      ['inspector', 'sidePanel', 'abPanel'].filter((n) => existsSync(`webview/${n}/main.ts`)).map((n) => [n, `webview/${n}/main.ts`]),
     ),
   },
   { entryPoints: { styles: 'webview/styles.css' } },

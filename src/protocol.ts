@@ -7,8 +7,69 @@
  */
 import type { AnalysisReport } from './core/report/analysisReport';
 import type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues } from './core/heatmap/tokenHeatmap';
+import type { RpcClientMessage, RpcServerMessage } from './rpc';
 
 export type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues };
+
+/** The inspector's views by name (tab order is `VIEWS` in webview/inspector/views.ts). */
+export const VIEW = {
+  overview: 'overview',
+  layerNorm: 'layernorm',
+  batchNorm: 'batchnorm',
+  /** The Compare view: the norms side by side on one input. */
+  compare: 'compare',
+  tokens: 'tokens',
+  /** The Replay view: a recorded output against each norm recomputed from the input. */
+  replay: 'replay',
+} as const;
+
+/** An inspector view id. */
+export type InspectorViewId = (typeof VIEW)[keyof typeof VIEW];
+
+/** Whether `v` names an inspector view. */
+export function isInspectorViewId(v: unknown): v is InspectorViewId {
+  return typeof v === 'string' && (Object.values(VIEW) as string[]).includes(v);
+}
+
+/** NormLens command ids (package.json `contributes.commands`), by name. */
+export const COMMAND = {
+  analyze: 'normlens.analyze',
+  openInspector: 'normlens.openInspector',
+  /** Fills the side panel (LayerNorm vs BatchNorm) with a dump. */
+  compareNorms: 'normlens.compareNorms',
+  /** Opens the A/B panel on two dumps. */
+  compareDumps: 'normlens.compareDumps',
+  openSample: 'normlens.openSample',
+  exportReport: 'normlens.exportReport',
+  exportChart: 'normlens.exportChart',
+  showLog: 'normlens.showLog',
+  showView: 'normlens.internal.showView',
+  lastRender: 'normlens.internal.lastRender',
+  renderCount: 'normlens.internal.renderCount',
+} as const;
+
+/**
+ * Commands a webview may ask the host to run, and their arguments. The host checks every one
+ * against this list (src/extension/webviewCommands.ts): nothing else a page asks for runs.
+ */
+export type WebviewCommand =
+  | { command: typeof COMMAND.showLog; args?: [] }
+  | { command: typeof COMMAND.openSample; args?: [] }
+  /** Export this webview's report, always asking where to save. */
+  | { command: typeof COMMAND.exportReport; args: ['json' | 'markdown'] }
+  /** Show this webview's dump in the inspector, on a view (side panel warning links). */
+  | { command: typeof COMMAND.showView; args: [InspectorViewId] };
+
+/** Ids of the commands a webview may ask for. */
+export type WebviewCommandId = WebviewCommand['command'];
+
+/** Requests a webview sends the host (through `src/rpc.ts`), with the result each gets. */
+export type WebviewMethods = {
+  /** A downsampled tokens × features grid of the analyzed input. */
+  heatmap: { params: HeatmapRequest; result: Heatmap };
+  /** Save a chart as PNG (the host decides where: the user picks, or the exportChart command's target) → the saved URI, or null. */
+  saveChartPng: { params: { name: string; dataUrl: string }; result: string | null };
+};
 
 /** A tensor of the open dump, as listed in pickers. */
 export interface TensorSummary {
@@ -19,11 +80,11 @@ export interface TensorSummary {
 }
 
 /** Which webview a message belongs to. */
-export type WebviewKind = 'inspector' | 'sidePanel' | 'compare';
+export type WebviewKind = 'inspector' | 'sidePanel' | 'abPanel';
 
 /** Options the user can change from the webview; a change re-runs the analysis. */
 export interface ViewOptions {
-  /** Name of the tensor analysed as input (undefined: guessed). */
+  /** Name of the tensor analyzed as input (undefined: guessed). */
   tensor?: string;
   /** Mask tensor name (default: found by role). */
   mask?: string;
@@ -46,6 +107,8 @@ export interface InitMessage {
   /** The document URI as a string, for state restore. */
   uri?: string;
   options: ViewOptions;
+  /** Open on this inspector view (a side panel warning link opened the inspector). */
+  view?: InspectorViewId;
 }
 
 /** Host → webview messages. */
@@ -55,16 +118,16 @@ export type HostToWebview =
   | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[] }
   /** Analysis progress, 0..1. */
   | { type: 'progress'; fraction: number; message: string }
-  /** The document could not be analysed; `message` says what to do. */
+  /** The document could not be analyzed; `message` says what to do. */
   | { type: 'error'; message: string }
-  /** Two reports side by side (the A/B comparison panel). */
-  | { type: 'compare'; a: { title: string; uri: string; report: AnalysisReport }; b: { title: string; uri: string; report: AnalysisReport } }
+  /** Two reports side by side (the A/B panel). */
+  | { type: 'abReports'; a: { title: string; uri: string; report: AnalysisReport }; b: { title: string; uri: string; report: AnalysisReport } }
   /** Ask the webview for its current chart as PNG (it answers with a `saveChartPng` request). */
   | { type: 'exportChart' }
   /** Ask the webview to switch to a view (e.g. a warning link from the side panel). */
-  | { type: 'showView'; view: string }
-  /** A reply to a webview request. */
-  | { type: 'reply'; id: number; ok: boolean; value?: unknown; error?: string };
+  | { type: 'showView'; view: InspectorViewId }
+  /** A reply to (or progress of) a webview request. */
+  | RpcServerMessage;
 
 /** What a webview drew, reported after each render (used by tests and logs). */
 export interface RenderSummary {
@@ -92,14 +155,7 @@ export type WebviewToHost =
   | { type: 'setOptions'; options: ViewOptions }
   /** Back to the options of the settings (e.g. from an error caused by an option). */
   | { type: 'resetOptions' }
-  /** The user asked for an action the host performs (export, reveal, open log). */
-  | { type: 'command'; command: string; args?: unknown[] }
-  /** A request the host answers with a `reply` carrying the same id. */
-  | { type: 'request'; id: number; request: WebviewRequest };
-
-/** Requests a webview sends; each `reply.value` type is given beside it. */
-export type WebviewRequest =
-  /** A downsampled tokens × features grid → `Heatmap`. */
-  | { kind: 'heatmap'; params: HeatmapRequest }
-  /** Save a chart as PNG (the host decides where: the user picks, or the exportChart command's target) → the saved URI, or null. */
-  | { kind: 'saveChartPng'; name: string; dataUrl: string };
+  /** The user asked for an action the host performs (export, reveal, open log); checked against the allow-list. */
+  | ({ type: 'command' } & WebviewCommand)
+  /** A request the host answers with a `reply` carrying the same id (or its cancellation). */
+  | RpcClientMessage<WebviewMethods>;

@@ -123,7 +123,7 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
     ...(axis !== undefined ? { featureAxis: parseNumber('feature-axis', axis, true) } : {}),
     ...(bins !== undefined ? { bins: parseNumber('bins', bins, true) } : {}),
   };
-  const report = await analyzeFile(args.positional[0]!, options);
+  const { report } = await analyzeFile(args.positional[0]!, { analysis: options });
   if (args.options.has('json')) writeJson(report, (text) => io.out(text));
   else io.out(formatReportText(report));
   if (args.options.has('json')) io.out('\n');

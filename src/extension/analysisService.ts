@@ -1,18 +1,16 @@
 import * as vscode from 'vscode';
-import { analyzeDump } from '../core/analysis/analyze';
+import { availableParallelism } from 'node:os';
 import type { AnalysisOptions } from '../core/analysis/plan';
-import { guessRoles } from '../core/dump/roles';
 import { NormLensError, isNormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
-import type { OpenDumpOptions } from '../core/formats/options';
 import type { Dump } from '../core/formats/types';
 import { MemoryByteSource, type ByteSource } from '../core/io/byteSource';
 import type { AnalysisReport } from '../core/report/analysisReport';
 import { NodeFileByteSource } from '../platform/nodeFileSource';
 import type { TensorSummary, ViewOptions } from '../protocol';
+import { analyzeFile, type OpenedDump } from '../worker/workerRunner';
 import { log } from './log';
-import { readSettings } from './settings';
-import { analyzeLocalFile } from './workerAnalysis';
+import { readSettings, type NormLensSettings } from './settings';
 
 /** A finished analysis with what the views need besides the report. */
 export interface AnalysisResult {
@@ -21,6 +19,53 @@ export interface AnalysisResult {
   tokens?: string[];
   /** The analysis options actually used (settings merged with view options). */
   options: AnalysisOptions;
+  /** The analyzed dump, still open for follow-up reads (heatmaps) while someone holds it. */
+  dump: SharedDump;
+}
+
+/** A hold on an open dump; `release` when done with it. */
+export interface DumpHold {
+  readonly dump: Dump;
+  release(): void;
+}
+
+/** How long an analyzed dump stays open with nobody holding it (callers take their hold meanwhile). */
+const KEEP_OPEN_MS = 5000;
+
+/**
+ * The dump an analysis opened, shared by whoever reads more from it (the inspector's heatmap), so a
+ * dump is opened once per analysis; closed when the last holder lets go.
+ */
+export class SharedDump {
+  private holders = 1;
+  private closed = false;
+
+  constructor(private readonly opened: OpenedDump | undefined) {
+    if (!opened) this.closed = true;
+    // The analysis's own hold, given up once its callers have had the time to take theirs.
+    else setTimeout(() => this.release(), KEEP_OPEN_MS);
+  }
+
+  /** A new hold on the open dump, or undefined when it has been closed already. */
+  acquire(): DumpHold | undefined {
+    if (this.closed || !this.opened) return undefined;
+    this.holders++;
+    let released = false;
+    return {
+      dump: this.opened.dump,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release();
+      },
+    };
+  }
+
+  private release(): void {
+    if (--this.holders > 0 || this.closed) return;
+    this.closed = true;
+    void this.opened?.close().catch(() => undefined);
+  }
 }
 
 /** How a caller follows and stops a run. */
@@ -64,17 +109,18 @@ export class AnalysisService implements vscode.Disposable {
     this.watchers.clear();
   }
 
-  /** Analyses `uri` with the settings and `view` options; cached, shared, cancellable per caller. */
+  /** Analyzes `uri` with the settings and `view` options; cached, shared, cancellable per caller. */
   async analyze(uri: vscode.Uri, view: ViewOptions = {}, control: RunControl = {}): Promise<AnalysisResult> {
     const stat = await statOrThrow(uri);
+    // Read once per request: the cache key and the run use the same settings.
     const settings = readSettings(view, uri);
-    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, settings.workers, view.useMask === false]);
+    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, settings.workers, settings.maxInMemoryBytes]);
     let entry = this.cache.find((e) => e.key === key);
     if (entry) log().debug(`report cache hit for ${uri.toString()}`);
     else {
       const cancel = new vscode.CancellationTokenSource();
       const created: CacheEntry = { key, cancel, waiting: 0, settled: false, result: Promise.resolve(undefined as unknown as AnalysisResult) };
-      created.result = this.run(uri, stat, view, { token: cancel.token, onProgress: (f) => this.progress.get(created)?.forEach((p) => p(f)) });
+      created.result = this.run(uri, stat, settings, { token: cancel.token, onProgress: (f) => this.progress.get(created)?.forEach((p) => p(f)) });
       created.result.then(
         () => (created.settled = true),
         () => {
@@ -130,42 +176,42 @@ export class AnalysisService implements vscode.Disposable {
     this.progress.delete(entry);
   }
 
-  private async run(uri: vscode.Uri, stat: vscode.FileStat, view: ViewOptions, control: RunControl): Promise<AnalysisResult> {
-    const settings = readSettings(view, uri);
+  private async run(uri: vscode.Uri, stat: vscode.FileStat, settings: NormLensSettings, control: RunControl): Promise<AnalysisResult> {
     const started = Date.now();
-    const { dump, close } = await this.open(uri, stat, settings.open, settings.maxInMemoryBytes);
+    const abort = { aborted: false };
+    const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
     try {
-      const roles = guessRoles(dump.tensors.map((t) => t.info));
-      const options: AnalysisOptions = { ...settings.analysis, roles, ...(view.useMask === false ? { ignoreMask: true } : {}) };
-      const abort = { aborted: false };
-      const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
-      try {
-        const hooks = { cancellation: abort, ...(control.onProgress ? { onProgress: control.onProgress } : {}) };
-        const report =
-          uri.scheme === 'file' && dump.tensors.length > 0
-            ? await analyzeLocalFile(uri.fsPath, options, hooks, { extensionUri: this.extensionUri, workers: settings.workers })
-            : await analyzeDump(dump, options, hooks, fileName(uri));
-        log().info(`analysed ${uri.toString()} in ${Date.now() - started} ms (${report.timing.workers} workers): ${report.warnings.length} warnings`);
-        const tensors = dump.tensors.map((t) => ({ name: t.info.name, dtype: t.info.dtype, shape: [...t.info.shape], role: roles.get(t.info.name) ?? 'other' }));
-        return { report, tensors, ...(dump.tokens ? { tokens: [...dump.tokens] } : {}), options };
-      } finally {
-        sub?.dispose();
-      }
+      // Local files are streamed (and analyzed on worker threads); anything else is read into memory.
+      const file = uri.scheme === 'file' ? uri.fsPath : await this.source(uri, stat, settings.maxInMemoryBytes);
+      const cores = availableParallelism();
+      const analysis = await analyzeFile(file, {
+        analysis: settings.analysis,
+        open: settings.open,
+        workers: settings.workers > 0 ? settings.workers : Math.max(1, Math.min(4, cores)),
+        workerScript: vscode.Uri.joinPath(this.extensionUri, 'dist', 'worker.js').fsPath,
+        cancellation: abort,
+        keepOpen: true,
+        ...(control.onProgress ? { onProgress: control.onProgress } : {}),
+      });
+      const { report, roles } = analysis;
+      log().info(`analyzed ${uri.toString()} in ${Date.now() - started} ms (${report.timing.workers} workers): ${report.warnings.length} warnings`);
+      const tensors = analysis.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], role: roles.get(t.name) ?? 'other' }));
+      return { report, tensors, ...(analysis.tokens ? { tokens: [...analysis.tokens] } : {}), options: { ...settings.analysis, roles }, dump: new SharedDump(analysis.opened) };
     } catch (e) {
       if (isNormLensError(e)) throw e;
       log().error(`analysis of ${uri.toString()} failed: ${(e as Error).stack ?? e}`);
-      throw new NormLensError('io', `unexpected failure while analysing ${fileName(uri)}: ${(e as Error).message}. See the NormLens log.`);
+      throw new NormLensError('io', `unexpected failure while analyzing ${fileName(uri)}: ${(e as Error).message}. See the NormLens log.`);
     } finally {
-      await close();
+      sub?.dispose();
     }
   }
 
-  /** Opens a dump for reading (heatmaps, info); the caller must call `close`. */
-  async open(uri: vscode.Uri, stat?: vscode.FileStat, openOptions?: OpenDumpOptions, maxInMemoryBytes?: number): Promise<{ dump: Dump; close: () => Promise<void> }> {
+  /** Opens a dump for reading (when no analysis holds it open); the caller must call `close`. */
+  async open(uri: vscode.Uri): Promise<{ dump: Dump; close: () => Promise<void> }> {
     const settings = readSettings({}, uri);
-    const source = await this.source(uri, stat ?? (await statOrThrow(uri)), maxInMemoryBytes ?? settings.maxInMemoryBytes);
+    const source = await this.source(uri, await statOrThrow(uri), settings.maxInMemoryBytes);
     try {
-      const dump = await openDump(source, openOptions ?? settings.open);
+      const dump = await openDump(source, settings.open);
       return { dump, close: async () => source.close?.() };
     } catch (e) {
       await source.close?.();
@@ -181,7 +227,10 @@ export class AnalysisService implements vscode.Disposable {
         `${fileName(uri)} is ${(stat.size / 2 ** 20).toFixed(0)} MiB, over the ${(maxInMemoryBytes / 2 ** 20).toFixed(0)} MiB limit for files that are not on the local disk (normlens.maxInMemoryMB). Raise the setting, or open the folder where the file lives (Remote-SSH/WSL run NormLens next to the data).`,
       );
     }
-    const bytes = await vscode.workspace.fs.readFile(uri);
+    const read = await vscode.workspace.fs.readFile(uri);
+    // A plain Uint8Array view (no copy): in Node, readFile may hand out a Buffer, whose `slice` does
+    // not copy, and the readers copy unaligned ranges with `slice` before viewing them as floats.
+    const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
     return new MemoryByteSource(bytes, fileName(uri));
   }
 

@@ -2,12 +2,12 @@ import * as vscode from 'vscode';
 import type { AnalysisReport } from '../core/report/analysisReport';
 import { renderMarkdownReport } from '../core/report/markdownReport';
 import { isNormLensError } from '../core/errors';
-import type { ViewOptions } from '../protocol';
+import { COMMAND, isInspectorViewId, type ViewOptions } from '../protocol';
 import { AnalysisService, fileName } from './analysisService';
-import { ComparePanel } from './comparePanel';
+import { AbPanel } from './abPanel';
 import { InspectorEditorProvider } from './inspectorEditor';
 import { log } from './log';
-import type { ComparisonViewProvider } from './sidePanel';
+import type { SidePanelProvider } from './sidePanel';
 
 /** Dump file extensions NormLens opens. */
 const DUMP_FILTERS = { 'Activation dumps': ['npy', 'npz', 'safetensors', 'json'] };
@@ -17,7 +17,7 @@ export interface CommandContext {
   context: vscode.ExtensionContext;
   service: AnalysisService;
   inspector: InspectorEditorProvider;
-  sidePanel: ComparisonViewProvider;
+  sidePanel: SidePanelProvider;
 }
 
 /** Turns a command argument (Uri, string path/URI, explorer item) into a Uri. */
@@ -28,14 +28,28 @@ function toUri(arg: unknown): vscode.Uri | undefined {
   return undefined;
 }
 
-/** The dump a command applies to: the argument, the active inspector, the active editor's file, or a picker. */
+/** Dump files NormLens opens, by extension. */
+const DUMP_PATH = /\.(npy|npz|safetensors|json)$/i;
+
+/**
+ * The URI of the active editor tab, whatever editor shows it: a text editor, a custom editor, or
+ * VS Code's "binary file" notice (which has no text editor, so `activeTextEditor` is undefined).
+ */
+function activeTabUri(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  if (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom || input instanceof vscode.TabInputNotebook) return input.uri;
+  if (input && typeof input === 'object' && 'uri' in input && (input as { uri: unknown }).uri instanceof vscode.Uri) return (input as { uri: vscode.Uri }).uri;
+  return undefined;
+}
+
+/** The dump a command applies to: the argument, the active inspector, the active tab's file, or a picker. */
 async function targetUri(ctx: CommandContext, arg: unknown, pick = true): Promise<vscode.Uri | undefined> {
   const given = toUri(arg);
   if (given) return given;
   const focused = ctx.inspector.focused?.document.uri;
   if (focused) return focused;
-  const editor = vscode.window.activeTextEditor?.document.uri;
-  if (editor && /\.(npy|npz|safetensors|json)$/i.test(editor.path)) return editor;
+  const tab = activeTabUri() ?? vscode.window.activeTextEditor?.document.uri;
+  if (tab && DUMP_PATH.test(tab.path)) return tab;
   if (!pick) return undefined;
   const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: DUMP_FILTERS, openLabel: 'Analyze' });
   return picked?.[0];
@@ -63,7 +77,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     const { progress = true, ...view } = options;
     const run = (report?: (f: number) => void, token?: vscode.CancellationToken) => service.analyze(uri, view, { ...(token ? { token } : {}), ...(report ? { onProgress: report } : {}) });
     const result = progress
-      ? await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `NormLens: analysing ${fileName(uri)}`, cancellable: true }, (p, token) => {
+      ? await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `NormLens: analyzing ${fileName(uri)}`, cancellable: true }, (p, token) => {
           let last = 0;
           return run((f) => {
             p.report({ increment: (f - last) * 100 });
@@ -104,7 +118,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     if (!a) return;
     b ??= (await vscode.window.showOpenDialog({ filters: DUMP_FILTERS, openLabel: 'Use as B' }))?.[0];
     if (!b) return;
-    ComparePanel.open(a, b, service, context.extensionUri);
+    AbPanel.open(a, b, service, context.extensionUri);
   };
 
   const exportReport = async (format?: unknown, arg?: unknown, target?: unknown): Promise<string | undefined> => {
@@ -157,24 +171,24 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     };
 
   return [
-    vscode.commands.registerCommand('normlens.analyze', guard(analyze)),
-    vscode.commands.registerCommand('normlens.openInspector', guard(openInspector)),
-    vscode.commands.registerCommand('normlens.compareNorms', guard(compareNorms)),
-    vscode.commands.registerCommand('normlens.compareDumps', guard(compareDumps)),
-    vscode.commands.registerCommand('normlens.exportReport', guard(exportReport)),
-    vscode.commands.registerCommand('normlens.exportChart', guard(exportChart)),
-    vscode.commands.registerCommand('normlens.openSample', guard(openSample)),
-    vscode.commands.registerCommand('normlens.showLog', () => log().show()),
-    vscode.commands.registerCommand('normlens.internal.showView', async (view: string) => {
+    vscode.commands.registerCommand(COMMAND.analyze, guard(analyze)),
+    vscode.commands.registerCommand(COMMAND.openInspector, guard(openInspector)),
+    vscode.commands.registerCommand(COMMAND.compareNorms, guard(compareNorms)),
+    vscode.commands.registerCommand(COMMAND.compareDumps, guard(compareDumps)),
+    vscode.commands.registerCommand(COMMAND.exportReport, guard(exportReport)),
+    vscode.commands.registerCommand(COMMAND.exportChart, guard(exportChart)),
+    vscode.commands.registerCommand(COMMAND.openSample, guard(openSample)),
+    vscode.commands.registerCommand(COMMAND.showLog, () => log().show()),
+    vscode.commands.registerCommand(COMMAND.showView, async (view: unknown) => {
       const session = inspector.active;
-      if (!session) return false;
+      if (!session || !isInspectorViewId(view)) return false;
       return session.post({ type: 'showView', view });
     }),
     // Test and automation hooks (hidden from the palette): what the webviews reported drawing.
-    vscode.commands.registerCommand('normlens.internal.renderCount', () => inspector.renderCount),
-    vscode.commands.registerCommand('normlens.internal.lastRender', async (which?: string, timeoutMs?: number, after?: number) => {
+    vscode.commands.registerCommand(COMMAND.renderCount, () => inspector.renderCount),
+    vscode.commands.registerCommand(COMMAND.lastRender, async (which?: string, timeoutMs?: number, after?: number) => {
       if (which === 'sidePanel') return after === undefined && sidePanel.lastRender ? sidePanel.lastRender : sidePanel.nextRender(timeoutMs);
-      if (which === 'compare') return ComparePanel.latest()?.rendered(timeoutMs);
+      if (which === 'abPanel') return AbPanel.latest()?.rendered(timeoutMs);
       return inspector.lastRender(timeoutMs, after);
     }),
   ];

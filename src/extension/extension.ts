@@ -1,10 +1,10 @@
 import * as vscode from 'vscode';
 import { AnalysisService } from './analysisService';
 import { registerCommands } from './commands';
-import { ComparePanel } from './comparePanel';
+import { AbPanel } from './abPanel';
 import { InspectorEditorProvider } from './inspectorEditor';
 import { createLog, log } from './log';
-import { ComparisonViewProvider } from './sidePanel';
+import { SidePanelProvider } from './sidePanel';
 import { DumpStatusBar } from './statusBar';
 
 /** What `activate` returns to other extensions (and tests). */
@@ -19,15 +19,7 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
   const service = new AnalysisService(context.extensionUri);
   const inspector = new InspectorEditorProvider(context, service);
   const statusBar = new DumpStatusBar();
-  const sidePanel = new ComparisonViewProvider(context.extensionUri, async (uri, view) => {
-    const session = inspector.sessionFor(uri);
-    if (session) {
-      session.panel.reveal();
-      await session.post({ type: 'showView', view });
-    } else {
-      await vscode.commands.executeCommand('normlens.openInspector', uri);
-    }
-  });
+  const sidePanel = new SidePanelProvider(context.extensionUri, (uri, view) => inspector.reveal(uri, view));
   context.subscriptions.push(
     service,
     statusBar,
@@ -35,8 +27,8 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
     ...[InspectorEditorProvider.viewType, InspectorEditorProvider.optInViewType].map((viewType) =>
       vscode.window.registerCustomEditorProvider(viewType, inspector, { supportsMultipleEditorsPerDocument: true, webviewOptions: { enableFindWidget: true } }),
     ),
-    vscode.window.registerWebviewViewProvider(ComparisonViewProvider.viewId, sidePanel),
-    vscode.window.registerWebviewPanelSerializer(ComparePanel.viewType, ComparePanel.serializer(service, context.extensionUri)),
+    vscode.window.registerWebviewViewProvider(SidePanelProvider.viewId, sidePanel),
+    vscode.window.registerWebviewPanelSerializer(AbPanel.viewType, AbPanel.serializer(service, context.extensionUri)),
     inspector.onDidChangeActive((session) => {
       statusBar.update(session?.result?.report, session?.busy ?? false);
       if (session?.result) sidePanel.show({ uri: session.document.uri, title: session.title, report: session.result.report });

@@ -2,11 +2,13 @@ import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError } from '../core/errors';
 import type { Dump } from '../core/formats/types';
-import type { HostToWebview, RenderSummary, ViewOptions, WebviewRequest, WebviewToHost } from '../protocol';
-import { AnalysisService, fileName, type AnalysisResult } from './analysisService';
+import { type HostToWebview, type InspectorViewId, type RenderSummary, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
+import { RpcServer } from '../rpc';
+import { AnalysisService, fileName, type AnalysisResult, type DumpHold } from './analysisService';
 import { Disposable } from './disposable';
 import { log } from './log';
 import { affectsAnalysis } from './settings';
+import { runWebviewCommand } from './webviewCommands';
 import { renderWebviewHtml, webviewOptions } from './webviewHtml';
 
 /** A dump opened in the inspector: only its URI; the analysis reads the data on demand. */
@@ -29,13 +31,17 @@ export class InspectorSession extends Disposable {
   options: ViewOptions = {};
   private readonly renderWaiters: ((s: RenderSummary) => void)[] = [];
   private run: vscode.CancellationTokenSource | undefined;
-  private readonly analysed = new vscode.EventEmitter<AnalysisResult | undefined>();
+  private readonly analyzed = new vscode.EventEmitter<AnalysisResult | undefined>();
   /** Fires after each analysis (undefined when it failed). */
-  readonly onDidAnalyse = this.analysed.event;
+  readonly onDidAnalyze = this.analyzed.event;
   /** Where the next chart PNG goes (set by the exportChart command), and who waits for it. */
   private chartExport: { target?: vscode.Uri; resolve: (path: string | null) => void; reject: (e: Error) => void } | undefined;
-  /** The dump kept open for heatmap requests (reopened after each analysis). */
-  private heatmapDump: Promise<{ dump: Dump; close: () => Promise<void> }> | undefined;
+  /** The dump the current analysis opened, held for heatmap requests (released with the next analysis). */
+  private heldDump: DumpHold | undefined;
+  /** A fallback opening of the dump, when the analysis's was closed before this session took a hold. */
+  private reopened: Promise<{ dump: Dump; close: () => Promise<void> }> | undefined;
+  /** Answers the webview's requests (heatmaps, chart PNGs). */
+  readonly requests: RpcServer<WebviewMethods>;
 
   constructor(
     readonly document: DumpDocument,
@@ -43,8 +49,12 @@ export class InspectorSession extends Disposable {
     private readonly service: AnalysisService,
   ) {
     super();
-    this.register(this.analysed);
+    this.register(this.analyzed);
     this.register(service.watch(document.uri));
+    this.requests = new RpcServer<WebviewMethods>((m) => void this.post(m), {
+      heatmap: (params) => this.heatmap(params),
+      saveChartPng: (params) => this.saveChartPng(params.name, params.dataUrl),
+    });
   }
 
   /** Takes ownership of a listener for the session's lifetime. */
@@ -74,14 +84,14 @@ export class InspectorSession extends Disposable {
 
   /** Sends the current state to a (re)loaded webview: the report, the error, or a run in progress. */
   refill(): void {
-    if (this.busy) void this.post({ type: 'progress', fraction: 0, message: 'Analysing' });
+    if (this.busy) void this.post({ type: 'progress', fraction: 0, message: 'Analyzing' });
     else if (this.result) void this.post(this.reportMessage(this.result));
     else if (this.error) void this.post({ type: 'error', message: this.error });
-    else void this.analyse();
+    else void this.analyze();
   }
 
   /** Runs (or re-runs) the analysis with the current options; a newer run supersedes an older one. */
-  async analyse(): Promise<void> {
+  async analyze(): Promise<void> {
     this.run?.cancel();
     const run = new vscode.CancellationTokenSource();
     this.run = run;
@@ -96,14 +106,14 @@ export class InspectorSession extends Disposable {
     );
     const location = size >= NOTIFY_BYTES ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
     try {
-      const result = await vscode.window.withProgress({ location, title: `NormLens: analysing ${this.title}`, cancellable: true }, async (progress, token) => {
+      const result = await vscode.window.withProgress({ location, title: `NormLens: analyzing ${this.title}`, cancellable: true }, async (progress, token) => {
         token.onCancellationRequested(() => run.cancel());
         return this.service.analyze(this.document.uri, this.options, {
           token: run.token,
           onProgress: (f) => {
             if (!current() || (f - last < 0.02 && f !== 1)) return;
             progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
-            void this.post({ type: 'progress', fraction: f, message: 'Analysing' });
+            void this.post({ type: 'progress', fraction: f, message: 'Analyzing' });
             last = f;
           },
         });
@@ -111,7 +121,8 @@ export class InspectorSession extends Disposable {
       if (!current()) return;
       this.result = result;
       this.error = undefined;
-      this.closeHeatmapDump();
+      this.releaseDump();
+      this.heldDump = result.dump.acquire();
       await this.post(this.reportMessage(result));
       outcome = { result };
     } catch (e) {
@@ -129,7 +140,7 @@ export class InspectorSession extends Disposable {
     } finally {
       if (this.run === run) this.run = undefined;
       run.dispose();
-      if (outcome && !this.isDisposed) this.analysed.fire(outcome.result);
+      if (outcome && !this.isDisposed) this.analyzed.fire(outcome.result);
     }
   }
 
@@ -139,7 +150,7 @@ export class InspectorSession extends Disposable {
     // Another input tensor may have another rank: its feature axis comes from the settings again.
     if (!reset && change.tensor !== undefined && change.featureAxis === undefined) delete next.featureAxis;
     this.options = next;
-    void this.analyse();
+    void this.analyze();
   }
 
   /** Asks the webview for its current chart as PNG and saves it (to `target`, else where the user picks). */
@@ -151,53 +162,50 @@ export class InspectorSession extends Disposable {
     });
   }
 
-  /** Answers a webview request. */
-  async answer(id: number, req: WebviewRequest): Promise<void> {
+  /** A tokens × features grid of the analyzed input, read from the dump the analysis opened. */
+  private async heatmap(params: WebviewMethods['heatmap']['params']): Promise<WebviewMethods['heatmap']['result']> {
+    const r = this.result?.report;
+    if (!r) throw new Error('no analysis yet');
+    const dump = this.heldDump?.dump ?? (await (this.reopened ??= this.service.open(this.document.uri))).dump;
+    const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
+    if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
+    const norm =
+      params.values === 'layernorm'
+        ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }
+        : params.values === 'batchnorm'
+          ? { mean: r.batchNorm.perFeature.mean, rstd: r.batchNorm.perFeature.var.map((v) => 1 / Math.sqrt(v + r.batchNorm.eps)) }
+          : undefined;
+    return computeTokenHeatmap(tensor, r.layout.featureAxis, params, norm);
+  }
+
+  /** Saves a chart PNG from the webview: to the exportChart command's target, else where the user picks. */
+  private async saveChartPng(name: string, dataUrl: string): Promise<string | null> {
+    const pending = this.chartExport;
+    this.chartExport = undefined;
     try {
-      const value = await this.handle(req);
-      await this.post({ type: 'reply', id, ok: true, value });
+      const saved = await savePng(name, dataUrl, this.document.uri, pending?.target);
+      pending?.resolve(saved);
+      return saved;
     } catch (e) {
-      if (req.kind === 'saveChartPng') void vscode.window.showErrorMessage(`NormLens could not save the chart: ${(e as Error).message}`);
-      await this.post({ type: 'reply', id, ok: false, error: (e as Error).message });
+      pending?.reject(e as Error);
+      void vscode.window.showErrorMessage(`NormLens could not save the chart: ${(e as Error).message}`);
+      throw e;
     }
   }
 
-  private async handle(req: WebviewRequest): Promise<unknown> {
-    switch (req.kind) {
-      case 'heatmap': {
-        const r = this.result?.report;
-        if (!r) throw new Error('no analysis yet');
-        this.heatmapDump ??= this.service.open(this.document.uri);
-        const { dump } = await this.heatmapDump;
-        const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
-        if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
-        const norm =
-          req.params.values === 'layernorm'
-            ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }
-            : req.params.values === 'batchnorm'
-              ? { mean: r.batchNorm.perFeature.mean, rstd: r.batchNorm.perFeature.var.map((v) => 1 / Math.sqrt(v + r.batchNorm.eps)) }
-              : undefined;
-        return computeTokenHeatmap(tensor, r.layout.featureAxis, req.params, norm);
-      }
-      case 'saveChartPng': {
-        const pending = this.chartExport;
-        this.chartExport = undefined;
-        try {
-          const saved = await savePng(req.name, req.dataUrl, this.document.uri, pending?.target);
-          pending?.resolve(saved);
-          return saved;
-        } catch (e) {
-          pending?.reject(e as Error);
-          throw e;
-        }
-      }
-    }
-  }
-
-  private closeHeatmapDump(): void {
-    const open = this.heatmapDump;
-    this.heatmapDump = undefined;
+  /** Lets go of the analysis's dump (and of a fallback opening). */
+  private releaseDump(): void {
+    this.heldDump?.release();
+    this.heldDump = undefined;
+    const open = this.reopened;
+    this.reopened = undefined;
     void open?.then((d) => d.close()).catch(() => undefined);
+  }
+
+  /** Reveals the panel on `view`. */
+  async showView(view: InspectorViewId): Promise<void> {
+    this.panel.reveal();
+    await this.post({ type: 'showView', view });
   }
 
   onRendered(summary: RenderSummary): void {
@@ -213,7 +221,8 @@ export class InspectorSession extends Disposable {
   override dispose(): void {
     this.run?.cancel();
     this.chartExport?.reject(new Error('the inspector was closed'));
-    this.closeHeatmapDump();
+    this.releaseDump();
+    this.requests.abortAll();
     super.dispose();
   }
 }
@@ -236,9 +245,6 @@ export async function savePng(name: string, dataUrl: string, near: vscode.Uri, t
   return target.toString();
 }
 
-/** Commands a NormLens webview may ask the host to run (no arguments from the page are trusted). */
-const WEBVIEW_COMMANDS = new Set(['normlens.showLog', 'normlens.openSample', 'normlens.exportReport']);
-
 /** The custom read-only editor `normlens.inspector` for .npy/.npz (default) and .safetensors/.json. */
 export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvider<DumpDocument> {
   static readonly viewType = 'normlens.inspector';
@@ -258,10 +264,10 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     context.subscriptions.push(
       this.activeChanged,
       service.onDidChangeFile((uri) => {
-        for (const s of this.sessions) if (s.document.uri.toString() === uri.toString()) void s.analyse();
+        for (const s of this.sessions) if (s.document.uri.toString() === uri.toString()) void s.analyze();
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (affectsAnalysis(e)) for (const s of this.sessions) void s.analyse();
+        if (affectsAnalysis(e)) for (const s of this.sessions) void s.analyze();
       }),
     );
   }
@@ -289,10 +295,13 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     session.track(
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
         switch (m.type) {
-          case 'ready':
-            void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options });
+          case 'ready': {
+            const view = this.pendingViews.get(document.uri.toString());
+            this.pendingViews.delete(document.uri.toString());
+            void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(view ? { view } : {}) });
             session.refill();
             break;
+          }
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
             session.onRendered(m.summary);
@@ -305,21 +314,16 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
             session.setOptions({}, true);
             break;
           case 'command':
-            if (!WEBVIEW_COMMANDS.has(m.command)) {
-              log().warn(`${session.title}: ignored command ${m.command} from the webview`);
-              break;
-            }
-            // Exports act on this document and always ask where to save.
-            if (m.command === 'normlens.exportReport') void vscode.commands.executeCommand(m.command, m.args?.[0] === 'markdown' ? 'markdown' : 'json', document.uri);
-            else void vscode.commands.executeCommand(m.command);
+            runWebviewCommand(m, { from: session.title, uri: document.uri, reveal: (_uri, view) => session.showView(view) });
             break;
           case 'request':
-            void session.answer(m.id, m.request);
+          case 'cancelRequest':
+            session.requests.handle(m);
             break;
         }
       }),
     );
-    session.track(session.onDidAnalyse(() => this.activeChanged.fire(this.focusedSession)));
+    session.track(session.onDidAnalyze(() => this.activeChanged.fire(this.focusedSession)));
     session.track(
       panel.onDidChangeViewState(() => {
         if (panel.active) this.setFocused(session);
@@ -337,6 +341,18 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     this.focusedSession = s;
     if (s) this.lastFocused = s;
     this.activeChanged.fire(s);
+  }
+
+  /** Views to open on, by document URI, for inspectors not yet loaded. */
+  private readonly pendingViews = new Map<string, InspectorViewId>();
+
+  /** Shows `uri` in the inspector on `view`: the open one, else a new one that starts on that view. */
+  async reveal(uri: vscode.Uri, view: InspectorViewId): Promise<void> {
+    const session = this.sessionFor(uri);
+    if (session) return session.showView(view);
+    this.pendingViews.set(uri.toString(), view);
+    const viewType = /\.(npy|npz)$/i.test(uri.path) ? InspectorEditorProvider.viewType : InspectorEditorProvider.optInViewType;
+    await vscode.commands.executeCommand('vscode.openWith', uri, viewType);
   }
 
   /** The session showing `uri`: the focused one if it does, else any. */

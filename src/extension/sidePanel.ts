@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import type { AnalysisReport } from '../core/report/analysisReport';
-import type { HostToWebview, RenderSummary, WebviewToHost } from '../protocol';
+import type { HostToWebview, InspectorViewId, RenderSummary, WebviewToHost } from '../protocol';
 import { log } from './log';
+import { runWebviewCommand } from './webviewCommands';
 import { renderWebviewHtml, webviewOptions } from './webviewHtml';
 
 /** What the side panel shows: a report and where it came from. */
@@ -12,11 +13,12 @@ export interface SidePanelContent {
 }
 
 /**
- * The "LayerNorm vs BatchNorm" webview view in the NormLens activity-bar container: the active
- * dump's key numbers, its warnings (click to reveal in the inspector) and a compact comparison.
+ * The side panel: the "LayerNorm vs BatchNorm" webview view in the NormLens activity-bar container,
+ * with the active dump's key numbers, its warnings (click to reveal in the inspector) and the two
+ * norms' outputs side by side.
  * It is refilled whenever it becomes visible (no retained context).
  */
-export class ComparisonViewProvider implements vscode.WebviewViewProvider {
+export class SidePanelProvider implements vscode.WebviewViewProvider {
   static readonly viewId = 'normlens.sidePanel';
   private view: vscode.WebviewView | undefined;
   private content: SidePanelContent | undefined;
@@ -26,7 +28,7 @@ export class ComparisonViewProvider implements vscode.WebviewViewProvider {
 
   constructor(
     private readonly extensionUri: vscode.Uri,
-    private readonly reveal: (uri: vscode.Uri, view: string) => Promise<void>,
+    private readonly reveal: (uri: vscode.Uri, view: InspectorViewId) => Promise<void>,
   ) {}
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -46,8 +48,8 @@ export class ComparisonViewProvider implements vscode.WebviewViewProvider {
           log().debug(`side panel rendered ${m.summary.view}`);
           break;
         case 'command':
-          if (m.command === 'reveal' && this.content) void this.reveal(this.content.uri, String(m.args?.[0] ?? 'overview'));
-          else if (typeof m.command === 'string' && m.command.startsWith('normlens.')) void vscode.commands.executeCommand(m.command, ...(m.args ?? []));
+          // The same allow-list as the inspector's; a warning link reveals this panel's dump.
+          runWebviewCommand(m, { from: 'side panel', uri: this.content?.uri, reveal: this.reveal });
           break;
         default:
           break;

@@ -15,7 +15,7 @@ export class DumpStatusBar implements vscode.Disposable {
     if (!report) {
       if (busy) {
         this.item.text = '$(sync~spin) NormLens';
-        this.item.tooltip = 'NormLens is analysing the dump';
+        this.item.tooltip = 'NormLens is analyzing the dump';
         this.item.show();
       } else this.item.hide();
       return;

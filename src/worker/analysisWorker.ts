@@ -6,7 +6,8 @@ import { isNormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { DecodedValues, Dump } from '../core/formats/types';
 import { NodeFileByteSource } from '../platform/nodeFileSource';
-import type { AnalysisWorkerData, WorkerReply, WorkerRequest } from './workerProtocol';
+import { RpcServer, type RpcHandlerContext } from '../rpc';
+import type { AnalysisWorkerData, WorkerMethods } from './workerProtocol';
 
 /** Transferable buffers of a partial (its typed arrays), so replies move instead of copy. */
 function buffersOf(partial: Pass1Partial | Pass2Partial): ArrayBuffer[] {
@@ -30,27 +31,37 @@ function opened(): Promise<{ source: NodeFileByteSource; dump: Dump }> {
   return dumpPromise;
 }
 
-async function handle(req: WorkerRequest): Promise<void> {
-  const port = parentPort!;
-  try {
-    const { source, dump } = await opened();
-    const hooks = {
-      onElements: (elements: number): void => port.postMessage({ type: 'progress', id: req.id, elements } satisfies WorkerReply),
-      // Chunks are done with once visited: their read buffers serve the next reads.
-      release: (values: DecodedValues): void => source.recycle(values.buffer),
-    };
-    const tensors = resolvePlanTensors(dump, req.plan);
-    if (req.type === 'pass1') {
-      const partial = await runPass1(tensors, req.plan, req.range, hooks);
-      port.postMessage({ type: 'pass1-done', id: req.id, partial } satisfies WorkerReply, buffersOf(partial));
-    } else {
-      const partial = await runPass2(tensors, req.plan, req.context, req.range, hooks);
-      port.postMessage({ type: 'pass2-done', id: req.id, partial } satisfies WorkerReply, buffersOf(partial));
-    }
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    port.postMessage({ type: 'error', id: req.id, kind: isNormLensError(e) ? e.kind : null, message } satisfies WorkerReply);
-  }
+/** Pass hooks of one request: progress to the host, cancellation from it, chunk buffers recycled. */
+function hooksFor(source: NodeFileByteSource, context: RpcHandlerContext<number>) {
+  const cancellation = { aborted: false };
+  context.signal.addEventListener('abort', () => (cancellation.aborted = true));
+  return {
+    cancellation,
+    onElements: (elements: number): void => context.progress(elements),
+    // Chunks are done with once visited: their read buffers serve the next reads.
+    release: (values: DecodedValues): void => source.recycle(values.buffer),
+  };
 }
 
-parentPort?.on('message', (req: WorkerRequest) => void handle(req));
+const port = parentPort;
+if (port) {
+  const server = new RpcServer<WorkerMethods>(
+    (message, transfer) => port.postMessage(message, transfer ?? []),
+    {
+      async pass1({ plan, range }, context) {
+        const { source, dump } = await opened();
+        const partial = await runPass1(resolvePlanTensors(dump, plan), plan, range, hooksFor(source, context));
+        for (const b of buffersOf(partial)) context.transfer.push(b);
+        return partial;
+      },
+      async pass2({ plan, context: pass2Context, range }, context) {
+        const { source, dump } = await opened();
+        const partial = await runPass2(resolvePlanTensors(dump, plan), plan, pass2Context, range, hooksFor(source, context));
+        for (const b of buffersOf(partial)) context.transfer.push(b);
+        return partial;
+      },
+    },
+    (e) => ({ message: e instanceof Error ? e.message : String(e), ...(isNormLensError(e) ? { kind: e.kind } : {}) }),
+  );
+  port.on('message', (m: unknown) => void server.handle(m));
+}

@@ -4,25 +4,34 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { executeAnalysis, inProcessExecutor, type AnalysisRunHooks, type PassExecutor } from '../core/analysis/analyze';
 import type { Pass1Partial } from '../core/analysis/pass1';
-import type { Pass2Partial } from '../core/analysis/pass2';
-import { planAnalysis, type AnalysisOptions } from '../core/analysis/plan';
-import { NormLensError } from '../core/errors';
+import type { Pass2Context, Pass2Partial } from '../core/analysis/pass2';
+import { planAnalysis, type AnalysisOptions, type AnalysisPlan } from '../core/analysis/plan';
+import type { TokenRange } from '../core/analysis/tiles';
+import { guessRoles } from '../core/dump/roles';
+import { NormLensError, type NormLensErrorKind } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { OpenDumpOptions } from '../core/formats/options';
+import type { Dump, TensorInfo, TensorRole } from '../core/formats/types';
+import type { ByteSource } from '../core/io/byteSource';
 import type { AnalysisReport } from '../core/report/analysisReport';
 import { NodeFileByteSource } from '../platform/nodeFileSource';
-import type { AnalysisWorkerData, WorkerReply, WorkerRequest } from './workerProtocol';
+import { RpcClient, RpcError } from '../rpc';
+import type { AnalysisWorkerData, WorkerMethods } from './workerProtocol';
 
-/** How `analyzeFile` runs: worker count, script location, and when workers are worth starting. */
-export interface WorkerRunOptions extends AnalysisRunHooks {
-  /** Worker threads (default: min(2, available cores)); 0 runs in process. */
+/** What `analyzeFile` does and how: the analysis, how to open the dump, and where the passes run. */
+export interface AnalyzeFileOptions extends AnalysisRunHooks {
+  /** What to analyze and how (tensor names, eps, feature axis, bins, thresholds). */
+  readonly analysis?: AnalysisOptions;
+  /** How to open the dump (bf16-as-uint16, size limits); used by this thread and by every worker. */
+  readonly open?: OpenDumpOptions;
+  /** Worker threads (default: min(2, available cores)); 0 runs in process. ByteSources always run in process. */
   readonly workers?: number;
   /** Path of the built worker (default: `worker.js` next to this bundle, i.e. dist/worker.js). */
   readonly workerScript?: string;
   /** Dumps with fewer input elements run in process (worker start-up costs more). Default 1,048,576. */
   readonly minElementsForWorkers?: number;
-  /** How to open the dump (bf16-as-uint16, limits); used by this thread and by every worker. */
-  readonly open?: OpenDumpOptions;
+  /** Keep the dump open and return it as `opened` (for later reads such as heatmaps). */
+  readonly keepOpen?: boolean;
 }
 
 /**
@@ -41,10 +50,8 @@ export function resolveWorkerScript(explicit?: string): string {
 /** A pool of analysis workers that each open `path` themselves and run passes on token ranges. */
 class WorkerPassExecutor implements PassExecutor {
   parallelism: number;
-  private readonly pool: Worker[] = [];
-  private nextId = 1;
+  private readonly pool: { worker: Worker; rpc: RpcClient<WorkerMethods> }[] = [];
   private failure: Error | null = null;
-  private readonly rejecters = new Set<(e: Error) => void>();
   private poll: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -58,9 +65,15 @@ class WorkerPassExecutor implements PassExecutor {
     const data: AnalysisWorkerData = open !== undefined ? { path, open } : { path };
     const execArgv = script.endsWith('.ts') ? ['--require', 'tsx/cjs'] : undefined;
     for (let k = 0; k < workers; k++) {
-      const w = new Worker(script, { workerData: data, ...(execArgv ? { execArgv } : {}) });
-      w.on('error', (e) => this.fail(new NormLensError('io', `analysis worker failed: ${e.message}`)));
-      this.pool.push(w);
+      const worker = new Worker(script, { workerData: data, ...(execArgv ? { execArgv } : {}) });
+      const rpc = new RpcClient<WorkerMethods>((message, transfer) => worker.postMessage(message, transfer ?? []));
+      worker.on('message', (m: unknown) => rpc.handle(m));
+      worker.on('error', (e) => this.fail(new NormLensError('io', `analysis worker failed: ${e.message}`)));
+      // A worker that exits on its own (out of memory, killed) fails the run instead of leaving it waiting.
+      worker.on('exit', (code) => {
+        if (this.pool.some((p) => p.worker === worker)) this.fail(new NormLensError('io', `analysis worker exited with code ${code}`));
+      });
+      this.pool.push({ worker, rpc });
     }
     if (hooks.cancellation) {
       this.poll = setInterval(() => {
@@ -72,66 +85,52 @@ class WorkerPassExecutor implements PassExecutor {
   private fail(e: Error): void {
     if (this.failure) return;
     this.failure = e;
-    for (const reject of this.rejecters) reject(e);
+    for (const { rpc } of this.pool) rpc.rejectAll(e);
     void this.dispose();
   }
 
-  private run<T extends Pass1Partial | Pass2Partial>(worker: Worker, request: (id: number) => WorkerRequest, doneType: 'pass1-done' | 'pass2-done', onElements: (n: number) => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.failure) return reject(this.failure);
-      const id = this.nextId++;
-      const finish = (): void => {
-        worker.off('message', listener);
-        this.rejecters.delete(reject);
-      };
-      const listener = (msg: WorkerReply): void => {
-        if (msg.id !== id) return;
-        if (msg.type === 'progress') onElements(msg.elements);
-        else if (msg.type === 'error') {
-          finish();
-          reject(msg.kind ? new NormLensError(msg.kind, msg.message) : new Error(msg.message));
-        } else if (msg.type === doneType) {
-          finish();
-          resolve(msg.partial as T);
-        }
-      };
-      this.rejecters.add(reject);
-      worker.on('message', listener);
-      worker.postMessage(request(id));
-    });
+  /** One request to one worker; its failures come back as the NormLensError the worker threw. */
+  private async call<K extends keyof WorkerMethods>(rpc: RpcClient<WorkerMethods>, method: K, params: WorkerMethods[K]['params'], onElements: (n: number) => void): Promise<WorkerMethods[K]['result']> {
+    if (this.failure) throw this.failure;
+    try {
+      return await rpc.request(method, params, { onProgress: onElements });
+    } catch (e) {
+      if (e instanceof RpcError) throw e.kind ? new NormLensError(e.kind as NormLensErrorKind, e.message) : new Error(e.message);
+      throw e;
+    }
   }
 
   /**
    * Runs `count` jobs on the pool, each worker taking the next job when it finishes one: a worker
    * that gets less CPU (a busy machine) takes fewer ranges instead of holding up the pass.
    */
-  private async schedule<T>(count: number, job: (worker: Worker, k: number) => Promise<T>): Promise<T[]> {
+  private async schedule<T>(count: number, job: (rpc: RpcClient<WorkerMethods>, k: number) => Promise<T>): Promise<T[]> {
     const results = new Array<T>(count);
     let next = 0;
     await Promise.all(
-      this.pool.map(async (worker) => {
+      this.pool.map(async ({ rpc }) => {
         while (next < count) {
           if (this.failure) throw this.failure;
           const k = next++;
-          results[k] = await job(worker, k);
+          results[k] = await job(rpc, k);
         }
       }),
     );
     return results;
   }
 
-  runPass1(plan: Parameters<PassExecutor['runPass1']>[0], ranges: Parameters<PassExecutor['runPass1']>[1], onElements: (n: number) => void): Promise<Pass1Partial[]> {
-    return this.schedule(ranges.length, (worker, k) => this.run<Pass1Partial>(worker, (id) => ({ type: 'pass1', id, plan, range: ranges[k]! }), 'pass1-done', onElements));
+  runPass1(plan: AnalysisPlan, ranges: readonly TokenRange[], onElements: (n: number) => void): Promise<Pass1Partial[]> {
+    return this.schedule(ranges.length, (rpc, k) => this.call(rpc, 'pass1', { plan, range: ranges[k]! }, onElements));
   }
 
-  runPass2(plan: Parameters<PassExecutor['runPass2']>[0], ranges: Parameters<PassExecutor['runPass2']>[1], contexts: Parameters<PassExecutor['runPass2']>[2], onElements: (n: number) => void): Promise<Pass2Partial[]> {
-    return this.schedule(ranges.length, (worker, k) => this.run<Pass2Partial>(worker, (id) => ({ type: 'pass2', id, plan, context: contexts[k]!, range: ranges[k]! }), 'pass2-done', onElements));
+  runPass2(plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]> {
+    return this.schedule(ranges.length, (rpc, k) => this.call(rpc, 'pass2', { plan, context: contexts[k]!, range: ranges[k]! }, onElements));
   }
 
   /** Keeps at most `n` workers (≥ 1), stopping the others (they have not been given work yet). */
   limit(n: number): void {
     const extra = this.pool.splice(Math.max(1, n));
-    for (const w of extra) void w.terminate();
+    for (const { worker } of extra) void worker.terminate();
     this.workers = this.pool.length;
     this.parallelism = this.pool.length;
   }
@@ -140,43 +139,83 @@ class WorkerPassExecutor implements PassExecutor {
   async dispose(): Promise<void> {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
-    await Promise.all(this.pool.splice(0).map((w) => w.terminate()));
+    const stopped = this.pool.splice(0);
+    for (const { rpc } of stopped) rpc.rejectAll(this.failure ?? new NormLensError('cancelled', 'the analysis workers were stopped.'));
+    await Promise.all(stopped.map(({ worker }) => worker.terminate()));
   }
 }
 
+/** A dump kept open after its analysis (heatmaps read from it); `close` releases the file. */
+export interface OpenedDump {
+  readonly dump: Dump;
+  close(): Promise<void>;
+}
+
+/** Everything one analysis of a dump yields: the report and what the dump holds besides it. */
+export interface FileAnalysis {
+  readonly report: AnalysisReport;
+  /** Every tensor of the dump, in file order. */
+  readonly tensors: readonly TensorInfo[];
+  /** The role of each tensor, as the analysis used them (with the options' tensor names applied). */
+  readonly roles: ReadonlyMap<string, TensorRole>;
+  /** Per-position token strings (JSON `tokens`), when the dump has them. */
+  readonly tokens?: readonly string[];
+  /** The dump, still open, when `keepOpen` was asked for; the caller closes it. */
+  readonly opened?: OpenedDump;
+}
+
 /**
- * Analyzes the dump at `path` (Node only): plans in this thread, then runs both passes on worker
- * threads, each opening the file itself and taking a token range (one worker, front to back, for
- * compressed npz members). Small dumps and `workers: 0` run in process. Same report either way.
+ * Analyzes a dump once: opens it (a path on disk, or any ByteSource such as a file read through
+ * `workspace.fs`), plans in this thread, then runs both passes on worker threads, each opening the
+ * file itself with the same open options and taking a token range of the host's plan (one worker,
+ * front to back, for compressed npz members). Small dumps, ByteSources and `workers: 0` run in
+ * process. Same report either way.
  */
-export async function analyzeFile(path: string, options: AnalysisOptions = {}, run: WorkerRunOptions = {}): Promise<AnalysisReport> {
-  const source = await NodeFileByteSource.open(path);
-  const wanted = run.workers ?? Math.min(2, availableParallelism());
-  const minElements = run.minElementsForWorkers ?? 1 << 20;
+export async function analyzeFile(file: string | ByteSource, options: AnalyzeFileOptions = {}): Promise<FileAnalysis> {
+  const path = typeof file === 'string' ? file : null;
+  const source: ByteSource = path !== null ? await NodeFileByteSource.open(path) : (file as ByteSource);
+  const wanted = path === null ? 0 : (options.workers ?? Math.min(2, availableParallelism()));
+  const minElements = options.minElementsForWorkers ?? 1 << 20;
+  const script = resolveWorkerScript(options.workerScript);
   // Workers take tens of milliseconds to start: start them while this thread parses the header and
   // plans, when the file is big enough to need them (a file of fewer bytes has fewer elements).
   // They only open the file when given work; unneeded ones are stopped below.
-  let executor: WorkerPassExecutor | null = wanted > 0 && source.size >= minElements ? new WorkerPassExecutor(wanted, resolveWorkerScript(run.workerScript), path, run, run.open) : null;
+  let executor: WorkerPassExecutor | null = path !== null && wanted > 0 && source.size >= minElements ? new WorkerPassExecutor(wanted, script, path, options, options.open) : null;
+  let keep = false;
   try {
-    const dump = await openDump(source, run.open);
-    const plan = await planAnalysis(dump, options);
+    const dump = await openDump(source, options.open);
+    const infos = dump.tensors.map((t) => t.info);
+    const a = options.analysis ?? {};
+    const roles =
+      a.roles ?? guessRoles(infos, { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
+    const plan = await planAnalysis(dump, { ...a, roles });
     const elements = plan.tokens * plan.features;
-    const useWorkers = wanted > 0 && elements >= minElements;
+    const useWorkers = path !== null && wanted > 0 && elements >= minElements;
     const described = { description: source.description, format: dump.format };
+    let report: AnalysisReport;
     if (!useWorkers) {
       if (executor) await executor.dispose();
       executor = null;
       // Chunks read for the passes go back to the source once visited (fewer page faults and less GC).
-      const hooks: AnalysisRunHooks = { ...run, release: (values) => source.recycle(values.buffer) };
-      return await executeAnalysis(plan, inProcessExecutor(dump, hooks), described, run);
+      const recycle = source instanceof NodeFileByteSource ? source : null;
+      const hooks: AnalysisRunHooks = recycle ? { ...options, release: (values) => recycle.recycle(values.buffer) } : options;
+      report = await executeAnalysis(plan, inProcessExecutor(dump, hooks), described, options);
+    } else {
+      const count = plan.randomAccess ? Math.max(1, Math.min(wanted, plan.tokens)) : 1;
+      executor ??= new WorkerPassExecutor(count, script, path, options, options.open);
+      executor.limit(count);
+      report = await executeAnalysis(plan, executor, described, options);
     }
-    const count = plan.randomAccess ? Math.max(1, Math.min(wanted, plan.tokens)) : 1;
-    executor ??= new WorkerPassExecutor(count, resolveWorkerScript(run.workerScript), path, run, run.open);
-    executor.limit(count);
-
-    return await executeAnalysis(plan, executor, described, run);
+    keep = options.keepOpen === true;
+    return {
+      report,
+      tensors: infos,
+      roles,
+      ...(dump.tokens ? { tokens: dump.tokens } : {}),
+      ...(keep ? { opened: { dump, close: async () => source.close?.() } } : {}),
+    };
   } finally {
     if (executor) await executor.dispose();
-    await source.close();
+    if (!keep) await source.close?.();
   }
 }

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RenderSummary } from '../../src/protocol';
+import { COMMAND, type InspectorViewId, type RenderSummary } from '../../src/protocol';
 
 /** The extension under test, activated. */
 export async function activateNormLens(): Promise<vscode.Extension<{ version: string }>> {
@@ -29,18 +29,36 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | Prom
   }
 }
 
-/** The last render summary of the active inspector (or of the side panel / compare panel). */
-export async function lastRender(which: 'inspector' | 'sidePanel' | 'compare' = 'inspector', timeoutMs = 30000): Promise<RenderSummary> {
-  const s = await vscode.commands.executeCommand<RenderSummary | undefined>('normlens.internal.lastRender', which, timeoutMs);
+/** The webviews that report their renders. */
+export type RenderingWebview = 'inspector' | 'sidePanel' | 'abPanel';
+
+/** The last render summary of the active inspector (or of the side panel / A/B panel). */
+export async function lastRender(which: RenderingWebview = 'inspector', timeoutMs = 30000): Promise<RenderSummary> {
+  const s = await vscode.commands.executeCommand<RenderSummary | undefined>(COMMAND.lastRender, which, timeoutMs);
   if (!s) throw new Error(`no ${which} webview reported a render within ${timeoutMs} ms`);
   return s;
 }
 
+/**
+ * The one render-wait helper: waits until the last render of `which` satisfies `accept` (e.g. the
+ * side panel, which may still show what it drew before, has drawn the new dump).
+ */
+export function renderMatching(which: RenderingWebview, what: string, accept: (s: RenderSummary) => boolean, timeoutMs = 30000): Promise<RenderSummary> {
+  return waitFor(
+    what,
+    async () => {
+      const s = await lastRender(which, timeoutMs);
+      return accept(s) ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 /** Runs `action` and returns the first inspector render that happens after it started. */
 export async function renderAfter(action: () => Thenable<unknown> | Promise<unknown>, timeoutMs = 60000): Promise<RenderSummary> {
-  const count = await vscode.commands.executeCommand<number>('normlens.internal.renderCount');
+  const count = await vscode.commands.executeCommand<number>(COMMAND.renderCount);
   await action();
-  const s = await vscode.commands.executeCommand<RenderSummary | undefined>('normlens.internal.lastRender', 'inspector', timeoutMs, count);
+  const s = await vscode.commands.executeCommand<RenderSummary | undefined>(COMMAND.lastRender, 'inspector', timeoutMs, count);
   if (!s) throw new Error(`no inspector rendered within ${timeoutMs} ms`);
   return s;
 }
@@ -51,8 +69,8 @@ export function openAndRender(uri: vscode.Uri, viewType = 'normlens.inspector'):
 }
 
 /** Switches the active inspector to `view` and returns what it rendered. */
-export function showView(view: string): Promise<RenderSummary> {
-  return renderAfter(() => vscode.commands.executeCommand('normlens.internal.showView', view));
+export function showView(view: InspectorViewId): Promise<RenderSummary> {
+  return renderAfter(() => vscode.commands.executeCommand(COMMAND.showView, view));
 }
 
 /** Lets the workbench finish layout and painting (for screenshots). */

@@ -1,8 +1,9 @@
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
-import type { Heatmap, HeatmapRequest, HostToWebview, TensorSummary, ViewOptions, WebviewRequest } from '../../src/protocol';
+import { MAX_BINS, MIN_BINS } from '../../src/core/analysis/plan';
+import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type TensorSummary, type ViewOptions } from '../../src/protocol';
 import { ChartRegistry } from '../shared/charts';
 import { fmtShape, h } from '../shared/dom';
-import { getSavedState, onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
+import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
 import { tokensView, type HeatmapState } from './heatmapView';
 import { VIEWS, VIEW_TITLES, batchNormView, compareView, layerNormView, overviewView, replayView, type ViewContext, type ViewId } from './views';
@@ -20,7 +21,7 @@ interface InspectorState {
 const app = document.getElementById('app')!;
 const charts = new ChartRegistry();
 const saved = getSavedState<InspectorState>();
-const state: InspectorState = { view: 'overview', logScale: true, batchElement: 0, ...saved };
+const state: InspectorState = { view: VIEW.overview, logScale: true, batchElement: 0, ...saved };
 charts.logScale = state.logScale;
 
 let title = '';
@@ -29,16 +30,6 @@ let tensors: TensorSummary[] = [];
 let tokenLabels: string[] | undefined;
 let options: ViewOptions = {};
 let progressEl: HTMLElement | undefined;
-
-/** Pending request replies by id. */
-const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-let nextId = 1;
-
-function request<T>(req: WebviewRequest): Promise<T> {
-  const id = nextId++;
-  postToHost({ type: 'request', id, request: req });
-  return new Promise<T>((resolve, reject) => pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
-}
 
 function persist(): void {
   saveState<InspectorState>({ ...state, scrollY: window.scrollY });
@@ -63,10 +54,13 @@ function controls(r: AnalysisReport): HTMLElement {
     const v = Number(eps.value);
     if (Number.isFinite(v) && v >= 0) setOptions({ eps: v });
   });
-  const bins = h('vscode-textfield', { id: 'opt-bins', value: String(r.options.bins), size: 4, 'aria-label': 'histogram bins' }) as HTMLElement & { value: string };
+  // One limit with the core's (--bins), stated on the control.
+  const binsRange = `${MIN_BINS} to ${MAX_BINS}`;
+  const bins = h('vscode-textfield', { id: 'opt-bins', type: 'number', min: MIN_BINS, max: MAX_BINS, value: String(r.options.bins), size: 4, title: `Histogram bins: ${binsRange}`, 'aria-label': `histogram bins, ${binsRange}` }) as HTMLElement & { value: string };
   bins.addEventListener('change', () => {
     const v = Math.round(Number(bins.value));
-    if (Number.isFinite(v) && v >= 2 && v <= 4096) setOptions({ bins: v });
+    if (Number.isFinite(v) && v >= MIN_BINS && v <= MAX_BINS) setOptions({ bins: v });
+    else bins.value = String(options.bins ?? r.options.bins);
   });
 
   // Unchecked: the dump's mask is ignored; the box stays enabled then so it can be checked again.
@@ -91,7 +85,7 @@ function controls(r: AnalysisReport): HTMLElement {
     axisSel,
     h('label', { for: 'opt-eps' }, 'eps'),
     eps,
-    h('label', { for: 'opt-bins' }, 'bins'),
+    h('label', { for: 'opt-bins' }, `bins (${binsRange})`),
     bins,
     maskBox,
     logBox,
@@ -103,8 +97,8 @@ function exportButtons(): HTMLElement {
   return h(
     'div',
     { class: 'header-actions', role: 'toolbar', 'aria-label': 'export' },
-    h('vscode-button', { secondary: true, title: 'Save the full report as JSON', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['json'] }) }, 'Export JSON'),
-    h('vscode-button', { secondary: true, title: 'Save a Markdown summary', onclick: () => postToHost({ type: 'command', command: 'normlens.exportReport', args: ['markdown'] }) }, 'Export Markdown'),
+    h('vscode-button', { secondary: true, title: 'Save the full report as JSON', onclick: () => postToHost({ type: 'command', command: COMMAND.exportReport, args: ['json'] }) }, 'Export JSON'),
+    h('vscode-button', { secondary: true, title: 'Save a Markdown summary', onclick: () => postToHost({ type: 'command', command: COMMAND.exportReport, args: ['markdown'] }) }, 'Export Markdown'),
     h('vscode-button', { secondary: true, title: 'Save the first chart of this view as PNG', onclick: () => void exportCharts() }, 'Save chart PNG'),
   );
 }
@@ -115,7 +109,7 @@ async function exportCharts(): Promise<void> {
   const canvas = document.querySelector<HTMLCanvasElement>('canvas.heatmap');
   const dataUrl = id ? charts.chartPng(id) : canvas?.toDataURL('image/png');
   if (!dataUrl) return;
-  await request({ kind: 'saveChartPng', name: `${title.replace(/\.[^.]+$/, '')}-${id ?? 'heatmap'}.png`, dataUrl }).catch(() => undefined);
+  await hostRequests.request('saveChartPng', { name: `${title.replace(/\.[^.]+$/, '')}-${id ?? 'heatmap'}.png`, dataUrl }).catch(() => undefined);
 }
 
 function header(r: AnalysisReport | undefined): HTMLElement {
@@ -184,22 +178,22 @@ function renderView(): void {
   let el: HTMLElement;
   let asyncRender = false;
   switch (state.view) {
-    case 'overview':
+    case VIEW.overview:
       el = overviewView(ctx);
       break;
-    case 'layernorm':
+    case VIEW.layerNorm:
       el = layerNormView(ctx);
       break;
-    case 'batchnorm':
+    case VIEW.batchNorm:
       el = batchNormView(ctx);
       break;
-    case 'compare':
+    case VIEW.compare:
       el = compareView(ctx);
       break;
-    case 'replay':
+    case VIEW.replay:
       el = replayView(ctx);
       break;
-    case 'tokens':
+    case VIEW.tokens:
       asyncRender = true;
       el = tokensView({
         tokens: r.layout.tokens,
@@ -211,9 +205,9 @@ function renderView(): void {
           state.heatmap = s;
           persist();
         },
-        request: (params: HeatmapRequest) => request<Heatmap>({ kind: 'heatmap', params }),
+        request: (params: HeatmapRequest) => hostRequests.request('heatmap', params),
         charts,
-        onRendered: () => reportRendered(charts.summary('tokens', r.warnings.map((w) => w.code))),
+        onRendered: () => reportRendered(charts.summary(VIEW.tokens, r.warnings.map((w) => w.code))),
       });
       break;
   }
@@ -237,14 +231,14 @@ function renderError(message: string): void {
     h(
       'section',
       { class: 'card error-card', role: 'alert' },
-      h('h2', null, 'NormLens could not analyse this file'),
+      h('h2', null, 'NormLens could not analyze this file'),
       h('p', { class: 'error-message' }, message),
       h('p', { class: 'muted' }, 'If an option you chose caused this, reset the options; otherwise check the file. Details are in the NormLens log.'),
       h(
         'div',
         { class: 'toolbar' },
         h('vscode-button', { onclick: () => postToHost({ type: 'resetOptions' }) }, 'Reset Options'),
-        h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: 'normlens.showLog' }) }, 'Show Log'),
+        h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: COMMAND.showLog }) }, 'Show Log'),
       ),
     ),
   );
@@ -268,7 +262,11 @@ onHostMessage((m: HostToWebview) => {
     case 'init':
       title = m.title;
       options = m.options;
-      renderProgress(0, 'Analysing');
+      if (m.view && (VIEWS as readonly string[]).includes(m.view)) {
+        state.view = m.view as ViewId;
+        persist();
+      }
+      renderProgress(0, 'Analyzing');
       break;
     case 'report':
       report = m.report;
@@ -287,24 +285,17 @@ onHostMessage((m: HostToWebview) => {
     case 'exportChart':
       void exportCharts();
       break;
-    case 'compare':
-      break;
     case 'showView':
       if ((VIEWS as readonly string[]).includes(m.view)) selectView(m.view as ViewId);
       break;
-    case 'reply': {
-      const p = pending.get(m.id);
-      pending.delete(m.id);
-      if (p && m.ok) p.resolve(m.value);
-      else if (p) p.reject(new Error(m.error ?? 'request failed'));
+    default:
       break;
-    }
   }
 });
 
 onThemeChange(() => {
   charts.retheme();
-  if (state.view === 'tokens') renderView();
+  if (state.view === VIEW.tokens) renderView();
 });
 window.addEventListener('scroll', () => persist(), { passive: true });
 postToHost({ type: 'ready' });

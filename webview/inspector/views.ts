@@ -1,20 +1,21 @@
 import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram } from '../../src/core/report/analysisReport';
 import { ChartRegistry, categoryChart, dataTable, histogramChart, histogramRows, seriesChart, type HistogramSeries } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
+import { VIEW } from '../../src/protocol';
 import { WARNING_VIEW } from '../shared/warningViews';
 
 /** The inspector's views, in tab order. */
-export const VIEWS = ['overview', 'layernorm', 'batchnorm', 'compare', 'tokens', 'replay'] as const;
+export const VIEWS = [VIEW.overview, VIEW.layerNorm, VIEW.batchNorm, VIEW.compare, VIEW.tokens, VIEW.replay] as const;
 export type ViewId = (typeof VIEWS)[number];
 
 /** Tab titles. */
 export const VIEW_TITLES: Record<ViewId, string> = {
-  overview: 'Overview',
-  layernorm: 'LayerNorm',
-  batchnorm: 'BatchNorm',
-  compare: 'Compare',
-  tokens: 'Tokens',
-  replay: 'Replay',
+  [VIEW.overview]: 'Overview',
+  [VIEW.layerNorm]: 'LayerNorm',
+  [VIEW.batchNorm]: 'BatchNorm',
+  [VIEW.compare]: 'Compare',
+  [VIEW.tokens]: 'Tokens',
+  [VIEW.replay]: 'Replay',
 };
 
 /** Series colour indices (theme order): input, LayerNorm, RMSNorm, BatchNorm. */
@@ -95,7 +96,7 @@ function severityLabel(w: AnalysisWarning): string {
 }
 
 /** The warnings list; each links to the view that shows the evidence. */
-export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filter?: (w: AnalysisWarning) => boolean, here: ViewId = 'overview'): HTMLElement {
+export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filter?: (w: AnalysisWarning) => boolean, here: ViewId = VIEW.overview): HTMLElement {
   const shown = filter ? warnings.filter(filter) : warnings;
   if (shown.length === 0) return h('p', { class: 'ok' }, 'No warnings: nothing here looks off.');
   return h(
@@ -223,7 +224,7 @@ export function layerNormView(ctx: ViewContext): HTMLElement {
         histogramBlock(ctx, 'ln-tokstd-after', 'Token std after LayerNorm', 'std', [{ label: 'LayerNorm', hist: r.tokenDistributions.layerNorm.std, color: COLOR.layerNorm }]),
       ),
     ),
-    section('Degenerate tokens', degenerate.length ? warningList(ctx, degenerate, undefined, 'layernorm') : h('p', { class: 'ok' }, 'No token has a variance small enough for eps to dominate.')),
+    section('Degenerate tokens', degenerate.length ? warningList(ctx, degenerate, undefined, VIEW.layerNorm) : h('p', { class: 'ok' }, 'No token has a variance small enough for eps to dominate.')),
   );
 }
 
@@ -248,7 +249,7 @@ export function batchNormView(ctx: ViewContext): HTMLElement {
     'div',
     { class: 'view' },
     h('p', { class: 'explain' }, `BatchNorm normalizes each feature over the batch: ${fmtInt(pf.count)} valid tokens here. Its statistics change with batch size, batch composition and padding, so the same token gets a different output in a different batch. eps = ${fmt(bn.eps)}.`),
-    related.length ? section('Findings', warningList(ctx, related, undefined, 'batchnorm')) : null,
+    related.length ? section('Findings', warningList(ctx, related, undefined, VIEW.batchNorm)) : null,
     section(
       'Per-feature statistics',
       seriesBlock(ctx, 'bn-feature-stats', 'Feature mean and std over valid tokens', 'feature', 'value', [
@@ -417,7 +418,7 @@ export function replayView(ctx: ViewContext): HTMLElement {
   return h(
     'div',
     { class: 'view' },
-    section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch, undefined, 'replay') : null),
+    section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch, undefined, VIEW.replay) : null),
     section('Candidates', table),
     c.recordedHistogram
       ? section(

@@ -1,4 +1,5 @@
-import type { HostToWebview, RenderSummary, WebviewToHost } from '../../src/protocol';
+import type { HostToWebview, RenderSummary, WebviewMethods, WebviewToHost } from '../../src/protocol';
+import { RpcClient } from '../../src/rpc';
 
 /** The VS Code webview API, acquired once per page. */
 const vscodeApi = acquireVsCodeApi<unknown>();
@@ -8,9 +9,14 @@ export function postToHost(message: WebviewToHost): void {
   vscodeApi.postMessage(message);
 }
 
-/** Subscribes to typed messages from the host. */
+/** Typed requests to the host (`hostRequests.request('heatmap', params)`); replies are routed here. */
+export const hostRequests = new RpcClient<WebviewMethods>((m) => postToHost(m));
+
+/** Subscribes to typed messages from the host (replies to requests are answered through `hostRequests`). */
 export function onHostMessage(handler: (m: HostToWebview) => void): void {
-  window.addEventListener('message', (e: MessageEvent<HostToWebview>) => handler(e.data));
+  window.addEventListener('message', (e: MessageEvent<HostToWebview>) => {
+    if (!hostRequests.handle(e.data)) handler(e.data);
+  });
 }
 
 /** Saved UI state (restored after reload). */

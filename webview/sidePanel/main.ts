@@ -1,5 +1,5 @@
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
-import type { HostToWebview } from '../../src/protocol';
+import { COMMAND, type HostToWebview } from '../../src/protocol';
 import { ChartRegistry, dataTable, histogramChart, histogramRows, categoryChart } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
 import { onHostMessage, postToHost, reportRendered } from '../shared/host';
@@ -53,7 +53,7 @@ function render(r: AnalysisReport): void {
                 'li',
                 { class: `warning severity-${w.severity}`, 'data-code': w.code },
                 h('span', { class: 'severity' }, w.severity),
-                h('button', { class: 'reveal', title: 'Show in the inspector', onclick: () => postToHost({ type: 'command', command: 'reveal', args: [WARNING_VIEW[w.code]] }) }, w.code),
+                h('button', { class: 'reveal', title: 'Show in the inspector', onclick: () => postToHost({ type: 'command', command: COMMAND.showView, args: [WARNING_VIEW[w.code]] }) }, w.code),
                 h('span', { class: 'message' }, w.message),
               ),
             ),
@@ -64,7 +64,7 @@ function render(r: AnalysisReport): void {
       'section',
       { class: 'card' },
       h('h2', null, 'LayerNorm vs BatchNorm'),
-      h('p', { class: 'explain' }, `LayerNorm: per token, batch independent. BatchNorm: per feature over ${fmtInt(r.batchNorm.perFeature.count)} tokens${sub.length ? `; its outputs move by up to ${fmt(Math.max(...sub.map((s) => s.rmsShift)))} (RMS) on smaller sub-batches` : ''}.`),
+      h('p', { class: 'explain' }, `LayerNorm: per token, batch independent. BatchNorm: per feature over ${fmtInt(r.batchNorm.perFeature.count)} tokens${sub.length ? `; its outputs move by up to ${fmt(sub.reduce((m, s) => Math.max(m, s.rmsShift), -Infinity))} (RMS) on smaller sub-batches` : ''}.`),
       histBox,
       dataTable(charts, 'side-hist', 'Output values after each norm', ['bin', 'LayerNorm', 'BatchNorm'], histogramRows(hists)),
       sub.length ? shiftBox : null,
@@ -85,7 +85,7 @@ function renderEmpty(message: string): void {
   app.replaceChildren(
     h('h1', null, 'NormLens'),
     h('p', { class: 'muted' }, message),
-    h('vscode-button', { onclick: () => postToHost({ type: 'command', command: 'normlens.openSample' }) }, 'Open the sample dump'),
+    h('vscode-button', { onclick: () => postToHost({ type: 'command', command: COMMAND.openSample }) }, 'Open the sample dump'),
   );
   app.setAttribute('aria-busy', 'false');
   reportRendered(charts.summary('empty', [], undefined));

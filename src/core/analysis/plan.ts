@@ -45,6 +45,10 @@ export interface AnalysisOptions {
 export const DEFAULT_EPS = 1e-5;
 /** Default number of histogram bins. */
 export const DEFAULT_BINS = 64;
+/** Fewest histogram bins accepted (`--bins`, the `normlens.bins` setting, the inspector's control). */
+export const MIN_BINS = 2;
+/** Most histogram bins accepted (`--bins`, the `normlens.bins` setting, the inspector's control). */
+export const MAX_BINS = 1024;
 /** Default chunk size of a pass, in bytes of decoded values. */
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Default length above which per-token / per-feature series are downsampled for charts. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AnalysisReport } from '../../../src/core/report/analysisReport';
-import { closeAll, lastRender, renderAfter, waitFor, workspaceUri } from '../support';
+import { closeAll, lastRender, renderAfter, renderMatching, waitFor, workspaceUri } from '../support';
 
 const close = (a: number, b: number, rel = 1e-9) => Math.abs(a - b) <= rel * Math.max(1, Math.abs(b));
 
@@ -101,23 +101,20 @@ describe('Commands', () => {
   it('normlens.compareNorms fills the side panel with the dump’s comparison', async () => {
     const report = await vscode.commands.executeCommand<AnalysisReport>('normlens.compareNorms', workspaceUri('integration', 'tokens.json'));
     assert.ok(report);
-    const s = await waitFor('the side panel to show tokens.json', async () => {
-      const r = await lastRender('sidePanel');
-      return r.view === 'sidePanel' && r.warnings.includes('outlier-feature') ? r : undefined;
-    });
+    const s = await renderMatching('sidePanel', 'the side panel to show tokens.json', (r) => r.view === 'sidePanel' && r.warnings.includes('outlier-feature'));
     assert.ok(s.charts.some((c) => c.id === 'side-hist' && c.series === 2));
   });
 
   it('normlens.compareDumps shows two dumps side by side', async () => {
     const uri = vscode.Uri.joinPath(vscode.extensions.getExtension('normlens.normlens')!.extensionUri, 'media', 'samples', 'transformer-block.npz');
     await vscode.commands.executeCommand('normlens.compareDumps', uri, workspaceUri('integration', 'layernorm.safetensors'));
-    const s = await lastRender('compare', 60000);
-    assert.equal(s.view, 'compare');
+    const s = await lastRender('abPanel', 60000);
+    assert.equal(s.view, 'abPanel');
     assert.equal(s.charts.length, 6, 'input, LayerNorm and BatchNorm histograms for A and B');
     assert.ok(s.tables.some((t) => t.id === 'ab-stats' && t.rows > 5));
   });
 
-  it('normlens.openSample opens the CNN sample, analysable channels-first', async () => {
+  it('normlens.openSample opens the CNN sample, analyzable channels-first', async () => {
     const uri = vscode.Uri.joinPath(vscode.extensions.getExtension('normlens.normlens')!.extensionUri, 'media', 'samples', 'cnn-batchnorm.npz');
     const r = await vscode.commands.executeCommand<AnalysisReport>('normlens.analyze', uri, { featureAxis: 1, progress: false });
     assert.equal(r.layout.featureAxis, 1);

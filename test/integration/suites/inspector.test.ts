@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
+import { VIEW } from '../../../src/protocol';
 import { closeAll, openAndRender, renderAfter, screenshot, showView, workspaceUri } from '../support';
 
 describe('Inspector: every format opens', () => {
@@ -50,7 +51,7 @@ describe('Inspector: each view renders its charts', () => {
   const chart = (s: Awaited<ReturnType<typeof showView>>, id: string) => s.charts.find((c) => c.id === id);
 
   it('LayerNorm: per-token statistics and before/after histograms', async () => {
-    const s = await showView('layernorm');
+    const s = await showView(VIEW.layerNorm);
     assert.equal(s.view, 'layernorm');
     assert.equal(chart(s, 'ln-token-stats')?.series, 2);
     assert.equal(chart(s, 'ln-token-stats')?.points, 32, 'one point per position of a batch element');
@@ -59,7 +60,7 @@ describe('Inspector: each view renders its charts', () => {
   });
 
   it('BatchNorm: per-feature stats, sub-batch sensitivity, padding and per-batch quantiles', async () => {
-    const s = await showView('batchnorm');
+    const s = await showView(VIEW.batchNorm);
     assert.equal(chart(s, 'bn-feature-stats')?.points, 64);
     assert.ok((chart(s, 'bn-subbatch')?.points ?? 0) >= 2, 'sub-batch sizes 1, 2, 4');
     assert.equal(chart(s, 'bn-subbatch')?.series, 3);
@@ -68,26 +69,26 @@ describe('Inspector: each view renders its charts', () => {
   });
 
   it('Compare: LayerNorm vs RMSNorm vs BatchNorm on shared bins', async () => {
-    const s = await showView('compare');
+    const s = await showView(VIEW.compare);
     assert.equal(chart(s, 'cmp-hist')?.series, 3);
     assert.equal(chart(s, 'cmp-token-std')?.series, 3);
     assert.ok(s.tables.some((t) => t.id === 'compare-summary' && t.rows === 3));
   });
 
   it('Tokens: a tokens × features heatmap from the host', async () => {
-    const s = await showView('tokens');
+    const s = await showView(VIEW.tokens);
     assert.deepEqual(s.heatmap, { rows: 128, cols: 64 }, 'one cell per token and feature');
   });
 
   it('Replay: recorded vs recomputed with best match', async () => {
-    const s = await showView('replay');
+    const s = await showView(VIEW.replay);
     assert.ok(s.tables.some((t) => t.id === 'replay' && t.rows === 3), 'a row per candidate norm');
     assert.equal(chart(s, 'replay-hist')?.series, 2, 'recorded vs recomputed distributions');
     assert.equal(chart(s, 'replay-err-hist')?.series, 3, 'an error distribution per candidate');
   });
 
   it('restores the selected view after the webview is hidden and shown again', async () => {
-    await showView('batchnorm');
+    await showView(VIEW.batchNorm);
     const sample = vscode.Uri.joinPath(vscode.extensions.getExtension('normlens.normlens')!.extensionUri, 'media', 'samples', 'transformer-block.npz');
     // Another editor in the same group hides the sample's webview (its context is not retained) ...
     await openAndRender(workspaceUri('integration', 'hello.npy'));

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
-import { closeAll, lastRender, renderAfter, screenshot, settle, showView, waitFor } from '../support';
+import { VIEW } from '../../../src/protocol';
+import { closeAll, renderAfter, renderMatching, screenshot, settle, showView } from '../support';
 
 /** The views of the inspector, each photographed in a light and a dark theme. */
-const VIEWS = ['overview', 'layernorm', 'batchnorm', 'compare', 'tokens', 'replay'];
+const VIEWS = Object.values(VIEW);
 const THEMES: [string, string][] = [
   ['dark', 'Default Dark Modern'],
   ['light', 'Default Light Modern'],
@@ -30,16 +31,13 @@ describe('Screenshots of every view in light and dark themes', () => {
         const s = await showView(view);
         assert.equal(s.view, view);
         assert.equal(s.error, undefined);
-        assert.ok(view === 'tokens' || s.charts.length > 0, `${view} drew charts`);
-        await settle(view === 'tokens' ? 1200 : 800);
+        assert.ok(view === VIEW.tokens || s.charts.length > 0, `${view} drew charts`);
+        await settle(view === VIEW.tokens ? 1200 : 800);
         await screenshot(`${name}-${view}`);
       }
       await vscode.commands.executeCommand('normlens.compareNorms');
       // The panel may still hold the empty state it showed while no inspector was open.
-      await waitFor('the side panel to draw the sample', async () => {
-        const side = await lastRender('sidePanel');
-        return side.charts.length > 0 ? side : undefined;
-      });
+      await renderMatching('sidePanel', 'the side panel to draw the sample', (side) => side.charts.length > 0);
       await settle(1000);
       await screenshot(`${name}-side-panel`);
       await vscode.commands.executeCommand('workbench.action.closeSidebar');

@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { VIEW } from '../../../src/protocol';
 import type { AnalysisReport } from '../../../src/core/report/analysisReport';
 import { closeAll, openAndRender, renderAfter, showView, workspaceUri } from '../support';
 
@@ -16,7 +17,7 @@ describe('Settings and live updates', () => {
 
   it('changing normlens.bins re-runs the analysis and redraws with the new bins', async () => {
     await openAndRender(workspaceUri('integration', 'layernorm.safetensors'), 'normlens.inspectorOptIn');
-    await showView('layernorm');
+    await showView(VIEW.layerNorm);
     const s = await renderAfter(() => config().update('bins', 24, vscode.ConfigurationTarget.Global));
     assert.equal(s.view, 'layernorm');
     assert.equal(s.charts.find((c) => c.id === 'ln-hist-after')?.points, 24);
@@ -31,7 +32,7 @@ describe('Settings and live updates', () => {
     assert.ok(!after.warnings.some((w) => w.code === 'outlier-feature'), 'a higher factor silences the warning');
   });
 
-  it('re-analyses when the file changes on disk', async () => {
+  it('re-analyzes when the file changes on disk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'normlens-watch-'));
     const file = join(dir, 'live.npy');
     copyFileSync(workspaceUri('integration', 'hello.npy').fsPath, file);

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
-import { canDriveUi, closeAll, renderAfter, ui } from '../support';
+import { COMMAND, VIEW } from '../../../src/protocol';
+import { canDriveUi, closeAll, renderAfter, renderMatching, ui, workspaceUri } from '../support';
 
 describe('Driving the UI like a user', function () {
   before(async function () {
@@ -37,6 +38,19 @@ describe('Driving the UI like a user', function () {
     assert.ok(zoomed.tables.some((t) => t.id === 'tokens-heatmap' && t.rows === 64), 'small enough for a table of values');
     const reset = await renderAfter(() => ui({ kind: 'press', keys: ['0'] }));
     assert.deepEqual(reset.heatmap, { rows: 128, cols: 64 });
+  });
+
+  it('a side panel warning link opens the inspector on the view that explains it (the shared allow-list)', async () => {
+    await closeAll();
+    const uri = workspaceUri('integration', 'tokens.json');
+    await vscode.commands.executeCommand(COMMAND.compareNorms, uri);
+    await renderMatching('sidePanel', 'the side panel to show tokens.json', (r) => r.warnings.includes('outlier-feature'));
+    const s = await renderAfter(() => ui({ kind: 'click', selector: 'li.warning[data-code="outlier-feature"] button.reveal' }));
+    assert.equal(s.view, VIEW.tokens);
+    const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    assert.ok(input instanceof vscode.TabInputCustom);
+    assert.equal(input.uri.toString(), uri.toString());
+    await vscode.commands.executeCommand('workbench.action.closeSidebar');
   });
 
   it('runs a NormLens command from the command palette', async () => {

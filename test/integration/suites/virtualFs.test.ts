@@ -45,6 +45,8 @@ describe('Virtual file systems (workspace.fs)', () => {
     const files = new Map<string, Uint8Array>([
       ['/hello.npy', readFileSync(workspaceUri('integration', 'hello.npy').fsPath)],
       ['/layernorm.safetensors', readFileSync(workspaceUri('integration', 'layernorm.safetensors').fsPath)],
+      // An npz whose members sit at offsets that are not multiples of 4 (given as a Node Buffer).
+      ['/transformer-block.npz', readFileSync(vscode.Uri.joinPath(vscode.extensions.getExtension('normlens.normlens')!.extensionUri, 'media', 'samples', 'transformer-block.npz').fsPath)],
     ]);
     registration = vscode.workspace.registerFileSystemProvider('normlens-mem', new MemoryFileSystem(files), { isReadonly: true });
   });
@@ -53,10 +55,16 @@ describe('Virtual file systems (workspace.fs)', () => {
     registration.dispose();
   });
 
-  it('analyses a dump that is not a local file', async () => {
+  it('analyzes a dump that is not a local file', async () => {
     const r = await vscode.commands.executeCommand<AnalysisReport>('normlens.analyze', vscode.Uri.parse('normlens-mem:/layernorm.safetensors'), { progress: false });
     assert.equal(r.comparison?.bestMatch, 'layernorm');
-    assert.equal(r.timing.workers, 0, 'read through workspace.fs into memory, analysed in process');
+    assert.equal(r.timing.workers, 0, 'read through workspace.fs into memory, analyzed in process');
+  });
+
+  it('analyzes an npz read into memory (unaligned members)', async () => {
+    const r = await vscode.commands.executeCommand<AnalysisReport>('normlens.analyze', vscode.Uri.parse('normlens-mem:/transformer-block.npz'), { progress: false });
+    assert.equal(r.comparison?.bestMatch, 'layernorm');
+    assert.equal(r.timing.workers, 0);
   });
 
   it('opens it in the inspector', async () => {

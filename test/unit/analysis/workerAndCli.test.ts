@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { runAnalyze, writeJson } from '../../../src/cli/analyzeCommand';
 import { main } from '../../../src/cli/main';
 import type { AnalysisReport } from '../../../src/core/report/analysisReport';
+import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { analyzeFile } from '../../../src/worker/workerRunner';
+import { readFileSync } from 'node:fs';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const TRANSFORMER = join(ROOT, 'test', 'fixtures', 'analysis', 'transformer.npz');
@@ -29,8 +31,8 @@ function maxDifference(a: unknown, b: unknown): number {
 
 describe('worker runner', () => {
   it('two workers give the in-process report (to 1e-12)', async () => {
-    const inProcess = await analyzeFile(TRANSFORMER, {}, { workers: 0 });
-    const workers = await analyzeFile(TRANSFORMER, {}, { workers: 2, minElementsForWorkers: 0 });
+    const inProcess = (await analyzeFile(TRANSFORMER, { workers: 0 })).report;
+    const workers = (await analyzeFile(TRANSFORMER, { workers: 2, minElementsForWorkers: 0 })).report;
     assert.equal(inProcess.timing.workers, 0);
     assert.equal(workers.timing.workers, 2);
     assert.ok(maxDifference(inProcess, workers) < 1e-12);
@@ -55,28 +57,75 @@ describe('worker runner', () => {
       const path = join(dir, 'bf16.npy');
       writeFileSync(path, Buffer.concat([prologue, Buffer.from(bits.buffer)]));
       const open = { bf16FromUint16: true };
-      const inProcess = await analyzeFile(path, {}, { workers: 0, open });
-      const workers = await analyzeFile(path, {}, { workers: 2, minElementsForWorkers: 0, open });
+      const inProcess = (await analyzeFile(path, { workers: 0, open })).report;
+      const workers = (await analyzeFile(path, { workers: 2, minElementsForWorkers: 0, open })).report;
       assert.equal(inProcess.input.dtype, 'bfloat16');
       assert.equal(workers.timing.workers, 2);
       assert.ok(maxDifference(inProcess, workers) < 1e-12);
       // Without the option the array is uint16: not something to normalize.
-      await assert.rejects(analyzeFile(path, {}, { workers: 0 }), /floating-point/);
-      await assert.rejects(analyzeFile(path, {}, { workers: 2, minElementsForWorkers: 0, open: { limits: { maxNpyHeaderBytes: 16 } } }), /header/);
+      await assert.rejects(analyzeFile(path, { workers: 0 }), /floating-point/);
+      await assert.rejects(analyzeFile(path, { workers: 2, minElementsForWorkers: 0, open: { limits: { maxNpyHeaderBytes: 16 } } }), /header/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
+  it('raised limits reach every worker, not only this thread (a header over the default limit)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'normlens-limits-'));
+    try {
+      const T = 64;
+      const H = 32;
+      const values = new Float32Array(T * H).map((_, i) => Math.sin(i * 0.1));
+      // A header of ~12 kB: over numpy's (and NormLens's) default maxNpyHeaderBytes of 10000.
+      let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${T}, ${H}), }`;
+      header += ' '.repeat(12000 + 63 - ((10 + header.length + 12000) % 64)) + '\n';
+      const prologue = Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, header.length & 0xff, header.length >> 8]), Buffer.from(header, 'latin1')]);
+      const path = join(dir, 'big-header.npy');
+      writeFileSync(path, Buffer.concat([prologue, Buffer.from(values.buffer)]));
+      await assert.rejects(analyzeFile(path, { workers: 2, minElementsForWorkers: 0 }), /header/);
+      const open = { limits: { maxNpyHeaderBytes: 20000 } };
+      const r = await analyzeFile(path, { workers: 2, minElementsForWorkers: 0, open });
+      assert.equal(r.report.timing.workers, 2);
+      assert.deepEqual(r.report.input.shape, [T, H]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('returns the dump’s tensors, roles and tokens with the report, and keeps the dump open when asked', async () => {
+    const r = await analyzeFile(TRANSFORMER, { workers: 0, keepOpen: true });
+    try {
+      assert.ok(r.tensors.length >= 2);
+      assert.equal(r.roles.get(r.report.input.name), 'input');
+      assert.ok(r.opened, 'the dump stays open');
+      const input = r.opened!.dump.tensors.find((t) => t.info.name === r.report.input.name);
+      assert.ok(input);
+      assert.equal((await input!.read(0, 4)).length, 4);
+    } finally {
+      await r.opened?.close();
+    }
+    const chosen = await analyzeFile(TRANSFORMER, { workers: 0, analysis: { tensor: r.report.input.name } });
+    assert.equal(chosen.opened, undefined);
+    assert.equal(chosen.roles.get(r.report.input.name), 'input');
+  });
+
+  it('analyzes a ByteSource (a file read through workspace.fs) in process, to the same report', async () => {
+    const fromPath = await analyzeFile(TRANSFORMER, { workers: 0 });
+    const fromBytes = await analyzeFile(new MemoryByteSource(new Uint8Array(readFileSync(TRANSFORMER)), 'transformer.npz'), { workers: 2 });
+    assert.equal(fromBytes.report.timing.workers, 0, 'no workers without a path to open');
+    assert.ok(maxDifference(fromPath.report, fromBytes.report) < 1e-12);
+    assert.deepEqual(fromBytes.tensors, fromPath.tensors);
+  });
+
   it('a cancelled run stops the workers and rejects', async () => {
     const flag = { aborted: true };
-    await assert.rejects(analyzeFile(TRANSFORMER, {}, { workers: 2, minElementsForWorkers: 0, cancellation: flag }), /cancelled/);
+    await assert.rejects(analyzeFile(TRANSFORMER, { workers: 2, minElementsForWorkers: 0, cancellation: flag }), /cancelled/);
   });
 });
 
 describe('normlens analyze', () => {
   it('writes --json in pieces that join to exactly JSON.stringify of the report', async () => {
-    const report = await analyzeFile(TRANSFORMER, {}, { workers: 0 });
+    const { report } = await analyzeFile(TRANSFORMER, { workers: 0 });
     const nested = { ...report, extra: [{ a: [1, NaN, Infinity, -0, 'x'], b: undefined }, null, [[1, 2], { c: 3 }]], big: Array.from({ length: 1000 }, (_, i) => (i % 7 === 0 ? NaN : i / 3)) };
     for (const [pieceChars, sliceLength] of [[1, 1], [100, 7], [1 << 20, 8192]] as const) {
       const pieces: string[] = [];

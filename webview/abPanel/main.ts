@@ -12,7 +12,7 @@ type Side = { title: string; uri: string; report: AnalysisReport };
 
 /** Rows of the A/B statistics table: label, value for A, value for B. */
 function statRows(a: AnalysisReport, b: AnalysisReport): [string, string, string][] {
-  const maxShift = (r: AnalysisReport) => fmt(Math.max(0, ...r.batchDependence.subBatches.map((s) => s.rmsShift)));
+  const maxShift = (r: AnalysisReport) => fmt(r.batchDependence.subBatches.reduce((m, s) => Math.max(m, s.rmsShift), 0));
   const row = (label: string, f: (r: AnalysisReport) => string): [string, string, string] => [label, f(a), f(b)];
   return [
     row('input', (r) => `${r.input.name} ${r.input.dtype} ${fmtShape(r.input.shape)}`),
@@ -67,21 +67,21 @@ function render(a: Side, b: Side): void {
     pairBlock('ab-bn', 'After BatchNorm', a, b, (r) => r.histograms.batchNorm),
   );
   app.setAttribute('aria-busy', 'false');
-  setTimeout(() => reportRendered(charts.summary('compare', [...a.report.warnings, ...b.report.warnings].map((w) => w.code))), 0);
+  setTimeout(() => reportRendered(charts.summary('abPanel', [...a.report.warnings, ...b.report.warnings].map((w) => w.code))), 0);
 }
 
 onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
-      app.replaceChildren(h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `Analysing ${m.title}…`)));
+      app.replaceChildren(h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `Analyzing ${m.title}…`)));
       break;
-    case 'compare':
+    case 'abReports':
       saveState({ a: m.a.uri, b: m.b.uri });
       render(m.a, m.b);
       break;
     case 'error':
       charts.clear();
-      app.replaceChildren(h('section', { class: 'card error-card', role: 'alert' }, h('h2', null, 'The comparison failed'), h('p', { class: 'error-message' }, m.message)));
+      app.replaceChildren(h('section', { class: 'card error-card', role: 'alert' }, h('h2', null, 'The A/B panel could not analyze both dumps'), h('p', { class: 'error-message' }, m.message)));
       reportRendered(charts.summary('error', [], m.message));
       break;
     default:

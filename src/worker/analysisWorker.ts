@@ -2,12 +2,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { runPass1, type Pass1Partial } from '../core/analysis/pass1';
 import { runPass2, type Pass2Partial } from '../core/analysis/pass2';
 import { resolvePlanTensors } from '../core/analysis/plan';
-import { isNormLensError } from '../core/errors';
+import { sliceTensor } from '../core/dump/tensorSlice';
+import { isNormLensError, NormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { DecodedValues, Dump } from '../core/formats/types';
 import { NodeFileByteSource } from '../platform/nodeFileSource';
 import { RpcServer, type RpcHandlerContext } from '../rpc';
-import type { AnalysisWorkerData, WorkerMethods } from './workerProtocol';
+import type { AnalysisWorkerData, PassTarget, WorkerMethods } from './workerProtocol';
 
 /** Transferable buffers of a partial (its typed arrays), so replies move instead of copy. */
 function buffersOf(partial: Pass1Partial | Pass2Partial): ArrayBuffer[] {
@@ -20,15 +21,46 @@ function buffersOf(partial: Pass1Partial | Pass2Partial): ArrayBuffer[] {
   return [...out];
 }
 
-let dumpPromise: Promise<{ source: NodeFileByteSource; dump: Dump }> | null = null;
+/** The dump this worker has open: the last path asked for (a sweep reads the sites of one file in a row). */
+let current: { path: string; opened: Promise<{ source: NodeFileByteSource; dump: Dump }>; slices: Map<string, Dump> } | null = null;
 
-/** Opens the worker's own view of the dump once (positional reads; nothing shared with the host). */
-function opened(): Promise<{ source: NodeFileByteSource; dump: Dump }> {
-  if (!dumpPromise) {
-    const { path, open } = workerData as AnalysisWorkerData;
-    dumpPromise = NodeFileByteSource.open(path).then(async (source) => ({ source, dump: await openDump(source, open) }));
+/** Opens the worker's own view of a dump (positional reads; nothing shared with the host), closing the previous one. */
+function openedDump(path: string): Promise<{ source: NodeFileByteSource; dump: Dump }> {
+  if (current?.path !== path) {
+    const previous = current;
+    if (previous) void previous.opened.then(({ source }) => source.close()).catch(() => undefined);
+    const { open } = workerData as AnalysisWorkerData;
+    const opened = NodeFileByteSource.open(path).then(async (source) => {
+      try {
+        return { source, dump: await openDump(source, open) };
+      } catch (e) {
+        await source.close();
+        throw e;
+      }
+    });
+    current = { path, opened, slices: new Map() };
+    // A dump that fails to open is not kept: the next request tries again.
+    opened.catch(() => {
+      if (current?.opened === opened) current = null;
+    });
   }
-  return dumpPromise;
+  return current!.opened;
+}
+
+/** The dump a request reads: the file's dump, or for a `--layer-axis` site a view holding the sliced input (made once per slice). */
+async function opened(target: PassTarget): Promise<{ source: NodeFileByteSource; dump: Dump }> {
+  const { source, dump } = await openedDump(target.path);
+  const slice = target.slice;
+  if (!slice) return { source, dump };
+  const slices = current!.slices;
+  let view = slices.get(slice.name);
+  if (!view) {
+    const whole = dump.tensors.find((h) => h.info.name === slice.tensor);
+    if (!whole) throw new NormLensError('usage', `site '${slice.name}': tensor '${slice.tensor}' is not in the dump.`);
+    view = { ...dump, tensors: [sliceTensor(whole, slice.axis, slice.index, { name: slice.name }), ...dump.tensors] };
+    slices.set(slice.name, view);
+  }
+  return { source, dump: view };
 }
 
 /** Pass hooks of one request: progress to the host, cancellation from it, chunk buffers recycled. */
@@ -48,14 +80,14 @@ if (port) {
   const server = new RpcServer<WorkerMethods>(
     (message, transfer) => port.postMessage(message, transfer ?? []),
     {
-      async pass1({ plan, range }, context) {
-        const { source, dump } = await opened();
+      async pass1({ target, plan, range }, context) {
+        const { source, dump } = await opened(target);
         const partial = await runPass1(resolvePlanTensors(dump, plan), plan, range, hooksFor(source, context));
         for (const b of buffersOf(partial)) context.transfer.push(b);
         return partial;
       },
-      async pass2({ plan, context: pass2Context, range }, context) {
-        const { source, dump } = await opened();
+      async pass2({ target, plan, context: pass2Context, range }, context) {
+        const { source, dump } = await opened(target);
         const partial = await runPass2(resolvePlanTensors(dump, plan), plan, pass2Context, range, hooksFor(source, context));
         for (const b of buffersOf(partial)) context.transfer.push(b);
         return partial;

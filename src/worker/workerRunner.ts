@@ -8,6 +8,8 @@ import type { Pass2Context, Pass2Partial } from '../core/analysis/pass2';
 import { planAnalysis, type AnalysisOptions, type AnalysisPlan } from '../core/analysis/plan';
 import type { TokenRange } from '../core/analysis/tiles';
 import { guessRoles } from '../core/dump/roles';
+import { findSite, siteAnalysis, sitesOfDump } from '../core/dump/sites';
+import { siteAnalysisOptions } from '../core/sweep/siteOptions';
 import { NormLensError, type NormLensErrorKind } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { OpenDumpOptions } from '../core/formats/options';
@@ -16,7 +18,7 @@ import type { ByteSource } from '../core/io/byteSource';
 import type { AnalysisReport } from '../core/report/analysisReport';
 import { NodeFileByteSource } from '../platform/nodeFileSource';
 import { RpcClient, RpcError } from '../rpc';
-import type { AnalysisWorkerData, WorkerMethods } from './workerProtocol';
+import type { AnalysisWorkerData, PassTarget, WorkerMethods } from './workerProtocol';
 
 /** What `analyzeFile` does and how: the analysis, how to open the dump, and where the passes run. */
 export interface AnalyzeFileOptions extends AnalysisRunHooks {
@@ -32,6 +34,16 @@ export interface AnalyzeFileOptions extends AnalysisRunHooks {
   readonly minElementsForWorkers?: number;
   /** Keep the dump open and return it as `opened` (for later reads such as heatmaps). */
   readonly keepOpen?: boolean;
+  /**
+   * Analyze one site of a whole-model dump (`analyze --site NAME`, a site chosen in the Model view):
+   * its input with its own output/weight/bias/running stats/mask. Unknown names throw
+   * NormLensError('usage') listing some site names. The tensor names of `analysis` are then ignored.
+   */
+  readonly site?: string;
+  /** `--layer-axis N` for `site`: sites `NAME[i]` are slices of one tensor along axis N. */
+  readonly layerAxis?: number;
+  /** The tensor `layerAxis` splits (default: the input of the dump's only site). */
+  readonly layerTensor?: string;
 }
 
 /**
@@ -47,24 +59,24 @@ export function resolveWorkerScript(explicit?: string): string {
   return built;
 }
 
-/** A pool of analysis workers that each open `path` themselves and run passes on token ranges. */
-class WorkerPassExecutor implements PassExecutor {
-  parallelism: number;
+/**
+ * A pool of analysis workers, started once and reused for many plans (a sweep runs every site on
+ * one pool). Each request names its target dump; a worker keeps the last dump it opened, so the
+ * sites of one file are opened once per worker. `executorFor` gives the PassExecutor of one run.
+ */
+export class WorkerPool {
   private readonly pool: { worker: Worker; rpc: RpcClient<WorkerMethods> }[] = [];
   private failure: Error | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
 
-  constructor(
-    public workers: number,
-    script: string,
-    path: string,
-    hooks: AnalysisRunHooks,
-    open: OpenDumpOptions | undefined,
-  ) {
-    this.parallelism = workers;
-    const data: AnalysisWorkerData = open !== undefined ? { path, open } : { path };
+  /**
+   * Starts `workers` threads of `script`, each opening dumps with `open`. A `cancellation` flag
+   * that becomes aborted stops every worker at once (a running chunk loop is cut off).
+   */
+  constructor(workers: number, script: string, open: OpenDumpOptions | undefined, cancellation?: AnalysisRunHooks['cancellation']) {
+    const data: AnalysisWorkerData = open !== undefined ? { open } : {};
     const execArgv = script.endsWith('.ts') ? ['--require', 'tsx/cjs'] : undefined;
-    for (let k = 0; k < workers; k++) {
+    for (let k = 0; k < Math.max(1, workers); k++) {
       const worker = new Worker(script, { workerData: data, ...(execArgv ? { execArgv } : {}) });
       const rpc = new RpcClient<WorkerMethods>((message, transfer) => worker.postMessage(message, transfer ?? []));
       worker.on('message', (m: unknown) => rpc.handle(m));
@@ -75,11 +87,21 @@ class WorkerPassExecutor implements PassExecutor {
       });
       this.pool.push({ worker, rpc });
     }
-    if (hooks.cancellation) {
+    if (cancellation) {
       this.poll = setInterval(() => {
-        if (hooks.cancellation?.aborted) this.fail(new NormLensError('cancelled', 'the analysis was cancelled.'));
+        if (cancellation.aborted) this.fail(new NormLensError('cancelled', 'the analysis was cancelled.'));
       }, 25);
     }
+  }
+
+  /** Why the pool stopped (a worker died, cancellation), or null while it runs. */
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /** Worker threads running. */
+  get size(): number {
+    return this.pool.length;
   }
 
   private fail(e: Error): void {
@@ -101,14 +123,14 @@ class WorkerPassExecutor implements PassExecutor {
   }
 
   /**
-   * Runs `count` jobs on the pool, each worker taking the next job when it finishes one: a worker
-   * that gets less CPU (a busy machine) takes fewer ranges instead of holding up the pass.
+   * Runs `count` jobs on the first `width` workers, each taking the next job when it finishes one: a
+   * worker that gets less CPU (a busy machine) takes fewer ranges instead of holding up the pass.
    */
-  private async schedule<T>(count: number, job: (rpc: RpcClient<WorkerMethods>, k: number) => Promise<T>): Promise<T[]> {
+  private async schedule<T>(width: number, count: number, job: (rpc: RpcClient<WorkerMethods>, k: number) => Promise<T>): Promise<T[]> {
     const results = new Array<T>(count);
     let next = 0;
     await Promise.all(
-      this.pool.map(async ({ rpc }) => {
+      this.pool.slice(0, Math.max(1, width)).map(async ({ rpc }) => {
         while (next < count) {
           if (this.failure) throw this.failure;
           const k = next++;
@@ -119,20 +141,23 @@ class WorkerPassExecutor implements PassExecutor {
     return results;
   }
 
-  runPass1(plan: AnalysisPlan, ranges: readonly TokenRange[], onElements: (n: number) => void): Promise<Pass1Partial[]> {
-    return this.schedule(ranges.length, (rpc, k) => this.call(rpc, 'pass1', { plan, range: ranges[k]! }, onElements));
-  }
-
-  runPass2(plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]> {
-    return this.schedule(ranges.length, (rpc, k) => this.call(rpc, 'pass2', { plan, context: contexts[k]!, range: ranges[k]! }, onElements));
+  /** The PassExecutor of one run on `target`, using at most `width` workers (1 for front-to-back reads). */
+  executorFor(target: PassTarget, width = this.pool.length): PassExecutor {
+    const n = Math.max(1, Math.min(width, this.pool.length));
+    return {
+      workers: n,
+      parallelism: n,
+      runPass1: (plan: AnalysisPlan, ranges: readonly TokenRange[], onElements: (n: number) => void): Promise<Pass1Partial[]> =>
+        this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass1', { target, plan, range: ranges[k]! }, onElements)),
+      runPass2: (plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]> =>
+        this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass2', { target, plan, context: contexts[k]!, range: ranges[k]! }, onElements)),
+    };
   }
 
   /** Keeps at most `n` workers (≥ 1), stopping the others (they have not been given work yet). */
   limit(n: number): void {
     const extra = this.pool.splice(Math.max(1, n));
     for (const { worker } of extra) void worker.terminate();
-    this.workers = this.pool.length;
-    this.parallelism = this.pool.length;
   }
 
   /** Stops every worker (also on cancellation: a running chunk loop is cut off at once). */
@@ -180,12 +205,23 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
   // Workers take tens of milliseconds to start: start them while this thread parses the header and
   // plans, when the file is big enough to need them (a file of fewer bytes has fewer elements).
   // They only open the file when given work; unneeded ones are stopped below.
-  let executor: WorkerPassExecutor | null = path !== null && wanted > 0 && source.size >= minElements ? new WorkerPassExecutor(wanted, script, path, options, options.open) : null;
+  let pool: WorkerPool | null = path !== null && wanted > 0 && source.size >= minElements ? new WorkerPool(wanted, script, options.open, options.cancellation) : null;
   let keep = false;
   try {
-    const dump = await openDump(source, options.open);
-    const infos = dump.tensors.map((t) => t.info);
-    const a = options.analysis ?? {};
+    const whole = await openDump(source, options.open);
+    const infos = whole.tensors.map((t) => t.info);
+    let dump = whole;
+    let a: AnalysisOptions = options.analysis ?? {};
+    let target: PassTarget | null = path !== null ? { path } : null;
+    if (options.site !== undefined) {
+      const grouping = { ...(options.layerAxis !== undefined ? { layerAxis: options.layerAxis } : {}), ...(options.layerTensor !== undefined ? { layerTensor: options.layerTensor } : {}) };
+      const site = findSite(sitesOfDump(whole, grouping), options.site);
+      const chosen = siteAnalysis(whole, site);
+      dump = chosen.dump;
+      const { tensor: _t, mask: _m, output: _o, weight: _w, bias: _b, runningMean: _rm, runningVar: _rv, roles: _r, ...user } = a;
+      a = siteAnalysisOptions(user, chosen.options);
+      if (path !== null && site.slice) target = { path, slice: { ...site.slice, name: chosen.options.tensor } };
+    }
     const roles =
       a.roles ?? guessRoles(infos, { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
     const plan = await planAnalysis(dump, { ...a, roles });
@@ -194,17 +230,17 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
     const described = { description: source.description, format: dump.format };
     let report: AnalysisReport;
     if (!useWorkers) {
-      if (executor) await executor.dispose();
-      executor = null;
+      if (pool) await pool.dispose();
+      pool = null;
       // Chunks read for the passes go back to the source once visited (fewer page faults and less GC).
       const recycle = source instanceof NodeFileByteSource ? source : null;
       const hooks: AnalysisRunHooks = recycle ? { ...options, release: (values) => recycle.recycle(values.buffer) } : options;
       report = await executeAnalysis(plan, inProcessExecutor(dump, hooks), described, options);
     } else {
       const count = plan.randomAccess ? Math.max(1, Math.min(wanted, plan.tokens)) : 1;
-      executor ??= new WorkerPassExecutor(count, script, path, options, options.open);
-      executor.limit(count);
-      report = await executeAnalysis(plan, executor, described, options);
+      pool ??= new WorkerPool(count, script, options.open, options.cancellation);
+      pool.limit(count);
+      report = await executeAnalysis(plan, pool.executorFor(target ?? { path }, count), described, options);
     }
     keep = options.keepOpen === true;
     return {
@@ -215,7 +251,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       ...(keep ? { opened: { dump, close: async () => source.close?.() } } : {}),
     };
   } finally {
-    if (executor) await executor.dispose();
+    if (pool) await pool.dispose();
     if (!keep) await source.close?.();
   }
 }

@@ -214,6 +214,7 @@ export function buildReport(
       tokensPerBatchElement: plan.tokensPerBatchElement,
       validTokens: plan.validTokens,
       paddingTokens: T - plan.validTokens,
+      featureAxisRule: plan.featureAxisRule,
     },
     global: { ...stats.global },
     layerNorm: {

@@ -3,6 +3,7 @@ import { isFloatingDType } from '../formats/dtypes';
 import { describeMissingInput, guessRoles, tensorWithRole } from '../dump/roles';
 import type { DType, Dump, TensorHandle, TensorRole } from '../formats/types';
 import type { AnalysisWarning, TensorReference } from '../report/analysisReport';
+import { inferFeatureAxis, type FeatureAxisRule } from './featureAxis';
 import { resolveThresholds, type AnalysisThresholds, type ThresholdOverrides } from './thresholds';
 
 /** What the caller may choose; everything is optional and defaults follow DESIGN.md. */
@@ -25,7 +26,7 @@ export interface AnalysisOptions {
   readonly runningVar?: string;
   /** eps inside the square root of every norm (`--eps`); default: the dump's eps, else 1e-5. */
   readonly eps?: number;
-  /** Feature axis (`--feature-axis`), negative counts from the end; default: the last axis. */
+  /** Feature axis (`--feature-axis`), negative counts from the end; default: inferred (featureAxis.ts). */
   readonly featureAxis?: number;
   /** Histogram bins (`--bins`), 2..1024; default 64. */
   readonly bins?: number;
@@ -66,6 +67,8 @@ export interface AnalysisPlan {
   readonly inputDtype: DType;
   readonly shape: readonly number[];
   readonly featureAxis: number;
+  /** Which rule chose the feature axis (featureAxis.ts). */
+  readonly featureAxisRule: FeatureAxisRule;
   readonly outer: number;
   readonly features: number;
   readonly inner: number;
@@ -158,7 +161,17 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
     throw new NormLensError('usage', `tensor '${input.info.name}' has shape ${shapeText(shape)}: nothing to normalize. Pick an activation tensor with --tensor NAME.`);
   }
   const rank = shape.length;
-  const requestedAxis = options.featureAxis ?? rank - 1;
+  // No --feature-axis: parameters' lengths, else a bounded replay against the output, else the last axis.
+  const lookup = (name: string | undefined, role: Exclude<TensorRole, 'other'>): TensorHandle | null =>
+    name !== undefined ? (dump.tensors.find((h) => h.info.name === name) ?? null) : byRole(role);
+  const axisChoice =
+    options.featureAxis !== undefined
+      ? { axis: options.featureAxis, rule: 'given' as const }
+      : await inferFeatureAxis(input, {
+          parameters: [lookup(options.weight, 'weight'), lookup(options.bias, 'bias'), lookup(options.runningMean, 'running_mean'), lookup(options.runningVar, 'running_var')],
+          output: lookup(options.output, 'output'),
+        });
+  const requestedAxis = axisChoice.axis;
   if (!Number.isInteger(requestedAxis) || requestedAxis < -rank || requestedAxis >= rank) {
     throw new NormLensError('usage', `--feature-axis ${requestedAxis} is out of range for '${input.info.name}' of shape ${shapeText(shape)}: use 0..${rank - 1} (or -1 for the last axis).`);
   }
@@ -270,6 +283,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
     inputDtype: input.info.dtype,
     shape,
     featureAxis,
+    featureAxisRule: axisChoice.rule,
     outer,
     features,
     inner,

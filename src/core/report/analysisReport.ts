@@ -1,5 +1,7 @@
 import type { DType } from '../formats/types';
 
+import type { FeatureAxisRule } from '../analysis/featureAxis';
+
 /** Version of the AnalysisReport layout; bumped on any incompatible change. */
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -223,6 +225,8 @@ export interface AnalysisReport {
     tokensPerBatchElement: number;
     validTokens: number;
     paddingTokens: number;
+    /** How the feature axis was chosen: given by the user, by the parameters' length, by replaying the output, or the last axis. */
+    featureAxisRule: FeatureAxisRule;
   };
   global: { count: number; finite: number; nan: number; posInf: number; negInf: number; min: number; max: number; mean: number; std: number };
   layerNorm: {

@@ -1,3 +1,4 @@
+import type { FeatureAxisRule } from '../analysis/featureAxis';
 import type { AnalysisWarning, NormKind } from './analysisReport';
 
 /** Version of the SweepReport layout; bumped on any incompatible change. */
@@ -35,8 +36,7 @@ export interface SiteSummary {
   bnSubBatchShift?: number;
 }
 
-/** Which rule chose the feature axis (DESIGN.md "Feature axis when none is given"). */
-export type FeatureAxisRule = 'given' | 'parameters' | 'replay' | 'last';
+export type { FeatureAxisRule } from '../analysis/featureAxis';
 
 /** One normalization site of a whole-model dump and what the analysis found there. */
 export interface SweepSite {

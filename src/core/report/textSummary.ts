@@ -16,6 +16,14 @@ function summary(s: SeriesSummary): string {
   return `mean ${num(s.mean)}, std ${num(s.std)}, range [${num(s.min)}, ${num(s.max)}]`;
 }
 
+/** How the text summary says which rule chose the feature axis. */
+const AXIS_RULE_TEXT: Readonly<Record<string, string>> = {
+  given: ' (given)',
+  parameters: ' (matches the parameters)',
+  replay: ' (the one whose replay explains the output)',
+  last: ' (last axis)',
+};
+
 /** Renders the human-readable summary of a report (the default output of `normlens analyze`). */
 export function formatReportText(r: AnalysisReport): string {
   const lines: string[] = [];
@@ -26,7 +34,7 @@ export function formatReportText(r: AnalysisReport): string {
     .filter(([, t]) => t !== null)
     .map(([role, t]) => `${role} '${t!.name}'${t!.used ? '' : ' (ignored)'}`);
   if (roles.length > 0) lines.push(`  with ${roles.join(', ')}`);
-  lines.push(`layout: feature axis ${L.featureAxis}, ${L.tokens} tokens × ${L.features} features, batch ${L.batchSize}${L.paddingTokens > 0 ? `, ${L.paddingTokens} padding tokens` : ''}; eps ${num(r.options.eps)}`);
+  lines.push(`layout: feature axis ${L.featureAxis}${AXIS_RULE_TEXT[L.featureAxisRule] ?? ''}, ${L.tokens} tokens × ${L.features} features, batch ${L.batchSize}${L.paddingTokens > 0 ? `, ${L.paddingTokens} padding tokens` : ''}; eps ${num(r.options.eps)}`);
   lines.push(`global: ${g.count} values, mean ${num(g.mean)}, std ${num(g.std)}, min ${num(g.min)}, max ${num(g.max)}${g.nan + g.posInf + g.negInf > 0 ? `, ${g.nan} NaN, ${g.posInf} +Inf, ${g.negInf} −Inf` : ''}`);
   lines.push('');
   lines.push('LayerNorm (per token, over features):');

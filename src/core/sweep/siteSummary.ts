@@ -1,5 +1,5 @@
 import type { AnalysisReport } from '../report/analysisReport';
-import type { FeatureAxisRule, SiteSummary, SweepSite, SiteTensors } from '../report/sweepReport';
+import type { SiteSummary, SweepSite, SiteTensors } from '../report/sweepReport';
 
 /** The site's key numbers, read from its full AnalysisReport (which is then dropped: memory per site stays small). */
 export function summarizeSite(report: AnalysisReport): SiteSummary {
@@ -34,13 +34,12 @@ export function summarizeSite(report: AnalysisReport): SiteSummary {
 
 /** One row of the SweepReport from a site's analysis. */
 export function sweepSiteOf(name: string, tensors: SiteTensors, report: AnalysisReport): SweepSite {
-  const rule = (report.layout as { featureAxisRule?: FeatureAxisRule }).featureAxisRule;
   return {
     name,
     tensors,
     shape: [...report.input.shape],
     dtype: report.input.dtype,
-    layout: { featureAxis: report.layout.featureAxis, tokens: report.layout.tokens, features: report.layout.features, ...(rule ? { featureAxisRule: rule } : {}) },
+    layout: { featureAxis: report.layout.featureAxis, tokens: report.layout.tokens, features: report.layout.features, featureAxisRule: report.layout.featureAxisRule },
     summary: summarizeSite(report),
     warnings: report.warnings.map((w) => ({ code: w.code, severity: w.severity, message: w.message })),
   };

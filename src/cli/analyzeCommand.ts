@@ -9,14 +9,19 @@ import { EXIT_FAIL_ON, EXIT_OK, parseArgs, type CliIO } from './cliIO';
 export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAME] [--mask NAME] [--output NAME]
                         [--weight NAME] [--bias NAME] [--eps X] [--feature-axis N]
                         [--bins N] [--fail-on error|warning|never]
+       normlens analyze FILE --site NAME [--layer-axis N] [--json] [--eps X] [--feature-axis N] ...
 
   --json            print the full AnalysisReport (schemaVersion 1) instead of the summary
+  --site NAME       one site of a whole-model dump (its input with its own output, weight, bias,
+                    running stats and mask); normlens sweep FILE lists the site names
+  --layer-axis N    with --site: sites NAME[i] are slices of one tensor along axis N
   --tensor NAME     input activations (default: hidden_states|activations|input|x, else the largest float tensor)
   --mask NAME       padding mask, one entry per token, 1 = real, 0 = padding
   --output NAME     recorded norm output to replay LayerNorm/RMSNorm/BatchNorm against
   --weight/--bias   affine parameters, one value per feature
   --eps X           eps inside the square root (default: the dump's eps, else 1e-5)
-  --feature-axis N  axis of the features (default: last; 1 for (N, C, L) BatchNorm1d activations)
+  --feature-axis N  axis of the features (default: the axis a weight/bias/running stat's length
+                    matches, else the one whose replay explains --output, else the last)
   --bins N          histogram bins, 2..1024 (default 64)
   --fail-on LEVEL   exit 1 when a warning of that severity (or worse) exists: error, warning,
                     or never (default: never, so warnings alone never fail a run)
@@ -26,7 +31,8 @@ Exit codes: 0 success, 1 --fail-on triggered, 2 unreadable or invalid input.
 
 const SEVERITY_RANK = { info: 0, warning: 1, error: 2 } as const;
 
-function parseNumber(flag: string, text: string, integer: boolean): number {
+/** Parses the value of `--flag` as a number (an integer when asked); a usage error otherwise. */
+export function parseNumber(flag: string, text: string, integer: boolean): number {
   const v = Number(text);
   if (text.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
     throw new NormLensError('usage', `--${flag} ${text}: expected ${integer ? 'an integer' : 'a number'}.`);
@@ -95,7 +101,7 @@ export function writeJson(value: unknown, write: (text: string) => void, pieceCh
 export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   let args;
   try {
-    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'bins', 'fail-on'], ['json', 'help']);
+    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'bins', 'fail-on', 'site', 'layer-axis'], ['json', 'help']);
   } catch (e) {
     throw new NormLensError('usage', (e as Error).message);
   }
@@ -123,7 +129,28 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
     ...(axis !== undefined ? { featureAxis: parseNumber('feature-axis', axis, true) } : {}),
     ...(bins !== undefined ? { bins: parseNumber('bins', bins, true) } : {}),
   };
-  const { report } = await analyzeFile(args.positional[0]!, { analysis: options });
+  const site = opt('site');
+  const layerAxis = opt('layer-axis');
+  if (layerAxis !== undefined && site === undefined) throw new NormLensError('usage', '--layer-axis needs --site NAME (or use normlens sweep FILE --layer-axis N to see every slice).');
+  if (site !== undefined) {
+    const picked = ['tensor', 'mask', 'output', 'weight', 'bias'].filter((f) => args.options.has(f));
+    if (picked.length > 0) throw new NormLensError('usage', `--site ${site} picks the site's own tensors: leave out --${picked.join(', --')}.`);
+  }
+  const file = args.positional[0]!;
+  let report: AnalysisReport;
+  try {
+    ({ report } = await analyzeFile(file, {
+      analysis: options,
+      ...(site !== undefined ? { site } : {}),
+      ...(layerAxis !== undefined ? { layerAxis: parseNumber('layer-axis', layerAxis, true) } : {}),
+    }));
+  } catch (e) {
+    // An unknown site: point at the command that lists them all.
+    if (site !== undefined && e instanceof NormLensError && e.message.startsWith(`--site ${site}: no such site`)) {
+      throw new NormLensError('usage', `${e.message} List them with: normlens sweep ${file}`);
+    }
+    throw e;
+  }
   if (args.options.has('json')) writeJson(report, (text) => io.out(text));
   else io.out(formatReportText(report));
   if (args.options.has('json')) io.out('\n');

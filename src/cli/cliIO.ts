@@ -2,6 +2,8 @@
 export interface CliIO {
   out(text: string): void;
   err(text: string): void;
+  /** True when stderr is a terminal: long commands then show progress there. */
+  readonly errIsTTY?: boolean;
 }
 
 /** Exit codes of the contract in DESIGN.md. */

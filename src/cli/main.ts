@@ -10,6 +10,7 @@ type Command = (argv: string[], io: CliIO) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   info: async () => (await import('./infoCommand')).runInfo,
   analyze: async () => (await import('./analyzeCommand')).runAnalyze,
+  sweep: async () => (await import('./sweepCommand')).runSweep,
 };
 
 export const HELP = `normlens - what LayerNorm, RMSNorm and BatchNorm do to your activations
@@ -22,6 +23,12 @@ Usage:
                    [--bins N] [--fail-on error|warning|never]
       Per-token LayerNorm/RMSNorm and per-feature BatchNorm statistics, histograms,
       norm replay against a recorded output, and warnings.
+  normlens analyze FILE --site NAME [--layer-axis N] [--json] [--eps X] [--feature-axis N] ...
+      The full report of one site of a whole-model dump (see normlens sweep FILE for the names).
+  normlens sweep PATH [--json] [--layer-axis N] [--feature-axis N] [--eps X] [--groups G]
+                 [--bins N] [--fail-on error|warning|never]
+      Every normalization site of a dump file or a folder of dumps, one line each: shape,
+      mean/std, max |x|, outlier features, best-matching norm and its error, warnings.
   normlens --version | --help
 
 Exit codes: 0 success, 1 --fail-on triggered, 2 unreadable or invalid input.
@@ -57,6 +64,7 @@ if (require.main === module) {
   void main(process.argv.slice(2), {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
+    errIsTTY: process.stderr.isTTY === true,
   }).then((code) => {
     process.exitCode = code;
   });

@@ -25,16 +25,20 @@ function normal(n: number, seed: number): Float32Array {
   return a;
 }
 
-async function time(label: string, rounds: number, run: () => Promise<unknown>): Promise<void> {
+async function time(label: string, rounds: number, run: () => Promise<{ timing: { pass1Ms: number; pass2Ms: number } }>): Promise<void> {
   const t: number[] = [];
+  const p1: number[] = [];
+  const p2: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const c0 = process.cpuUsage();
-    await run();
+    const report = await run();
     const c = process.cpuUsage(c0);
     t.push((c.user + c.system) / 1e6);
+    p1.push(report.timing.pass1Ms);
+    p2.push(report.timing.pass2Ms);
   }
-  t.sort((a, b) => a - b);
-  console.log(`${label}: median cpu ${t[t.length >> 1]!.toFixed(3)} s over ${rounds} (min ${t[0]!.toFixed(3)})`);
+  const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
+  console.log(`${label}: median cpu ${med(t).toFixed(3)} s over ${rounds} (min ${Math.min(...t).toFixed(3)}); pass 1 ${med(p1)} ms, pass 2 ${med(p2)} ms`);
 }
 
 async function main(): Promise<void> {
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
   const w = new Float32Array(1024).map((_, i) => 1 + (i % 3) * 0.1);
   const featureLast = dumpOf([tensor('x', [8, 512, 1024], fl), tensor('weight', [1024], w)]);
   await time('feature-last JS (8x512x1024, affine)', rounds, () => analyzeDump(featureLast, { tensor: 'x', weight: 'weight' }));
+  if (process.argv[3] === 'feature-last') return;
   const cf = normal(8 * 64 * 64 * 64, 2);
   const out = cf.slice();
   const channelsFirst = dumpOf([tensor('x', [8, 64, 64, 64], cf), tensor('output', [8, 64, 64, 64], out)]);

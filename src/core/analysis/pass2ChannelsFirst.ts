@@ -159,6 +159,17 @@ function sampleChannelRow(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, 
   const r = p.replay;
   const bf = c.bias[f]!;
   const iwf = c.invWeight[f]!;
+  if (out !== null && r !== null) {
+    // The recorded output of valid tokens on the same edges, to overlay GroupNorm / InstanceNorm.
+    const rh = r.recordedSampleChannelHistogram;
+    for (let k = 0; k < runs.length; k += 3) {
+      if (runs[k + 2]! >= plan.units) continue;
+      for (let i = runs[k]!; i < runs[k + 1]!; i++) {
+        const ov = out[rowBase + i]!;
+        if (ov - ov === 0) rh[binIndex(ov, lo, inv, E, bins)]++;
+      }
+    }
+  }
   for (let j = 0; j < sc.norms.length; j++) {
     const norm = sc.norms[j]!;
     const s = norm.scale[cell]!;

@@ -48,6 +48,8 @@ export interface ReplaySums {
   readonly sampleChannelB: Float64Array;
   /** Recorded finite values of valid tokens on the norm-output edges (plan.bins bins; outside values clamped to the end bins). */
   readonly recordedHistogram: Float64Array;
+  /** Recorded finite values of valid tokens on the per-(sample, channel) norms' edges (empty when they do not apply). */
+  readonly recordedSampleChannelHistogram: Float64Array;
   /** |recorded − replayed| per compared element on ERROR_EDGES: ERROR_BINS per norm, in NORMS order. */
   readonly errorHistograms: Float64Array;
 }
@@ -128,6 +130,7 @@ export function createPass2Partial(plan: AnalysisPlan, range: TokenRange, withRe
           sampleChannelA: new Float64Array(cells),
           sampleChannelB: new Float64Array(cells),
           recordedHistogram: new Float64Array(plan.bins),
+          recordedSampleChannelHistogram: new Float64Array(sampleChannelNorms > 0 ? plan.bins : 0),
           errorHistograms: new Float64Array(NORMS.length * ERROR_BINS),
         }
       : null,
@@ -167,6 +170,7 @@ export function mergePass2(plan: AnalysisPlan, parts: readonly Pass2Partial[]): 
       const e = a.errors;
       for (let i = 0; i < e.length; i++) e[i] = REPLAY_MAX_SLOTS.includes(i) ? Math.max(e[i]!, r.errors[i]!) : e[i]! + r.errors[i]!;
       addInto(a.recordedHistogram, r.recordedHistogram);
+      addInto(a.recordedSampleChannelHistogram, r.recordedSampleChannelHistogram);
       addInto(a.errorHistograms, r.errorHistograms);
     }
   }

@@ -147,5 +147,6 @@ export function buildReplay(plan: AnalysisPlan, stats: Pass1Statistics, p1: Pass
   };
   if (best !== 'none' && candidate(best).fittedEps !== null) replay.fittedEps = candidate(best).fittedEps!;
   if (setup?.groupNorm) replay.groups = setup.groupNorm.groups;
+  if (setup && r.recordedSampleChannelHistogram.length > 0) replay.recordedSampleChannelHistogram = histogramFrom(r.recordedSampleChannelHistogram, Array.from(setup.context.edges));
   return replay;
 }

@@ -131,6 +131,11 @@ export interface Replay {
   /** Recorded values counted in an end bin of `recordedHistogram` although outside its edges. */
   recordedHistogramClamped: number;
   /**
+   * The same recorded values on the edges of `groupNorm.histogram` / `instanceNorm.histogram` (present
+   * when those norms were replayed), so the recorded output overlays them too; end bins clamp.
+   */
+  recordedSampleChannelHistogram?: Histogram;
+  /**
    * |recorded − replayed| per compared element (recorded and input finite, every token) for each
    * candidate, on fixed log-spaced edges 10^-12 … 10^4 with 4 bins per decade. Bin k holds errors in
    * [edges[k], edges[k+1]); errors below 10^-12 (exact zeros included) count in the first bin, errors

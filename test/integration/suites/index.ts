@@ -6,4 +6,5 @@ import './settings.test';
 import './largeFile.test';
 import './screenshots.test';
 import './virtualFs.test';
+import './groupNorm.test';
 import './ui.test';

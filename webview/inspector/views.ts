@@ -531,13 +531,13 @@ export function replayView(ctx: ViewContext): HTMLElement {
     { class: 'view' },
     section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch, undefined, 'replay') : null),
     section('Candidates', table),
-    c.recordedHistogram
+    c.recordedHistogram && c.bestMatch !== 'groupnorm' && c.bestMatch !== 'instancenorm'
       ? section(
           'Recorded vs recomputed',
           histogramBlock(ctx, 'replay-hist', 'Recorded output vs recomputed', 'value', [
             { label: `recorded ${c.tensor}`, hist: c.recordedHistogram, color: COLOR.input },
             { label: c.bestMatch === 'none' ? 'LayerNorm' : names[c.bestMatch], hist: c.bestMatch === 'rmsnorm' ? r.histograms.rmsNorm : c.bestMatch === 'batchnorm' ? r.histograms.batchNorm : r.histograms.layerNorm, color: COLOR.layerNorm },
-          ].filter((s) => c.bestMatch !== 'groupnorm' && c.bestMatch !== 'instancenorm' || s.hist === c.recordedHistogram)),
+          ]),
         )
       : null,
     c.recordedSampleChannelHistogram && (r.groupNorm || r.instanceNorm)

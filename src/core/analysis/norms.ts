@@ -11,15 +11,20 @@
  * shape, and with it the kernel that recomputes the norm.
  *
  * What a sixth norm touches today:
- *  - this table (one entry) and `NormKind` in src/core/report/analysisReport.ts;
- *  - its statistics: a per-token or per-feature one needs a slot in the pass-1 statistics
- *    (statistics.ts) and in the pass-2 kernels (pass2FeatureLast.ts, pass2ChannelsFirst.ts, and the
- *    WebAssembly kernel in kernels/assembly/kernels.ts if it should stay on the fast path); a
- *    per-(sample, channel) one only needs its scale/offset in sampleChannelNorms.ts (the kernels,
- *    replay and histograms are generic over `sampleChannel` norms);
- *  - its report section (buildReport.ts, analysisReport.ts) and its view (webview/inspector/views.ts).
- * Replay candidates, error slots, error histograms, summaries, colours and the Compare figure follow
- * from the table.
+ *  - always: one entry here, its kind in `NormKind` (src/core/report/analysisReport.ts), its report
+ *    section (buildReport.ts, analysisReport.ts) and its view (webview/inspector/views.ts, with a
+ *    colour in webview/shared/theme.ts and webview/styles.css);
+ *  - per (sample, channel) like GroupNorm/InstanceNorm: its statistics and scale/offset in
+ *    sampleChannelNorms.ts (buildSampleChannelSetup). The channels-first pass-2 kernel, the replay
+ *    (candidates, error slots and histograms, eps fit, recorded overlay), warnings and summaries are
+ *    generic over these norms;
+ *  - per token or per feature like LayerNorm/BatchNorm: its pass-1 moments if new ones are needed
+ *    (pass1.ts, statistics.ts), its output in both pass-2 kernels (pass2FeatureLast.ts,
+ *    pass2ChannelsFirst.ts; and kernels/assembly/kernels.ts to keep the WebAssembly fast path), its
+ *    replay sums (pass2Partial.ts, replay.ts);
+ *  - as a heatmap mode: `HeatmapValues` in src/core/heatmap/tokenHeatmap.ts (and the host's request).
+ * Replay slots, candidate order, bestMatch, warning texts, summary names, colours keys and the
+ * Compare view's axis-choice figure and family table follow from the table.
  */
 import type { NormKind } from '../report/analysisReport';
 

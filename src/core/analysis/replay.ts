@@ -70,8 +70,7 @@ function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChann
   const N = plan.units;
   const out: Partial<Record<NormKind, Fit>> = {};
   setup.context.norms.forEach((norm, j) => {
-    const moments = norm.kind === 'groupnorm' ? setup.groupNorm?.moments : setup.instanceNorm?.moments;
-    if (!moments) return;
+    const moments = setup.moments[j]!;
     const G = norm.groups;
     const per = C / G;
     const a = new Float64Array(N * G);

@@ -161,6 +161,8 @@ export function chooseGroups(plan: AnalysisPlan, fit: { candidates: readonly num
 /** The per-(sample, channel) norms that apply, with their statistics; ready for pass 2 and the report. */
 export interface SampleChannelSetup {
   readonly context: SampleChannelContext;
+  /** The statistics of each norm of `context.norms` (same order): per (sample, group), G = groups. */
+  readonly moments: readonly CellMoments[];
   readonly groupNorm: { readonly groups: number; readonly moments: CellMoments } | null;
   readonly instanceNorm: { readonly moments: CellMoments } | null;
 }
@@ -173,8 +175,10 @@ export function buildSampleChannelSetup(plan: AnalysisPlan, p: Pass1Partial, m: 
   const C = plan.features;
   const N = plan.units;
   const norms: SampleChannelNormContext[] = [];
+  const moments: CellMoments[] = [];
   const add = (kind: SampleChannelNormKind, G: number, g: CellMoments): void => {
     norms.push({ kind, slot: normIndex(kind), groups: G, ...scaleOffset(plan, g, G, weight, bias, N) });
+    moments.push(g);
   };
   const gm = groups !== null ? groupMoments(plan, m, groups) : null;
   if (gm !== null && groups !== null) add('groupnorm', groups, gm);
@@ -198,6 +202,7 @@ export function buildSampleChannelSetup(plan: AnalysisPlan, p: Pass1Partial, m: 
   const pad = (Math.max(Math.abs(lo), Math.abs(hi)) || 1) * 1e-12;
   return {
     context: { norms, edges: uniformEdges(lo - pad, hi + pad, plan.bins) },
+    moments,
     groupNorm: gm !== null && groups !== null ? { groups, moments: gm } : null,
     instanceNorm: { moments: m },
   };

@@ -59,10 +59,10 @@ export function sampleChannelMoments(plan: AnalysisPlan, p: Pass1Partial): CellM
   return { count, mean, m2 };
 }
 
-/** Per-(sample, group) moments: the tree merge of the channels of each group (G must divide C). */
-export function groupMoments(plan: AnalysisPlan, m: CellMoments, groups: number): CellMoments {
+/** Per-(sample, group) moments of the first `samples` samples: the tree merge of each group's channels (G divides C). */
+export function groupMoments(plan: AnalysisPlan, m: CellMoments, groups: number, samples = plan.units): CellMoments {
   const C = plan.features;
-  const N = plan.units;
+  const N = samples;
   const per = C / groups;
   const count = new Float64Array(N * groups);
   const mean = new Float64Array(N * groups);
@@ -122,7 +122,7 @@ export function groupFitContext(plan: AnalysisPlan, m: CellMoments, candidates: 
   const scale = new Float64Array(candidates.length * C);
   const offset = new Float64Array(candidates.length * C);
   candidates.forEach((G, k) => {
-    const so = scaleOffset(plan, groupMoments(plan, m, G), G, weight, bias, 1);
+    const so = scaleOffset(plan, groupMoments(plan, m, G, 1), G, weight, bias, 1);
     scale.set(so.scale, k * C);
     offset.set(so.offset, k * C);
   });

@@ -1,5 +1,5 @@
 import type { DecodedValues } from '../formats/types';
-import { binIndex } from './histogram';
+import { binGuessTolerance, binIndex, binNear } from './histogram';
 import type { Pass2Context, SampleChannelContext } from './pass2Context';
 import {
   ERROR_BINS,
@@ -46,7 +46,13 @@ export function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2C
   const runs: number[] = [];
   forEachTokenRun(plan, t0, t0 + L, (a, b, unit, valid) => runs.push(a - t0, b - t0, valid ? unit : plan.units));
   const outHi = outE[bins]!;
+  const last = bins - 1;
+  const inTol = binGuessTolerance(inE, bins);
+  const inTop = 1 - inTol;
+  const outTol = binGuessTolerance(outE, bins);
+  const outTop = 1 - outTol;
   const sc = c.sampleChannel;
+  const scTol = sc !== null ? binGuessTolerance(sc.edges, bins) : 0.5;
   for (let row = 0; row < rows; row++) {
     const f = f0 + row;
     const wf = c.weight[f]!;
@@ -67,10 +73,10 @@ export function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2C
         const yl = (x - m) * rs * wf + bf;
         const yr = x * rr * wf;
         const yb = x * bs + bo;
-        h[hIn + binIndex(x, inLo, inInv, inE, bins)]++;
-        h[hIn + bins + binIndex(yl, outLo, outInv, outE, bins)]++;
-        h[hIn + 2 * bins + binIndex(yr, outLo, outInv, outE, bins)]++;
-        h[hIn + 3 * bins + binIndex(yb, outLo, outInv, outE, bins)]++;
+        h[hIn + binNear(x, inLo, inInv, inTol, inTop, inE, last)]++;
+        h[hIn + bins + binNear(yl, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hIn + 2 * bins + binNear(yr, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hIn + 3 * bins + binNear(yb, outLo, outInv, outTol, outTop, outE, last)]++;
         const k = t - ts;
         const dl = yl - c.layerNormShift;
         p.layerNormSum[k] += dl;
@@ -117,7 +123,7 @@ export function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2C
         }
       }
     }
-    if (sc !== null) sampleChannelRow(p, plan, c, sc, v, out, rowBase, o, f, runs);
+    if (sc !== null) sampleChannelRow(p, plan, c, sc, scTol, v, out, rowBase, o, f, runs);
   }
   // Recorded values where the input is non-finite were skipped above: count the non-finite ones, and
   // put the finite ones of valid tokens in the recorded histogram (as the feature-last kernel does).
@@ -145,20 +151,23 @@ export function pass2ChannelsTile(p: Pass2Partial, plan: AnalysisPlan, c: Pass2C
 /**
  * The per-(sample, channel) norms (GroupNorm, InstanceNorm) on one row of a channels-first tile:
  * sample o, channel f, so scale and offset are constants of the row. A second sweep over the row
- * (still in cache) bins the outputs of valid tokens on the shared sample-channel edges and, with a
- * recorded output, adds the replay errors and the eps-fit sums.
+ * (still in cache) per norm bins the outputs of valid tokens on the shared sample-channel edges and,
+ * with a recorded output, adds the replay errors and the eps-fit sums.
  */
-function sampleChannelRow(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, sc: SampleChannelContext, v: DecodedValues, out: DecodedValues | null, rowBase: number, o: number, f: number, runs: readonly number[]): void {
+function sampleChannelRow(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, sc: SampleChannelContext, tol: number, v: DecodedValues, out: DecodedValues | null, rowBase: number, o: number, f: number, runs: readonly number[]): void {
   const bins = plan.bins;
+  const last = bins - 1;
+  const top = 1 - tol;
   const F = plan.features;
   const N = plan.units;
   const E = sc.edges;
   const lo = E[0]!;
   const inv = bins / (E[bins]! - lo);
   const cell = o * F + f;
-  const r = p.replay;
+  const r = out !== null ? p.replay : null;
   const bf = c.bias[f]!;
   const iwf = c.invWeight[f]!;
+  const hist = p.sampleChannelHistograms;
   if (out !== null && r !== null) {
     // The recorded output of valid tokens on the same edges, to overlay GroupNorm / InstanceNorm.
     const rh = r.recordedSampleChannelHistogram;
@@ -166,7 +175,7 @@ function sampleChannelRow(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, 
       if (runs[k + 2]! >= plan.units) continue;
       for (let i = runs[k]!; i < runs[k + 1]!; i++) {
         const ov = out[rowBase + i]!;
-        if (ov - ov === 0) rh[binIndex(ov, lo, inv, E, bins)]++;
+        if (ov - ov === 0) rh[binNear(ov, lo, inv, tol, top, E, last)]++;
       }
     }
   }
@@ -176,30 +185,36 @@ function sampleChannelRow(p: Pass2Partial, plan: AnalysisPlan, c: Pass2Context, 
     const of = norm.offset[cell]!;
     const centre = norm.centre[cell]!;
     const h0 = j * bins;
-    const hist = p.sampleChannelHistograms;
-    for (let k = 0; k < runs.length; k += 3) {
-      if (runs[k + 2]! >= plan.units) continue;
-      for (let i = runs[k]!; i < runs[k + 1]!; i++) {
-        const x = v[rowBase + i]!;
-        if (x - x !== 0) continue;
-        hist[h0 + binIndex(x * s + of, lo, inv, E, bins)]++;
+    if (out === null || r === null) {
+      for (let k = 0; k < runs.length; k += 3) {
+        if (runs[k + 2]! >= plan.units) continue;
+        for (let i = runs[k]!; i < runs[k + 1]!; i++) {
+          const x = v[rowBase + i]!;
+          if (x - x !== 0) continue;
+          hist[h0 + binNear(x * s + of, lo, inv, tol, top, E, last)]++;
+        }
       }
+      continue;
     }
-    if (out === null || r === null) continue;
     const e = r.errors;
     const maxSlot = 2 * norm.slot;
     const eh = norm.slot * ERROR_BINS;
+    const errorHistograms = r.errorHistograms;
     let mx = e[maxSlot]!;
     let sq = 0;
     let a = 0;
     let b = 0;
     for (let k = 0; k < runs.length; k += 3) {
+      const validRun = runs[k + 2]! < plan.units;
       for (let i = runs[k]!; i < runs[k + 1]!; i++) {
         const x = v[rowBase + i]!;
+        if (x - x !== 0) continue;
+        const y = x * s + of;
+        if (validRun) hist[h0 + binNear(y, lo, inv, tol, top, E, last)]++;
         const ov = out[rowBase + i]!;
-        if (x - x !== 0 || ov - ov !== 0) continue;
-        const err = Math.abs(ov - (x * s + of));
-        r.errorHistograms[eh + errorBin(err)]++;
+        if (ov - ov !== 0) continue;
+        const err = Math.abs(ov - y);
+        errorHistograms[eh + errorBin(err)]++;
         if (err > mx) mx = err;
         sq += err * err;
         const yp = (ov - bf) * iwf;

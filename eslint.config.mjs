@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', 'test-output/**', 'test/fixtures/**', 'media/**', 'bench-data/**'] },
+  { ignores: ['dist/**', 'out/**', 'node_modules/**', 'test-output/**', 'test/fixtures/**', 'media/**', 'bench-data/**', 'src/core/analysis/kernels/assembly/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -8,7 +8,7 @@ import { EXIT_FAIL_ON, EXIT_OK, parseArgs, type CliIO } from './cliIO';
 /** Help of `normlens analyze` (also documents the --fail-on default). */
 export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAME] [--mask NAME] [--output NAME]
                         [--weight NAME] [--bias NAME] [--eps X] [--feature-axis N]
-                        [--bins N] [--fail-on error|warning|never]
+                        [--groups G] [--bins N] [--fail-on error|warning|never]
        normlens analyze FILE --site NAME [--layer-axis N] [--json] [--eps X] [--feature-axis N] ...
 
   --json            print the full AnalysisReport (schemaVersion 1) instead of the summary
@@ -17,11 +17,14 @@ export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAM
   --layer-axis N    with --site: sites NAME[i] are slices of one tensor along axis N
   --tensor NAME     input activations (default: hidden_states|activations|input|x, else the largest float tensor)
   --mask NAME       padding mask, one entry per token, 1 = real, 0 = padding
-  --output NAME     recorded norm output to replay LayerNorm/RMSNorm/BatchNorm against
+  --output NAME     recorded norm output to replay LayerNorm/RMSNorm/BatchNorm (and GroupNorm/
+                    InstanceNorm on (N, C, ...) inputs) against
   --weight/--bias   affine parameters, one value per feature
   --eps X           eps inside the square root (default: the dump's eps, else 1e-5)
   --feature-axis N  axis of the features (default: the axis a weight/bias/running stat's length
                     matches, else the one whose replay explains --output, else the last)
+  --groups G        GroupNorm's number of groups, a divisor of C on an (N, C, ...) input with
+                    feature axis 1 (default: fitted to --output, else 32 when C is a multiple of 32)
   --bins N          histogram bins, 2..1024 (default 64)
   --fail-on LEVEL   exit 1 when a warning of that severity (or worse) exists: error, warning,
                     or never (default: never, so warnings alone never fail a run)
@@ -101,7 +104,7 @@ export function writeJson(value: unknown, write: (text: string) => void, pieceCh
 export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   let args;
   try {
-    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'bins', 'fail-on', 'site', 'layer-axis'], ['json', 'help']);
+    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'groups', 'bins', 'fail-on', 'site', 'layer-axis'], ['json', 'help']);
   } catch (e) {
     throw new NormLensError('usage', (e as Error).message);
   }
@@ -119,6 +122,7 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   const eps = opt('eps');
   const axis = opt('feature-axis');
   const bins = opt('bins');
+  const groups = opt('groups');
   const options: AnalysisOptions = {
     ...(opt('tensor') !== undefined ? { tensor: opt('tensor') } : {}),
     ...(opt('mask') !== undefined ? { mask: opt('mask') } : {}),
@@ -128,6 +132,7 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
     ...(eps !== undefined ? { eps: parseNumber('eps', eps, false) } : {}),
     ...(axis !== undefined ? { featureAxis: parseNumber('feature-axis', axis, true) } : {}),
     ...(bins !== undefined ? { bins: parseNumber('bins', bins, true) } : {}),
+    ...(groups !== undefined ? { groups: parseNumber('groups', groups, true) } : {}),
   };
   const site = opt('site');
   const layerAxis = opt('layer-axis');

@@ -13,16 +13,17 @@ const commands: Record<string, () => Promise<Command>> = {
   sweep: async () => (await import('./sweepCommand')).runSweep,
 };
 
-export const HELP = `normlens - what LayerNorm, RMSNorm and BatchNorm do to your activations
+export const HELP = `normlens - what LayerNorm, RMSNorm, BatchNorm, GroupNorm and InstanceNorm do to your activations
 
 Usage:
   normlens info FILE [--json]
       List the tensors of a .npy, .npz, .safetensors or .json dump: name, dtype, shape, role.
   normlens analyze FILE [--json] [--tensor NAME] [--mask NAME] [--output NAME]
                    [--weight NAME] [--bias NAME] [--eps X] [--feature-axis N]
-                   [--bins N] [--fail-on error|warning|never]
-      Per-token LayerNorm/RMSNorm and per-feature BatchNorm statistics, histograms,
-      norm replay against a recorded output, and warnings.
+                   [--groups G] [--bins N] [--fail-on error|warning|never]
+      Per-token LayerNorm/RMSNorm and per-feature BatchNorm statistics (per-sample
+      GroupNorm/InstanceNorm on (N, C, ...) inputs), histograms, norm replay against
+      a recorded output, and warnings.
   normlens analyze FILE --site NAME [--layer-axis N] [--json] [--eps X] [--feature-axis N] ...
       The full report of one site of a whole-model dump (see normlens sweep FILE for the names).
   normlens sweep PATH [--json] [--layer-axis N] [--feature-axis N] [--eps X] [--groups G]

@@ -54,7 +54,7 @@ export async function runSweep(argv: string[], io: CliIO): Promise<number> {
   const bins = number('bins', true);
   const groups = number('groups', true);
   const layerAxis = number('layer-axis', true);
-  const analysis: SweepAnalysisOptions & { groups?: number } = {
+  const analysis: SweepAnalysisOptions = {
     ...(eps !== undefined ? { eps } : {}),
     ...(featureAxis !== undefined ? { featureAxis } : {}),
     ...(bins !== undefined ? { bins } : {}),

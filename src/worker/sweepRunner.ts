@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { executeAnalysis, inProcessExecutor, type AnalysisRunHooks } from '../core/analysis/analyze';
-import type { CancellationFlag } from '../core/analysis/pass1';
+import type { CancellationFlag } from '../core/analysis/tiles';
 import { planAnalysis } from '../core/analysis/plan';
 import { fileStem, groupFolderSites, isDumpFileName, naturalCompare, siteAnalysis, sitesOfDump, type FolderEntry, type Site } from '../core/dump/sites';
 import { isNormLensError, NormLensError } from '../core/errors';

@@ -1,4 +1,5 @@
-import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram } from '../../src/core/report/analysisReport';
+import { NORMS, type NormDescription } from '../../src/core/analysis/norms';
+import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram, NormKind } from '../../src/core/report/analysisReport';
 import { ChartRegistry, categoryChart, dataTable, histogramChart, histogramRows, seriesChart, type HistogramSeries } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
 import { VIEW } from '../../src/protocol';
@@ -18,8 +19,59 @@ export const VIEW_TITLES: Record<ViewId, string> = {
   [VIEW.replay]: 'Replay',
 };
 
-/** Series colour indices (theme order): input, LayerNorm, RMSNorm, BatchNorm. */
-export const COLOR = { input: 0, layerNorm: 1, rmsNorm: 2, batchNorm: 3, extra: 4, bad: 5 } as const;
+/** Series colour indices (theme order): input, then each norm by its norms.ts `key`, extras. */
+export const COLOR = { input: 0, layerNorm: 1, rmsNorm: 2, batchNorm: 3, extra: 4, bad: 5, groupNorm: 6, instanceNorm: 7 } as const;
+
+/** A norm's chart colour, from the norm table's key. */
+function normColor(kind: NormKind): number {
+  const d = NORMS.find((n) => n.kind === kind);
+  return d ? COLOR[d.key] : COLOR.extra;
+}
+
+/** Why a per-sample norm is absent on this input (null when it is present). */
+function absentReason(r: AnalysisReport, d: NormDescription): string | null {
+  if (d.kind === 'groupnorm') return r.groupNorm ? null : (r.normAvailability?.groupnorm ?? 'not in this report');
+  if (d.kind === 'instancenorm') return r.instanceNorm ? null : (r.normAvailability?.instancenorm ?? 'not in this report');
+  return null;
+}
+
+/**
+ * The axis-choice figure (Wu & He 2018, figure 2, with LayerNorm per token as in Transformers): for
+ * each norm, an (N = 2 samples × 4 positions) by (C = 6 channels) grid with the values one of its
+ * statistics is taken over filled in its colour. Drawn from the norm table's `reducesOver`.
+ */
+function normFamilyFigure(r: AnalysisReport): HTMLElement {
+  const samples = 2;
+  const positions = 4;
+  const channels = 6;
+  const groupSize = 2;
+  const card = (d: NormDescription): HTMLElement => {
+    const over = new Set(d.reducesOver);
+    const cells: HTMLElement[] = [];
+    for (let c = 0; c < channels; c++) {
+      for (let n = 0; n < samples; n++) {
+        for (let p = 0; p < positions; p++) {
+          const inChannel = over.has('channel') ? !d.channelGroups || c < groupSize : c === 0;
+          const on = inChannel && (over.has('batch') || n === 0) && (over.has('position') || p === 0);
+          cells.push(h('div', { class: `axis-cell${on ? ` on norm-${d.key}` : ''}${p === 0 && n > 0 ? ' sample-start' : ''}` }));
+        }
+      }
+    }
+    const reason = absentReason(r, d);
+    return h(
+      'figure',
+      { class: `norm-figure${reason ? ' absent' : ''}`, 'data-norm': d.kind },
+      h('div', { class: 'axis-grid', role: 'img', 'aria-label': `${d.name}: one statistic over ${d.statistics}` }, ...cells),
+      h('figcaption', null, h('strong', null, d.name), h('span', { class: 'muted' }, d.statistics), h('span', { class: 'muted' }, reason ? 'not on this input' : d.channelsFirstOnly ? 'on this input' : '')),
+    );
+  };
+  return h(
+    'div',
+    { class: 'norm-family' },
+    h('div', { class: 'norm-figures' }, ...NORMS.map(card)),
+    h('p', { class: 'explain' }, `Each grid is a batch of 2 samples × 4 positions (columns) by 6 channels (rows); the filled cells are the values one statistic is taken over (GroupNorm drawn with 2 channels per group). LayerNorm and RMSNorm normalize each token over its features, BatchNorm each feature over the batch; GroupNorm and InstanceNorm stay inside one sample, so, like LayerNorm, they do not depend on the batch.`),
+  );
+}
 
 /** What a view needs to draw itself. */
 export interface ViewContext {
@@ -300,6 +352,7 @@ export function batchNormView(ctx: ViewContext): HTMLElement {
           ]),
         )
       : null,
+    groupNormSection(ctx),
     q.entries.length
       ? section(
           'Per batch element',
@@ -314,7 +367,34 @@ export function batchNormView(ctx: ViewContext): HTMLElement {
   );
 }
 
-/** Compare: LayerNorm vs RMSNorm vs BatchNorm side by side. */
+/**
+ * GroupNorm per (sample, group): where BatchNorm pools each channel over the batch, GroupNorm keeps
+ * each sample to itself; its statistics per (sample, group) and the spread across samples.
+ */
+function groupNormSection(ctx: ViewContext): HTMLElement {
+  const r = ctx.report;
+  const gn = r.groupNorm;
+  if (!gn) {
+    return section('GroupNorm per (sample, group)', h('p', { class: 'muted', id: 'groupnorm-absent' }, `GroupNorm is not computed for this input: ${r.normAvailability?.groupnorm ?? 'not in this report'}`));
+  }
+  const G = gn.groups;
+  const rows = gn.perGroup.mean.map((m, i) => [`${Math.floor(i / G)}, ${i % G}`, m, Math.sqrt(gn.perGroup.var[i]!), String(gn.perGroup.count[i])] as (string | number)[]);
+  const box = chartBox('gn-groups');
+  const index = gn.perGroup.mean.map((_, i) => i);
+  queueMicrotask(() =>
+    categoryChart(ctx.charts, box, 'gn-groups', `Mean and std per (sample, group), index sample·${G} + group`, 'sample·G + group', 'value', index, [
+      { label: 'mean', values: gn.perGroup.mean, color: COLOR.extra },
+      { label: 'std', values: gn.perGroup.var.map((v) => Math.sqrt(v)), color: COLOR.groupNorm },
+    ]),
+  );
+  return section(
+    'GroupNorm per (sample, group)',
+    h('p', { class: 'explain' }, `GroupNorm (${G} groups of ${gn.channelsPerGroup} channels, G ${gn.groupsSource === 'fitted' ? 'fitted to the recorded output' : gn.groupsSource === 'option' ? 'from the groups option' : 'by default (32)'}) normalizes each sample over a group of channels and all positions: ${fmtInt(gn.samples)} samples × ${G} groups, each over ${fmtInt(gn.perGroup.count[0] ?? 0)} values. Unlike BatchNorm, no statistic mixes samples.`),
+    h('div', { class: 'chart-block' }, box, dataTable(ctx.charts, 'gn-groups', 'GroupNorm statistics per (sample, group)', ['sample, group', 'mean', 'std', 'values'], rows)),
+  );
+}
+
+/** Compare: LayerNorm vs RMSNorm vs BatchNorm side by side, and the whole norm family. */
 export function compareView(ctx: ViewContext): HTMLElement {
   const r = ctx.report;
   const td = r.tokenDistributions;
@@ -338,10 +418,42 @@ export function compareView(ctx: ViewContext): HTMLElement {
     ),
   );
   ctx.charts.noteTable('compare-summary', 3);
+  const familyTable = h(
+    'table',
+    { class: 'data-table', id: 'table-norm-family' },
+    h('caption', null, 'The norm family: which axes each normalizes over'),
+    h('thead', null, h('tr', null, ...['norm', 'statistics', 'centred', 'affine', 'depends on the batch', 'on this input'].map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'tbody',
+      null,
+      ...NORMS.map((d) => {
+        const reason = absentReason(r, d);
+        const here = reason ?? (d.kind === 'groupnorm' && r.groupNorm ? `yes, G = ${r.groupNorm.groups} (${r.groupNorm.groupsSource})` : 'yes');
+        return h('tr', { 'data-norm': d.kind }, h('th', { scope: 'row' }, d.name), h('td', null, d.statistics), h('td', null, d.centred ? 'yes' : 'no'), h('td', null, d.affine), h('td', null, d.batchDependent ? 'yes' : 'no'), h('td', null, here));
+      }),
+    ),
+  );
+  ctx.charts.noteTable('norm-family', NORMS.length);
+  const perSample = [
+    ...(r.groupNorm ? [{ label: `GroupNorm (G = ${r.groupNorm.groups})`, hist: r.groupNorm.histogram, color: COLOR.groupNorm }] : []),
+    ...(r.instanceNorm ? [{ label: 'InstanceNorm', hist: r.instanceNorm.histogram, color: COLOR.instanceNorm }] : []),
+  ];
   return h(
     'div',
     { class: 'view' },
     section('Side by side', table),
+    section('The norm family', normFamilyFigure(r), familyTable),
+    section(
+      'GroupNorm and InstanceNorm',
+      perSample.length
+        ? h(
+            'div',
+            null,
+            h('p', { class: 'explain' }, 'Per-sample norms of this (N, C, ...) input: statistics per (sample, group of channels) and per (sample, channel) over all positions, padding included as in PyTorch.'),
+            histogramBlock(ctx, 'cmp-sample-hist', 'Output values of the per-sample norms', 'value', perSample),
+          )
+        : h('p', { class: 'muted' }, r.normAvailability?.groupnorm ?? 'GroupNorm and InstanceNorm do not apply to this input.'),
+    ),
     section(
       'Distribution after each norm',
       histogramBlock(ctx, 'cmp-hist', 'Output values', 'value', [
@@ -390,11 +502,11 @@ export function replayView(ctx: ViewContext): HTMLElement {
     return h(
       'div',
       { class: 'view' },
-      section('No recorded output', h('p', null, 'This dump has no output tensor (named output, normalized or y). Dump the norm’s output next to its input, or pick one with the output option, to check it against LayerNorm, RMSNorm and BatchNorm of the input.')),
+      section('No recorded output', h('p', null, 'This dump has no output tensor (named output, normalized or y). Dump the norm’s output next to its input, or pick one with the output option, to check it against LayerNorm, RMSNorm and BatchNorm of the input (and GroupNorm / InstanceNorm for (N, C, ...) activations).')),
     );
   }
-  const names = { layernorm: 'LayerNorm', rmsnorm: 'RMSNorm', batchnorm: 'BatchNorm' } as const;
-  const kinds = Object.keys(names) as (keyof typeof names)[];
+  const kinds = NORMS.map((d) => d.kind).filter((k) => c.candidates[k] !== undefined);
+  const names = Object.fromEntries(NORMS.map((d) => [d.kind, d.kind === 'groupnorm' && c.groups !== undefined ? `GroupNorm (G = ${c.groups})` : d.name])) as Record<NormKind, string>;
   const mismatch = r.warnings.filter((w) => w.code === 'recorded-output-mismatch');
   const verdict =
     c.bestMatch === 'none'
@@ -409,8 +521,8 @@ export function replayView(ctx: ViewContext): HTMLElement {
       'tbody',
       null,
       ...kinds.map((k) => {
-        const cand = c.candidates[k];
-        return h('tr', { class: k === c.bestMatch ? 'best' : '' }, h('th', { scope: 'row' }, names[k] + (k === c.bestMatch ? ' (best)' : '')), h('td', null, fmt(cand.maxAbsError)), h('td', null, fmt(cand.rmsError)), h('td', null, fmt(cand.relativeRmsError)), h('td', null, fmt(cand.shapeResidual)), h('td', null, cand.fittedEps === null ? '—' : fmt(cand.fittedEps)), h('td', null, cand.withinTolerance ? 'yes' : 'no'));
+        const cand = c.candidates[k]!;
+        return h('tr', { class: k === c.bestMatch ? 'best' : '', 'data-norm': k }, h('th', { scope: 'row' }, names[k] + (k === c.bestMatch ? ' (best)' : '')), h('td', null, fmt(cand.maxAbsError)), h('td', null, fmt(cand.rmsError)), h('td', null, fmt(cand.relativeRmsError)), h('td', null, fmt(cand.shapeResidual)), h('td', null, cand.fittedEps === null ? '—' : fmt(cand.fittedEps)), h('td', null, cand.withinTolerance ? 'yes' : 'no'));
       }),
     ),
   );
@@ -420,7 +532,7 @@ export function replayView(ctx: ViewContext): HTMLElement {
     { class: 'view' },
     section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch, undefined, VIEW.replay) : null),
     section('Candidates', table),
-    c.recordedHistogram
+    c.recordedHistogram && c.bestMatch !== 'groupnorm' && c.bestMatch !== 'instancenorm'
       ? section(
           'Recorded vs recomputed',
           histogramBlock(ctx, 'replay-hist', 'Recorded output vs recomputed', 'value', [
@@ -429,15 +541,29 @@ export function replayView(ctx: ViewContext): HTMLElement {
           ]),
         )
       : null,
+    c.recordedSampleChannelHistogram && (r.groupNorm || r.instanceNorm)
+      ? section(
+          'Recorded vs GroupNorm / InstanceNorm',
+          h('p', { class: 'explain' }, 'The recorded output beside the per-sample norms recomputed from the input (shared edges).'),
+          histogramBlock(ctx, 'replay-sample-hist', 'Recorded output vs per-sample norms', 'value', [
+            { label: `recorded ${c.tensor}`, hist: c.recordedSampleChannelHistogram, color: COLOR.input },
+            ...(r.groupNorm ? [{ label: names.groupnorm, hist: r.groupNorm.histogram, color: COLOR.groupNorm }] : []),
+            ...(r.instanceNorm ? [{ label: 'InstanceNorm', hist: r.instanceNorm.histogram, color: COLOR.instanceNorm }] : []),
+          ]),
+        )
+      : null,
     c.errorHistograms
       ? section(
           'Error distribution',
           h('p', { class: 'explain' }, `|recorded − recomputed| per element, on a log scale; the tolerance for ${c.dtype} is ${fmt(c.tolerance)}.`),
-          histogramBlock(ctx, 'replay-err-hist', '|error| per element', '|error| (log)', [
-            { label: 'LayerNorm', hist: c.errorHistograms.layernorm, color: COLOR.layerNorm },
-            { label: 'RMSNorm', hist: c.errorHistograms.rmsnorm, color: COLOR.rmsNorm },
-            { label: 'BatchNorm', hist: c.errorHistograms.batchnorm, color: COLOR.batchNorm },
-          ], { logX: true }),
+          histogramBlock(
+            ctx,
+            'replay-err-hist',
+            '|error| per element',
+            '|error| (log)',
+            kinds.filter((k) => c.errorHistograms[k]).map((k) => ({ label: names[k], hist: c.errorHistograms[k]!, color: normColor(k) })),
+            { logX: true },
+          ),
         )
       : null,
   );

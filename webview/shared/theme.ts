@@ -4,7 +4,10 @@ export interface ChartTheme {
   muted: string;
   grid: string;
   background: string;
-  /** Series colours in a fixed order: input, LayerNorm, RMSNorm, BatchNorm, then extras. */
+  /**
+   * Series colours in a fixed order: input, LayerNorm, RMSNorm, BatchNorm, extra, bad, GroupNorm,
+   * InstanceNorm (the norms' indices are COLOR in webview/inspector/views.ts, keyed by norms.ts `key`).
+   */
   series: string[];
   error: string;
   font: string;
@@ -32,6 +35,7 @@ export function readTheme(): ChartTheme {
       cssVar('--vscode-charts-purple', '#b180d7'),
       cssVar('--vscode-charts-red', '#f14c4c'),
       cssVar('--vscode-charts-yellow', '#cca700'),
+      cssVar('--vscode-terminal-ansiCyan', '#29b8db'),
     ],
     error: cssVar('--vscode-errorForeground', '#f14c4c'),
     font: `${cssVar('--vscode-font-size', '13px')} ${cssVar('--vscode-font-family', 'sans-serif')}`,

@@ -1,11 +1,21 @@
 import type { DecodedValues, Dump } from '../formats/types';
 import type { AnalysisReport } from '../report/analysisReport';
-import { buildPass1Sections, buildReport, type Pass1ReportSections } from './buildReport';
-import { mergePass1, runPass1, throwIfCancelled, type CancellationFlag, type Pass1Partial } from './pass1';
-import { mergePass2, runPass2, type Pass2Context, type Pass2Partial } from './pass2';
+import { buildPass1Sections, buildReport, type Pass1ReportSections, type SampleChannelReportInput } from './buildReport';
+import { mergePass1, runPass1, type Pass1Partial } from './pass1';
+import { mergePass2, runPass2, type Pass2Partial } from './pass2';
+import { buildSharedPass2Context, pass2ContextFor, type Pass2Context } from './pass2Context';
 import { planAnalysis, resolvePlanTensors, type AnalysisOptions, type AnalysisPlan } from './plan';
-import { buildSharedPass2Context, computePass1Statistics, pass2ContextFor } from './statistics';
-import { splitTokens, type TokenRange } from './tiles';
+import {
+  buildSampleChannelSetup,
+  chooseGroups,
+  groupCandidates,
+  groupFitContext,
+  groupFitRange,
+  sampleChannelMoments,
+  sampleChannelUnavailable,
+} from './sampleChannelNorms';
+import { computePass1Statistics } from './statistics';
+import { splitTokens, throwIfCancelled, type CancellationFlag, type TokenRange } from './tiles';
 
 /** How a run reports back: cancellation and progress (fraction of both passes done, 0..1). */
 export interface AnalysisRunHooks {
@@ -43,9 +53,30 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
   throwIfCancelled(hooks.cancellation);
   const p1 = mergePass1(plan, parts1);
   const stats = computePass1Statistics(plan, p1);
-  const shared = buildSharedPass2Context(plan, stats, p1);
+  const plain = plan.weight === null && plan.bias === null;
+  let shared = buildSharedPass2Context(plan, stats, p1);
+  // GroupNorm / InstanceNorm of an (N, C, ...) input: exact statistics from the pass-1 moments; G from
+  // --groups, else a bounded fit to the recorded output (first positions of sample 0), else 32.
+  const unavailable = sampleChannelUnavailable(plan);
+  let sampleChannel: SampleChannelReportInput = { setup: null, groups: null, reasons: { groupnorm: unavailable, instancenorm: unavailable } };
+  if (unavailable === null) {
+    const moments = sampleChannelMoments(plan, p1);
+    let fit: { candidates: readonly number[]; sums: Float64Array } | null = null;
+    if (plan.groups === null && plan.outputName !== null) {
+      const range = groupFitRange(plan);
+      const candidates = groupCandidates(plan.features);
+      const context: Pass2Context = { ...pass2ContextFor(shared, stats, range, p1.tokenCount, plan.features, plain), groupFit: groupFitContext(plan, moments, candidates, shared.weight, shared.bias) };
+      const [fitted] = await executor.runPass2(plan, [range], [context], () => undefined);
+      throwIfCancelled(hooks.cancellation);
+      if (fitted?.groupFit) fit = { candidates, sums: fitted.groupFit };
+    }
+    const groups = chooseGroups(plan, fit);
+    const setup = buildSampleChannelSetup(plan, p1, moments, groups.groups, shared.weight, shared.bias);
+    shared = { ...shared, sampleChannel: setup.context };
+    sampleChannel = { setup, groups, reasons: { groupnorm: groups.reason, instancenorm: null } };
+  }
   const pass1Done = Date.now();
-  const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plan.weight === null && plan.bias === null));
+  const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plain));
   // Pass 2 reads the output too: progress counts its elements once more.
   const onElements2 = plan.outputName !== null ? (n: number): void => onElements(2 * n) : onElements;
   const pass2 = executor.runPass2(plan, ranges, contexts, onElements2);
@@ -67,7 +98,7 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     pass2Ms: pass2Done - pass1Done,
     workers: executor.workers,
     chunkBytes: plan.chunkBytes,
-  }, pre);
+  }, pre, sampleChannel);
   report.timing.totalMs = Date.now() - started;
   hooks.onProgress?.(1);
   return report;

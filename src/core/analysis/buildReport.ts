@@ -1,11 +1,26 @@
-import { REPORT_SCHEMA_VERSION, type AnalysisReport, type AnalysisTiming, type BatchElementQuantiles, type BatchNormFeatureStats, type DownsampledSeries, type Histogram, type JsonValue } from '../report/analysisReport';
+import {
+  REPORT_SCHEMA_VERSION,
+  type AnalysisReport,
+  type AnalysisTiming,
+  type BatchElementQuantiles,
+  type BatchNormFeatureStats,
+  type DownsampledSeries,
+  type GroupNormReport,
+  type Histogram,
+  type InstanceNormReport,
+  type JsonValue,
+  type SampleChannelNormKind,
+  type SampleStatistics,
+} from '../report/analysisReport';
 import { computeSubBatches } from './batchDependence';
-import { buildComparison } from './comparison';
+import { buildReplay } from './replay';
+import type { CellMoments, GroupsChoice, SampleChannelSetup } from './sampleChannelNorms';
 import { downsampleSeries, histogramOf, histogramQuantiles, summarize } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { Pass2Partial } from './pass2';
 import { QUANTILE_PROBABILITIES, type AnalysisPlan } from './plan';
-import type { FeatureMoments, Pass1Statistics, SharedPass2Context } from './statistics';
+import type { SharedPass2Context } from './pass2Context';
+import type { FeatureMoments, Pass1Statistics } from './statistics';
 import { collectWarnings } from './warnings';
 
 function featureStats(m: FeatureMoments, count: number): BatchNormFeatureStats {
@@ -20,6 +35,65 @@ function featureStats(m: FeatureMoments, count: number): BatchNormFeatureStats {
     vu[f] = n > 1 ? m.m2[f]! / (n - 1) : NaN;
   }
   return { mean, var: v, varUnbiased: vu, count, counts: Array.from(m.count), min: Array.from(m.min, (x) => (Number.isFinite(x) ? x : NaN)), max: Array.from(m.max, (x) => (Number.isFinite(x) ? x : NaN)) };
+}
+
+/** What executeAnalysis found about GroupNorm / InstanceNorm: their setup, G, and why one is absent. */
+export interface SampleChannelReportInput {
+  readonly setup: SampleChannelSetup | null;
+  readonly groups: GroupsChoice | null;
+  readonly reasons: Record<SampleChannelNormKind, string | null>;
+}
+
+const NO_SAMPLE_CHANNEL: SampleChannelReportInput = {
+  setup: null,
+  groups: null,
+  reasons: { groupnorm: 'GroupNorm was not computed.', instancenorm: 'InstanceNorm was not computed.' },
+};
+
+function sampleStatistics(m: CellMoments): SampleStatistics {
+  const n = m.count.length;
+  const mean = new Array<number>(n);
+  const v = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const c = m.count[i]!;
+    mean[i] = c > 0 ? m.mean[i]! : NaN;
+    v[i] = c > 0 ? m.m2[i]! / c : NaN;
+  }
+  return { mean, var: v, count: Array.from(m.count) };
+}
+
+/** The `groupNorm` and `instanceNorm` sections (null where the norm does not apply). */
+function sampleChannelSections(plan: AnalysisPlan, p2: Pass2Partial, input: SampleChannelReportInput): { groupNorm: GroupNormReport | null; instanceNorm: InstanceNormReport | null } {
+  const setup = input.setup;
+  if (setup === null) return { groupNorm: null, instanceNorm: null };
+  const bins = plan.bins;
+  const edges = Array.from(setup.context.edges);
+  const histogram = (kind: SampleChannelNormKind): Histogram => {
+    const j = setup.context.norms.findIndex((n) => n.kind === kind);
+    const counts = Array.from(p2.sampleChannelHistograms.subarray(j * bins, (j + 1) * bins));
+    return { edges: [...edges], counts, total: counts.reduce((a, b) => a + b, 0) };
+  };
+  const affine = { weight: plan.weight !== null, bias: plan.bias !== null };
+  const gn = setup.groupNorm;
+  const groupNorm: GroupNormReport | null =
+    gn === null
+      ? null
+      : {
+          groups: gn.groups,
+          groupsSource: input.groups?.source ?? 'option',
+          channelsPerGroup: plan.features / gn.groups,
+          samples: plan.units,
+          channels: plan.features,
+          eps: plan.eps,
+          affine,
+          perGroup: sampleStatistics(gn.moments),
+          histogram: histogram('groupnorm'),
+          ...(input.groups?.fit ? { fit: input.groups.fit } : {}),
+        };
+  const inm = setup.instanceNorm;
+  const instanceNorm: InstanceNormReport | null =
+    inm === null ? null : { samples: plan.units, channels: plan.features, eps: plan.eps, affine, perChannel: sampleStatistics(inm.moments), histogram: histogram('instancenorm') };
+  return { groupNorm, instanceNorm };
 }
 
 /** Per-token output mean/std from the shifted sums Σ(y−K), Σ(y−K)² of pass 2. */
@@ -144,6 +218,7 @@ export function buildReport(
   p2: Pass2Partial,
   timing: AnalysisTiming,
   pre: Pass1ReportSections = buildPass1Sections(plan, p1, stats),
+  sampleChannel: SampleChannelReportInput = NO_SAMPLE_CHANNEL,
 ): AnalysisReport {
   const T = plan.tokens;
   const F = plan.features;
@@ -187,8 +262,9 @@ export function buildReport(
   const hist = (k: number, edges: number[]): Histogram => ({ edges, counts: kindTotals[k]!, total: kindTotals[k]!.reduce((a, b) => a + b, 0) });
 
   const { batchValid, batchAll, padding, runningStats, subBatches } = pre;
-  const comparison = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildComparison(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges) : null;
-  const warnings = collectWarnings({ plan, p1, stats, comparison, subBatches, padding, runningStats });
+  const replay = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildReplay(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges, sampleChannel.setup) : null;
+  const warnings = collectWarnings({ plan, p1, stats, replay, subBatches, padding, runningStats });
+  const { groupNorm, instanceNorm } = sampleChannelSections(plan, p2, sampleChannel);
 
   const tokenHist = (values: ArrayLike<number>): Histogram => histogramOf(values, bins, isValid);
   const thresholds = JSON.parse(JSON.stringify(plan.thresholds)) as { [key: string]: JsonValue };
@@ -248,7 +324,10 @@ export function buildReport(
     batchDependence: { layerNormShift: 0, subBatches },
     padding,
     runningStats,
-    comparison,
+    comparison: replay,
+    groupNorm,
+    instanceNorm,
+    normAvailability: { ...sampleChannel.reasons },
     warnings,
     timing,
   };

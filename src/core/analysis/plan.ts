@@ -12,7 +12,7 @@ export interface AnalysisOptions {
   readonly tensor?: string;
   /** Mask tensor name (`--mask`): 1 = real token, 0 = padding. */
   readonly mask?: string;
-  /** Recorded normalization output (`--output`), replayed against LayerNorm/RMSNorm/BatchNorm. */
+  /** Recorded normalization output (`--output`), replayed against every norm of norms.ts. */
   readonly output?: string;
   /** Affine weight (`--weight`), one value per feature. */
   readonly weight?: string;
@@ -28,6 +28,11 @@ export interface AnalysisOptions {
   readonly eps?: number;
   /** Feature axis (`--feature-axis`), negative counts from the end; default: inferred (featureAxis.ts). */
   readonly featureAxis?: number;
+  /**
+   * GroupNorm's number of groups G (`--groups`), a divisor of the channels C of an (N, C, ...) input;
+   * default: fitted to a recorded output, else 32 when C is a multiple of 32.
+   */
+  readonly groups?: number;
   /** Histogram bins (`--bins`), 2..1024; default 64. */
   readonly bins?: number;
   /** Overrides of DEFAULT_THRESHOLDS. */
@@ -82,6 +87,8 @@ export interface AnalysisPlan {
   readonly units: number;
   readonly eps: number;
   readonly bins: number;
+  /** GroupNorm's G from `--groups` (validated against C), null to fit or default it. */
+  readonly groups: number | null;
   /** Elements decoded per read. */
   readonly chunkElements: number;
   readonly chunkBytes: number;
@@ -190,6 +197,14 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
   if (!(eps >= 0) || !Number.isFinite(eps)) throw new NormLensError('usage', `--eps ${eps}: eps must be a finite number ≥ 0 (PyTorch's default is 1e-5).`);
   const bins = options.bins ?? DEFAULT_BINS;
   if (!Number.isInteger(bins) || bins < 2 || bins > 1024) throw new NormLensError('usage', `--bins ${bins}: use an integer from 2 to 1024.`);
+  const groups = options.groups ?? null;
+  if (groups !== null) {
+    if (!Number.isInteger(groups) || groups < 1) throw new NormLensError('usage', `--groups ${groups}: GroupNorm's G must be a positive integer that divides the channels (C = ${shape[1] ?? features}).`);
+    if (rank >= 3 && featureAxis === 1 && features % groups !== 0) {
+      const divisors = Array.from({ length: features }, (_, i) => i + 1).filter((d) => features % d === 0);
+      throw new NormLensError('usage', `--groups ${groups} does not divide the ${features} channels on axis 1 of '${input.info.name}' ${shapeText(shape)}: use one of ${divisors.join(', ')}.`);
+    }
+  }
   const chunkBytes = Math.max(64 * 1024, options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
   const decodedItemSize = input.info.dtype === 'float64' || !isFloatingDType(input.info.dtype) ? 8 : 4;
   const chunkElements = Math.max(features, Math.floor(chunkBytes / decodedItemSize));
@@ -296,6 +311,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
     units,
     eps,
     bins,
+    groups,
     chunkElements,
     chunkBytes,
     maxSeriesPoints: Math.max(16, options.maxSeriesPoints ?? DEFAULT_MAX_SERIES_POINTS),

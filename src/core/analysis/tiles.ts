@@ -1,3 +1,5 @@
+import { NormLensError } from '../errors';
+import type { DecodedValues } from '../formats/types';
 import type { AnalysisPlan } from './plan';
 
 /** A contiguous range of tokens [start, end) — the unit of work split between workers. */
@@ -85,3 +87,72 @@ export function splitTokens(plan: AnalysisPlan, parts: number): TokenRange[] {
   }
   return ranges;
 }
+
+/** Something that says when to stop: an AbortSignal, or an adapter over a VS Code CancellationToken. */
+export interface CancellationFlag {
+  readonly aborted: boolean;
+}
+
+/** Callbacks of a pass: cancellation and progress (elements finished since the last call). */
+export interface PassHooks {
+  readonly cancellation?: CancellationFlag;
+  onElements?(elements: number): void;
+  /**
+   * Called with each chunk's decoded values once the pass is done with them (nothing keeps a view),
+   * so the byte source may reuse their buffer (NodeFileByteSource.recycle).
+   */
+  release?(values: DecodedValues): void;
+}
+
+/** Throws NormLensError('cancelled') once the flag is raised. */
+export function throwIfCancelled(flag: CancellationFlag | undefined): void {
+  if (flag?.aborted) throw new NormLensError('cancelled', 'the analysis was cancelled.');
+}
+
+/**
+ * Reads tiles in order with one read ahead (I/O overlaps compute; memory stays two chunks), calling
+ * `visit` for each. Checks cancellation between chunks.
+ */
+export async function forEachTile(
+  tiles: readonly Tile[],
+  read: (tile: Tile) => Promise<DecodedValues>,
+  readOutput: ((tile: Tile) => Promise<DecodedValues>) | null,
+  hooks: PassHooks,
+  visit: (tile: Tile, values: DecodedValues, output: DecodedValues | null) => void,
+): Promise<void> {
+  const fetch = (tile: Tile): Promise<[DecodedValues, DecodedValues | null]> => Promise.all([read(tile), readOutput ? readOutput(tile) : Promise.resolve(null)]);
+  let next = tiles.length > 0 ? fetch(tiles[0]!) : null;
+  for (let k = 0; k < tiles.length; k++) {
+    throwIfCancelled(hooks.cancellation);
+    const [values, output] = await next!;
+    next = k + 1 < tiles.length ? fetch(tiles[k + 1]!) : null;
+    visit(tiles[k]!, values, output);
+    if (hooks.release) {
+      hooks.release(values);
+      if (output) hooks.release(output);
+    }
+    hooks.onElements?.(tiles[k]!.count);
+  }
+}
+
+/** Calls `visit(a, b, unit, valid)` for each maximal run of tokens in [t0, t1) sharing unit and validity. */
+export function forEachTokenRun(plan: AnalysisPlan, t0: number, t1: number, visit: (a: number, b: number, unit: number, valid: boolean) => void): void {
+  const mask = plan.mask;
+  const perUnit = plan.tokensPerUnit;
+  let t = t0;
+  while (t < t1) {
+    const unit = Math.floor(t / perUnit);
+    const unitEnd = Math.min(t1, (unit + 1) * perUnit);
+    let r = unitEnd;
+    let valid = true;
+    if (mask) {
+      const m = mask[t]!;
+      valid = m === 1;
+      r = t + 1;
+      while (r < unitEnd && mask[r] === m) r++;
+    }
+    visit(t, r, unit, valid);
+    t = r;
+  }
+}
+

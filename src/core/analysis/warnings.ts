@@ -1,4 +1,5 @@
-import type { AnalysisReport, AnalysisWarning, Comparison, SubBatchResult } from '../report/analysisReport';
+import type { AnalysisReport, AnalysisWarning, NormKind, Replay, ReplayCandidate, SubBatchResult } from '../report/analysisReport';
+import { normDescription } from './norms';
 import { median } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
@@ -23,7 +24,7 @@ export interface WarningInputs {
   readonly plan: AnalysisPlan;
   readonly p1: Pass1Partial;
   readonly stats: Pass1Statistics;
-  readonly comparison: Comparison | null;
+  readonly replay: Replay | null;
   readonly subBatches: readonly SubBatchResult[];
   readonly padding: AnalysisReport['padding'];
   readonly runningStats: AnalysisReport['runningStats'];
@@ -31,7 +32,7 @@ export interface WarningInputs {
 
 /** Runs every check of DESIGN.md and returns the warnings, errors first. */
 export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
-  const { plan, p1, stats, comparison } = w;
+  const { plan, p1, stats, replay } = w;
   const th = plan.thresholds;
   const out: AnalysisWarning[] = [...plan.planWarnings];
   const F = plan.features;
@@ -52,28 +53,32 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     });
   }
   // non-finite (recorded output)
-  if (comparison && comparison.nonFinite > th.nonFiniteCount) {
+  if (replay && replay.nonFinite > th.nonFiniteCount) {
     out.push({
       code: 'non-finite',
       severity: 'error',
-      message: `${comparison.nonFinite} values of the recorded output '${comparison.tensor}' are NaN or ±Inf; they were left out of the replay. The norm overflowed or its input was already broken: check the input's non-finite values and the output dtype's range.`,
-      details: { tensor: comparison.tensor, count: comparison.nonFinite },
+      message: `${replay.nonFinite} values of the recorded output '${replay.tensor}' are NaN or ±Inf; they were left out of the replay. The norm overflowed or its input was already broken: check the input's non-finite values and the output dtype's range.`,
+      details: { tensor: replay.tensor, count: replay.nonFinite },
     });
   }
 
   // recorded-output-mismatch
-  if (comparison) {
-    const c = comparison;
+  if (replay) {
+    const c = replay;
     const cands = c.candidates;
-    const errors = { layernorm: cands.layernorm.maxAbsError, rmsnorm: cands.rmsnorm.maxAbsError, batchnorm: cands.batchnorm.maxAbsError };
+    const entries = Object.entries(cands) as [NormKind, ReplayCandidate][];
+    const errors = Object.fromEntries(entries.map(([k, v]) => [k, v.maxAbsError]));
+    const residuals = Object.fromEntries(entries.map(([k, v]) => [k, v.shapeResidual]));
+    const names = entries.map(([k]) => normDescription(k).name);
+    const namesText = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}` : names.join('');
     if (c.bestMatch === 'none') {
       out.push({
         code: 'recorded-output-mismatch',
         severity: 'error',
-        message: `The recorded output '${c.tensor}' is not LayerNorm, RMSNorm or BatchNorm of '${plan.inputName}' over feature axis ${plan.featureAxis} for any eps (smallest max |error| ${fmt(c.maxAbsError)}, tolerance ${fmt(c.tolerance)}). Check that it was captured right after the norm (not after a residual add or dropout), that the weight and bias are in the dump (--weight/--bias), and the feature axis (--feature-axis).`,
-        details: { tensor: c.tensor, maxAbsError: errors, tolerance: c.tolerance, shapeResidual: { layernorm: cands.layernorm.shapeResidual, rmsnorm: cands.rmsnorm.shapeResidual, batchnorm: cands.batchnorm.shapeResidual } },
+        message: `The recorded output '${c.tensor}' is not ${namesText} of '${plan.inputName}' over feature axis ${plan.featureAxis} for any eps (smallest max |error| ${fmt(c.maxAbsError)}, tolerance ${fmt(c.tolerance)}). Check that it was captured right after the norm (not after a residual add or dropout), that the weight and bias are in the dump (--weight/--bias), and the feature axis (--feature-axis).`,
+        details: { tensor: c.tensor, maxAbsError: errors, tolerance: c.tolerance, shapeResidual: residuals },
       });
-    } else if (!cands[c.bestMatch].withinTolerance) {
+    } else if (!cands[c.bestMatch]!.withinTolerance) {
       const fitted = c.fittedEps;
       const hint = fitted !== undefined ? ` The data fits eps ≈ ${fmt(fitted)} (eps used: ${fmt(eps)}); rerun with --eps ${fmt(fitted)} if that is the model's eps.` : '';
       out.push({
@@ -106,7 +111,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   if (minCount < th.smallBatchMinCount) {
     const relErr = minCount > 1 ? Math.sqrt(2 / (minCount - 1)) : Infinity;
     // Only a warning when this dump is about BatchNorm; otherwise context for the BN columns.
-    const aboutBatchNorm = comparison?.bestMatch === 'batchnorm' || plan.runningMean !== null || plan.runningVar !== null;
+    const aboutBatchNorm = replay?.bestMatch === 'batchnorm' || plan.runningMean !== null || plan.runningVar !== null;
     out.push({
       code: 'small-batch',
       severity: aboutBatchNorm ? 'warning' : 'info',
@@ -119,7 +124,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   }
 
   // batch-dependent-output
-  if (comparison && comparison.bestMatch === 'batchnorm') {
+  if (replay && replay.bestMatch === 'batchnorm') {
     const partial = w.subBatches.filter((s) => s.size < plan.batchSize && s.minCount > 1);
     const half = partial[partial.length - 1];
     if (!half || half.rmsShift > th.batchDependentShift) {

@@ -1,8 +1,10 @@
 import { NormLensError } from '../errors';
+import { normDescription } from '../analysis/norms';
 import type { TensorHandle } from '../formats/types';
+import type { NormKind } from '../report/analysisReport';
 
-/** Which values a heatmap cell shows. */
-export type HeatmapValues = 'input' | 'layernorm' | 'batchnorm';
+/** Which values a heatmap cell shows: the input, or a per-token / per-feature norm of it (norms.ts). */
+export type HeatmapValues = 'input' | Extract<NormKind, 'layernorm' | 'batchnorm'>;
 
 /** How the values of the tokens × features inside one cell are reduced. */
 export type HeatmapAggregate = 'mean' | 'maxAbs';
@@ -71,9 +73,9 @@ export async function computeTokenHeatmap(
   const acc = new Float64Array(rows * cols);
   const cnt = new Float64Array(rows * cols);
   const useMax = req.aggregate === 'maxAbs';
-  const perToken = req.values === 'layernorm';
+  const perToken = req.values !== 'input' && normDescription(req.values).recompute === 'per-token';
   const norm = req.values === 'input' ? undefined : normalization;
-  if (req.values !== 'input' && !normalization) throw new NormLensError('usage', `the ${req.values} heatmap needs the analysis statistics; run the analysis first.`);
+  if (req.values !== 'input' && !normalization) throw new NormLensError('usage', `the ${normDescription(req.values).name} heatmap needs the analysis statistics; run the analysis first.`);
 
   const add = (token: number, feature: number, raw: number) => {
     let v = raw;

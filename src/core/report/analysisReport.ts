@@ -31,8 +31,14 @@ export interface AnalysisWarning {
   details: { [key: string]: JsonValue };
 }
 
-/** Normalizations a recorded output can be explained by. */
-export type NormKind = 'layernorm' | 'rmsnorm' | 'batchnorm';
+/** The three norms every input has (per token: LayerNorm, RMSNorm; per feature: BatchNorm). */
+export type TokenFeatureNormKind = 'layernorm' | 'rmsnorm' | 'batchnorm';
+/** The norms of (N, C, ...) inputs, per sample and channel group (absent on other layouts). */
+export type SampleChannelNormKind = 'groupnorm' | 'instancenorm';
+/** Normalizations a recorded output can be explained by (described in src/core/analysis/norms.ts). */
+export type NormKind = TokenFeatureNormKind | SampleChannelNormKind;
+/** One entry per norm: always for LayerNorm/RMSNorm/BatchNorm, for GroupNorm/InstanceNorm when they apply. */
+export type PerNorm<T> = Record<TokenFeatureNormKind, T> & Partial<Record<SampleChannelNormKind, T>>;
 
 /** A histogram: `edges.length === counts.length + 1`, uniform bins, last bin closed (numpy semantics). */
 export interface Histogram {
@@ -99,8 +105,8 @@ export interface ReplayCandidate {
   withinTolerance: boolean;
 }
 
-/** Norm replay against a recorded output tensor. */
-export interface Comparison {
+/** Norm replay against a recorded output tensor (the report field `comparison`). */
+export interface Replay {
   tensor: string;
   dtype: DType;
   /** maxAbsError of the best match (the smallest over candidates when none matches). */
@@ -108,11 +114,13 @@ export interface Comparison {
   bestMatch: NormKind | 'none';
   /** eps that best explains the output under `bestMatch`. */
   fittedEps?: number;
+  /** G of the GroupNorm candidate (present when GroupNorm was replayed). */
+  groups?: number;
   /** The absolute tolerance used: relative tolerance of the dtype × max(1, max |recorded|). */
   tolerance: number;
   /** Recorded values that were NaN or ±Inf (left out of the errors). */
   nonFinite: number;
-  candidates: Record<NormKind, ReplayCandidate>;
+  candidates: PerNorm<ReplayCandidate>;
   /** BatchNorm is replayed with the statistics PyTorch would use: all tokens, padding included. */
   batchNormStatistics: 'all-tokens';
   /**
@@ -125,12 +133,57 @@ export interface Comparison {
   /** Recorded values counted in an end bin of `recordedHistogram` although outside its edges. */
   recordedHistogramClamped: number;
   /**
+   * The same recorded values on the edges of `groupNorm.histogram` / `instanceNorm.histogram` (present
+   * when those norms were replayed), so the recorded output overlays them too; end bins clamp.
+   */
+  recordedSampleChannelHistogram?: Histogram;
+  /**
    * |recorded − replayed| per compared element (recorded and input finite, every token) for each
    * candidate, on fixed log-spaced edges 10^-12 … 10^4 with 4 bins per decade. Bin k holds errors in
    * [edges[k], edges[k+1]); errors below 10^-12 (exact zeros included) count in the first bin, errors
    * of 10^4 or more in the last. Counts sum to the compared elements.
    */
-  errorHistograms: Record<NormKind, Histogram>;
+  errorHistograms: PerNorm<Histogram>;
+}
+
+/** Statistics of one per-sample norm, index n·K + k (K = groups or channels), padding included (PyTorch has no mask). */
+export interface SampleStatistics {
+  mean: number[];
+  /** Biased variance (÷n), what the norm divides by. */
+  var: number[];
+  /** Finite values each statistic is over. */
+  count: number[];
+}
+
+/** Where GroupNorm's G came from: `--groups`, the fit to the recorded output, or the default 32. */
+export type GroupsSource = 'option' | 'fitted' | 'default';
+
+/** GroupNorm of an (N, C, ...) input: per-(sample, group) statistics and the output histogram. */
+export interface GroupNormReport {
+  groups: number;
+  groupsSource: GroupsSource;
+  channelsPerGroup: number;
+  samples: number;
+  channels: number;
+  eps: number;
+  affine: { weight: boolean; bias: boolean };
+  /** Index n·groups + g. */
+  perGroup: SampleStatistics;
+  /** Output values over valid tokens, on edges shared with `instanceNorm.histogram`. */
+  histogram: Histogram;
+  /** The G fit to the recorded output: RMS error of each divisor tried (present when fitted). */
+  fit?: { groups: number; rmsError: number }[];
+}
+
+/** InstanceNorm of an (N, C, ...) input: per-(sample, channel) statistics and the output histogram. */
+export interface InstanceNormReport {
+  samples: number;
+  channels: number;
+  eps: number;
+  affine: { weight: boolean; bias: boolean };
+  /** Index n·channels + c. */
+  perChannel: SampleStatistics;
+  histogram: Histogram;
 }
 
 /** BatchNorm statistics per feature over a set of tokens. */
@@ -282,7 +335,14 @@ export interface AnalysisReport {
     /** running_var / unbiased batch variance per feature. */
     varRatio: number[];
   } | null;
-  comparison: Comparison | null;
+  /** The norm replay (named `comparison` in the JSON contract). */
+  comparison: Replay | null;
+  /** GroupNorm per (sample, group); null when it does not apply (`normAvailability.groupnorm` says why). */
+  groupNorm: GroupNormReport | null;
+  /** InstanceNorm per (sample, channel); null when it does not apply (`normAvailability.instancenorm` says why). */
+  instanceNorm: InstanceNormReport | null;
+  /** Why GroupNorm / InstanceNorm are absent (null when present). */
+  normAvailability: Record<SampleChannelNormKind, string | null>;
   warnings: AnalysisWarning[];
   timing: AnalysisTiming;
 }

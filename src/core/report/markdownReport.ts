@@ -1,4 +1,5 @@
-import type { AnalysisReport, Histogram } from './analysisReport';
+import { NORMS } from '../analysis/norms';
+import type { AnalysisReport, Histogram, SampleStatistics } from './analysisReport';
 
 /** Formats a number for a Markdown table: 4 significant digits, exponent for extremes. */
 function num(v: number | null | undefined): string {
@@ -21,6 +22,25 @@ function histMean(h: Histogram): number {
     n += c;
   });
   return n ? s / n : NaN;
+}
+
+/** Smallest and largest finite entry (no spread of unbounded arrays). */
+function finiteRange(values: readonly number[]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : [NaN, NaN];
+}
+
+/** "mean in [a, b], std in [c, d]" of per-sample statistics. */
+function sampleRange(s: SampleStatistics): string {
+  const [m0, m1] = finiteRange(s.mean);
+  const [v0, v1] = finiteRange(s.var);
+  return `mean in [${num(m0)}, ${num(m1)}], std in [${num(Math.sqrt(v0))}, ${num(Math.sqrt(v1))}]`;
 }
 
 /** Escapes table-breaking characters in free text. */
@@ -62,14 +82,23 @@ export function renderMarkdownReport(r: AnalysisReport): string {
     out.push('');
   }
   if (r.padding) out.push(`### Padding`, '', `${r.padding.paddingTokens} padding tokens shift BatchNorm feature means by up to ${num(r.padding.maxMeanShift)} std (worst features: ${r.padding.worstFeatures.slice(0, 8).join(', ')}).`, '');
+  out.push('### GroupNorm and InstanceNorm (per sample)', '');
+  for (const d of NORMS.filter((n) => n.channelsFirstOnly)) {
+    const gn = d.kind === 'groupnorm' ? r.groupNorm : null;
+    const inn = d.kind === 'instancenorm' ? r.instanceNorm : null;
+    if (gn) out.push(`- ${d.name} (${d.statistics}): G = ${gn.groups} (${gn.groupsSource}), ${gn.channelsPerGroup} channels per group over ${gn.samples} samples; per (sample, group) ${sampleRange(gn.perGroup)}.`);
+    else if (inn) out.push(`- ${d.name} (${d.statistics}): per (sample, channel) ${sampleRange(inn.perChannel)}.`);
+    else out.push(`- ${d.name}: not computed — ${cell(r.normAvailability?.[d.kind as 'groupnorm' | 'instancenorm'] ?? 'not available')}`);
+  }
+  out.push('');
   if (r.comparison) {
     const c = r.comparison;
     out.push('## Replay of the recorded output', '');
-    out.push(`${code(c.tensor)} (${c.dtype}): best match **${c.bestMatch}**, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}.`, '');
+    out.push(`${code(c.tensor)} (${c.dtype}): best match **${c.bestMatch}**${c.groups !== undefined ? ` (G = ${c.groups})` : ''}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}.`, '');
     out.push('| candidate | max abs error | RMS error | fitted eps | within tolerance |', '|---|---|---|---|---|');
     for (const [k, v] of Object.entries(c.candidates)) out.push(`| ${k} | ${num(v.maxAbsError)} | ${num(v.rmsError)} | ${v.fittedEps === null ? '—' : num(v.fittedEps)} | ${v.withinTolerance ? 'yes' : 'no'} |`);
     out.push('');
   }
-  out.push(`<sub>NormLens report schema ${r.schemaVersion}; analysed in ${r.timing.totalMs} ms.</sub>`, '');
+  out.push(`<sub>NormLens report schema ${r.schemaVersion}; analyzed in ${r.timing.totalMs} ms.</sub>`, '');
   return out.join('\n');
 }

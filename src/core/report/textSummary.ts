@@ -1,4 +1,5 @@
-import type { AnalysisReport, SeriesSummary } from './analysisReport';
+import { NORMS } from '../analysis/norms';
+import type { AnalysisReport, SampleStatistics, SeriesSummary } from './analysisReport';
 
 function num(v: number): string {
   if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
@@ -24,6 +25,24 @@ const AXIS_RULE_TEXT: Readonly<Record<string, string>> = {
   last: ' (last axis)',
 };
 
+/** Smallest and largest finite entry (no spread of unbounded arrays). */
+function finiteRange(values: readonly number[]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : [NaN, NaN];
+}
+
+function sampleRange(s: SampleStatistics): string {
+  const [m0, m1] = finiteRange(s.mean);
+  const [v0, v1] = finiteRange(s.var);
+  return `mean range [${num(m0)}, ${num(m1)}], std range [${num(Math.sqrt(v0))}, ${num(Math.sqrt(v1))}]`;
+}
+
 /** Renders the human-readable summary of a report (the default output of `normlens analyze`). */
 export function formatReportText(r: AnalysisReport): string {
   const lines: string[] = [];
@@ -43,23 +62,38 @@ export function formatReportText(r: AnalysisReport): string {
   lines.push('RMSNorm (per token):');
   lines.push(`  token rms:  ${summary(r.rmsNorm.summary.rms)}`);
   const bn = r.batchNorm.perFeature;
-  const finite = (a: number[]): number[] => a.filter((v) => Number.isFinite(v));
-  const bnMean = finite(bn.mean);
-  const bnStd = finite(bn.var).map(Math.sqrt);
+  const [meanLo, meanHi] = finiteRange(bn.mean);
+  const [varLo, varHi] = finiteRange(bn.var);
   lines.push(`BatchNorm (per feature, over ${bn.count} valid tokens):`);
-  lines.push(`  feature mean: range [${num(Math.min(...bnMean))}, ${num(Math.max(...bnMean))}]`);
-  lines.push(`  feature std:  range [${num(Math.min(...bnStd))}, ${num(Math.max(...bnStd))}]`);
+  lines.push(`  feature mean: range [${num(meanLo)}, ${num(meanHi)}]`);
+  lines.push(`  feature std:  range [${num(Math.sqrt(varLo))}, ${num(Math.sqrt(varHi))}]`);
   const subs = r.batchDependence.subBatches.filter((s) => s.size < L.batchSize);
   if (subs.length > 0) {
     lines.push(`  batch dependence (RMS output shift vs full batch; LayerNorm: 0): ${subs.map((s) => `${s.size}: ${num(s.rmsShift)}`).join(', ')}`);
   }
   if (r.padding) lines.push(`  padding: ${r.padding.paddingTokens} padding tokens shift feature means by up to ${num(r.padding.maxMeanShift)} std`);
+  const absent: string[] = [];
+  for (const d of NORMS.filter((n) => n.channelsFirstOnly)) {
+    if (d.kind === 'groupnorm' && r.groupNorm) {
+      const gn = r.groupNorm;
+      lines.push(`${d.name} (${d.statistics}; G = ${gn.groups}, ${gn.groupsSource}):`);
+      lines.push(`  per (sample, group): ${sampleRange(gn.perGroup)}`);
+    } else if (d.kind === 'instancenorm' && r.instanceNorm) {
+      lines.push(`${d.name} (${d.statistics}):`);
+      lines.push(`  per (sample, channel): ${sampleRange(r.instanceNorm.perChannel)}`);
+    } else {
+      const reason = r.normAvailability?.[d.kind as 'groupnorm' | 'instancenorm'] ?? 'not available';
+      if (absent.length > 0 && absent[absent.length - 1]!.endsWith(reason)) absent[absent.length - 1] = `${absent[absent.length - 1]!.split(':')[0]}, ${d.name}: ${reason}`;
+      else absent.push(`${d.name}: ${reason}`);
+    }
+  }
+  for (const a of absent) lines.push(`not computed — ${a}`);
   if (r.comparison) {
     const c = r.comparison;
     lines.push('');
-    lines.push(`comparison with '${c.tensor}' (${c.dtype}): best match ${c.bestMatch}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}`);
+    lines.push(`comparison with '${c.tensor}' (${c.dtype}): best match ${c.bestMatch}${c.groups !== undefined ? ` (G = ${c.groups})` : ''}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}`);
     for (const [kind, k] of Object.entries(c.candidates)) {
-      lines.push(`  ${kind.padEnd(9)} max |error| ${num(k.maxAbsError)}, relative RMS ${num(k.relativeRmsError)}, shape residual ${num(k.shapeResidual)}${k.fittedEps !== null ? `, fitted eps ${num(k.fittedEps)}` : ''}`);
+      lines.push(`  ${kind.padEnd(12)} max |error| ${num(k.maxAbsError)}, relative RMS ${num(k.relativeRmsError)}, shape residual ${num(k.shapeResidual)}${k.fittedEps !== null ? `, fitted eps ${num(k.fittedEps)}` : ''}`);
     }
   }
   lines.push('');

@@ -7,4 +7,5 @@ import './largeFile.test';
 import './screenshots.test';
 import './virtualFs.test';
 import './hostPath.test';
+import './groupNorm.test';
 import './ui.test';

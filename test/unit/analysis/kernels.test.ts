@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
-import { setWasmKernelsEnabled, wasmKernels } from '../../../src/core/analysis/kernels/wasmKernels';
+import { setWasmKernelsEnabled, wasmKernels } from '../../../src/core/analysis/kernels/wasmKernelLoader';
 import { mergePass1, runPass1, type Pass1Partial } from '../../../src/core/analysis/pass1';
 import { runPass2, type Pass2Partial } from '../../../src/core/analysis/pass2';
 import { planAnalysis, resolvePlanTensors, type AnalysisOptions } from '../../../src/core/analysis/plan';
-import { buildSharedPass2Context, computePass1Statistics, pass2ContextFor } from '../../../src/core/analysis/statistics';
+import { buildSharedPass2Context, pass2ContextFor } from '../../../src/core/analysis/pass2Context';
+import { computePass1Statistics } from '../../../src/core/analysis/statistics';
 import { splitTokens } from '../../../src/core/analysis/tiles';
 import type { Dump } from '../../../src/core/formats/types';
 import { memoryDump, normalGenerator, type MemoryTensor } from './memoryDump';

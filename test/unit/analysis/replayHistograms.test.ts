@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
 import { ERROR_BINS, ERROR_EDGES, errorBin } from '../../../src/core/analysis/pass2';
 import { planAnalysis } from '../../../src/core/analysis/plan';
-import type { AnalysisReport, Histogram, NormKind } from '../../../src/core/report/analysisReport';
+import type { AnalysisReport, Histogram, TokenFeatureNormKind } from '../../../src/core/report/analysisReport';
 import { memoryDump, normalGenerator, openFixture } from './memoryDump';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'analysis');
-const KINDS: NormKind[] = ['layernorm', 'rmsnorm', 'batchnorm'];
+const KINDS: TokenFeatureNormKind[] = ['layernorm', 'rmsnorm', 'batchnorm'];
 
 /** numpy.histogram(values, bins=edges): searchsorted on the edges, last bin closed, outside values dropped. */
 function numpyHistogram(values: readonly number[], edges: readonly number[]): number[] {
@@ -87,7 +87,7 @@ describe('replay histograms (comparison.recordedHistogram, comparison.errorHisto
         assert.equal(top, errorBin(c.candidates[kind].maxAbsError), `${kind}: top bin holds maxAbsError`);
       }
       if (c.bestMatch !== 'none') {
-        const h = c.errorHistograms[c.bestMatch];
+        const h = c.errorHistograms[c.bestMatch]!;
         h.counts.forEach((n, k) => {
           if (n > 0) assert.ok(h.edges[k]! <= c.tolerance, `${c.bestMatch}: bin ${k} (from ${h.edges[k]}) is below the tolerance ${c.tolerance}`);
         });

@@ -1,6 +1,6 @@
 // AssemblyScript source of the WebAssembly SIMD kernels of pass 1 and pass 2 (feature-last,
 // float32 input, no weight/bias). Compiled by scripts/build-kernels.mjs into
-// src/core/analysis/kernels/kernelsWasm.ts; the glue is src/core/analysis/kernels/wasmKernels.ts.
+// src/core/analysis/kernels/kernelsWasmBinary.ts; the glue is src/core/analysis/kernels/wasmKernelLoader.ts.
 // Every result is bit for bit what the JavaScript kernels of pass1.ts / pass2.ts compute: the same
 // float64 operations in the same order (the f64x2 lanes of pass 1 are its two partial sums; pass 2
 // sums each token's outputs in one scalar chain), bins by the same floor-then-check-edges rule.

@@ -1,9 +1,9 @@
 // WebAssembly SIMD kernels for the hot loops of pass 1 and pass 2 (feature-last layout, float32
 // input, no weight/bias); everything else stays on the JavaScript kernels. Their results equal the
-// JavaScript kernels' bit for bit (see scripts/kernels/kernels.ts). The module is compiled
+// JavaScript kernels' bit for bit (see src/core/analysis/kernels/assembly/kernels.ts). The module is compiled
 // synchronously on first use, once per thread; where WebAssembly or SIMD is unavailable
 // `wasmKernels()` is null and the passes use JavaScript throughout.
-import { KERNELS_WASM_BASE64 } from './kernelsWasm';
+import { KERNELS_WASM_BASE64 } from './kernelsWasmBinary';
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
 interface WasmMemory {
@@ -15,7 +15,7 @@ declare const WebAssembly: {
   Instance: new (module: object, imports: object) => { readonly exports: object };
 };
 
-/** Exports of scripts/kernels/kernels.ts (pointers are byte offsets into `memory`). */
+/** Exports of src/core/analysis/kernels/assembly/kernels.ts (pointers are byte offsets into `memory`). */
 interface KernelExports {
   readonly memory: WasmMemory;
   pass2Plain(x: number, n: number, F: number, tok: number, scale: number, off: number, hist: number, sums: number, inE: number, outE: number, bins: number, inTol: number, outTol: number, kLn: number, kBn: number, wMean: number): void;

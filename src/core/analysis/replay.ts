@@ -1,0 +1,151 @@
+import type { DType } from '../formats/types';
+import type { Histogram, NormKind, PerNorm, Replay, ReplayCandidate } from '../report/analysisReport';
+import { median } from './histogram';
+import { NORMS, normIndex } from './norms';
+import type { Pass1Partial } from './pass1';
+import {
+  ERROR_BINS,
+  ERROR_EDGES,
+  REPLAY_COMPARED,
+  REPLAY_MAX_ABS_OUTPUT,
+  REPLAY_NON_FINITE_OUTPUT,
+  REPLAY_RECORDED_CLAMPED,
+  REPLAY_SUM_SQ_OUTPUT,
+  replayMaxSlot,
+  replaySqSlot,
+  type ReplaySums,
+} from './pass2Partial';
+import type { SampleChannelSetup } from './sampleChannelNorms';
+import type { AnalysisPlan } from './plan';
+import type { Pass1Statistics } from './statistics';
+import type { AnalysisThresholds } from './thresholds';
+
+/** Relative replay tolerance for a recorded output of `dtype` (float16/bfloat16/float8 are looser). */
+export function replayRelativeTolerance(thresholds: AnalysisThresholds, dtype: DType): number {
+  const t = thresholds.replayRelativeTolerance;
+  if (dtype === 'float16') return t.float16;
+  if (dtype === 'bfloat16') return t.bfloat16;
+  if (dtype.startsWith('float8')) return t.float8;
+  if (dtype === 'float64') return t.float64;
+  return t.float32;
+}
+
+/**
+ * Residual and eps fit of "y′ = (x − c)/s" over groups (tokens or features): per group the least
+ * squares scale s = A/B (A = Σ(x−c)·y′, B = Σy′²) gives eps = s² − var; the residual is
+ * Σ(B − A²/Σ(x−c)²) / ΣB, the share of the recorded energy no scale explains.
+ */
+function fitGroups(a: Float64Array, b: Float64Array, sumSqCentered: (i: number) => number, variance: (i: number) => number): Fit {
+  let unexplained = 0;
+  let energy = 0;
+  const estimates: number[] = [];
+  for (let i = 0; i < a.length; i++) {
+    const A = a[i]!;
+    const B = b[i]!;
+    const S = sumSqCentered(i);
+    if (!(B > 0)) continue;
+    energy += B;
+    if (S > 0) unexplained += Math.max(0, B - (A * A) / S);
+    else unexplained += B;
+    if (A > 0) {
+      const s = A / B;
+      estimates.push(s * s - variance(i));
+    }
+  }
+  const eps = estimates.length > 0 ? median(estimates) : NaN;
+  return { residual: energy > 0 ? unexplained / energy : 1, eps: Number.isFinite(eps) ? Math.max(0, eps) : null };
+}
+
+function histogramFrom(counts: Float64Array, edges: readonly number[]): Histogram {
+  const c = Array.from(counts);
+  return { edges: [...edges], counts: c, total: c.reduce((a, b) => a + b, 0) };
+}
+
+/** One replayed norm's least-squares fit: residual share and fitted eps. */
+type Fit = { residual: number; eps: number | null };
+
+/** Fits of the per-(sample, channel) norms: the A/B sums of each channel summed over its group. */
+function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChannelSetup): Partial<Record<NormKind, Fit>> {
+  const C = plan.features;
+  const N = plan.units;
+  const out: Partial<Record<NormKind, Fit>> = {};
+  setup.context.norms.forEach((norm, j) => {
+    const moments = setup.moments[j]!;
+    const G = norm.groups;
+    const per = C / G;
+    const a = new Float64Array(N * G);
+    const b = new Float64Array(N * G);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const at = (j * N + n) * C + c;
+        const i = n * G + Math.floor(c / per);
+        a[i] += r.sampleChannelA[at]!;
+        b[i] += r.sampleChannelB[at]!;
+      }
+    }
+    out[norm.kind] = fitGroups(a, b, (i) => moments.m2[i]!, (i) => (moments.count[i]! > 0 ? moments.m2[i]! / moments.count[i]! : NaN));
+  });
+  return out;
+}
+
+/**
+ * Builds the replay (the report's `comparison` section) from the replay sums: per-candidate errors,
+ * fitted eps, best match, the recorded-output histogram on `outputEdges` and the per-candidate error
+ * histograms. Candidates are the norms of NORMS that were replayed (GroupNorm and InstanceNorm only
+ * on (N, C, ...) inputs), tried in table order.
+ */
+export function buildReplay(plan: AnalysisPlan, stats: Pass1Statistics, p1: Pass1Partial, r: ReplaySums, outputName: string, outputDtype: DType, outputEdges: readonly number[], setup: SampleChannelSetup | null): Replay {
+  const e = r.errors;
+  const n = e[REPLAY_COMPARED]!;
+  const errorEdges = Array.from(ERROR_EDGES);
+  const outputRms = n > 0 ? Math.sqrt(e[REPLAY_SUM_SQ_OUTPUT]! / n) : 0;
+  const tolerance = replayRelativeTolerance(plan.thresholds, outputDtype) * Math.max(1, e[REPLAY_MAX_ABS_OUTPUT]!);
+  const ln = stats.layerNorm;
+  const all = stats.batchNorm.all;
+  const fits: Partial<Record<NormKind, Fit>> = {
+    layernorm: fitGroups(r.layerNormA, r.layerNormB, (t) => p1.tokenM2[t]!, (t) => ln.var[t]!),
+    rmsnorm: fitGroups(r.rmsNormA, r.rmsNormB, (t) => p1.tokenSumSq[t]!, (t) => stats.rmsNorm.meanSquare[t]!),
+    batchnorm: fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
+    ...(setup ? sampleChannelFits(plan, r, setup) : {}),
+  };
+  const kinds = NORMS.map((d) => d.kind).filter((k) => fits[k] !== undefined);
+  const candidates = {} as PerNorm<ReplayCandidate>;
+  const errorHistograms = {} as PerNorm<Histogram>;
+  for (const kind of kinds) {
+    const j = normIndex(kind);
+    const rms = n > 0 ? Math.sqrt(e[replaySqSlot(j)]! / n) : NaN;
+    const maxAbsError = e[replayMaxSlot(j)]!;
+    candidates[kind] = {
+      maxAbsError,
+      rmsError: rms,
+      relativeRmsError: outputRms > 0 ? rms / outputRms : rms === 0 ? 0 : Infinity,
+      shapeResidual: fits[kind]!.residual,
+      fittedEps: fits[kind]!.eps,
+      withinTolerance: maxAbsError <= tolerance,
+    };
+    errorHistograms[kind] = histogramFrom(r.errorHistograms.subarray(j * ERROR_BINS, (j + 1) * ERROR_BINS), errorEdges);
+  }
+  const candidate = (k: NormKind): ReplayCandidate => candidates[k]!;
+  const within = kinds.filter((k) => candidate(k).withinTolerance).sort((a, b) => candidate(a).maxAbsError - candidate(b).maxAbsError);
+  const shaped = kinds.filter((k) => candidate(k).shapeResidual <= plan.thresholds.matchShapeResidual).sort((a, b) => candidate(a).shapeResidual - candidate(b).shapeResidual);
+  const best: NormKind | 'none' = within.length > 0 ? within[0]! : shaped.length > 0 ? shaped[0]! : 'none';
+  let smallest = Infinity;
+  for (const k of kinds) smallest = Math.min(smallest, candidate(k).maxAbsError);
+  const replay: Replay = {
+    tensor: outputName,
+    dtype: outputDtype,
+    maxAbsError: best === 'none' ? smallest : candidate(best).maxAbsError,
+    bestMatch: best,
+    tolerance,
+    nonFinite: e[REPLAY_NON_FINITE_OUTPUT]!,
+    candidates,
+    batchNormStatistics: 'all-tokens',
+    recordedHistogram: histogramFrom(r.recordedHistogram, outputEdges),
+    recordedHistogramClamped: e[REPLAY_RECORDED_CLAMPED]!,
+    errorHistograms,
+  };
+  if (best !== 'none' && candidate(best).fittedEps !== null) replay.fittedEps = candidate(best).fittedEps!;
+  if (setup?.groupNorm) replay.groups = setup.groupNorm.groups;
+  if (setup && r.recordedSampleChannelHistogram.length > 0) replay.recordedSampleChannelHistogram = histogramFrom(r.recordedSampleChannelHistogram, Array.from(setup.context.edges));
+  return replay;
+}

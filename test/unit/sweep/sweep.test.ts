@@ -95,6 +95,7 @@ describe('sweep: every fixture written from real PyTorch modules', () => {
       assert.equal(row.layout.featureAxis, 1);
       assert.equal(row.layout.featureAxisRule, 'parameters');
       assert.equal(row.summary.bestMatch, 'batchnorm');
+      assert.equal(row.summary.groups, undefined, 'G only for a GroupNorm match');
       assert.ok(!row.warnings.some((w) => w.code === 'shape-mismatch'));
     }
   });

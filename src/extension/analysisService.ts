@@ -72,6 +72,8 @@ export class SharedDump {
 export interface RunControl {
   token?: vscode.CancellationToken;
   onProgress?(fraction: number): void;
+  /** Steps of the run as they happen (`opened`, `planned`, `passes-done`), for timing logs. */
+  onMark?(name: string): void;
 }
 
 interface CacheEntry {
@@ -120,7 +122,11 @@ export class AnalysisService implements vscode.Disposable {
     else {
       const cancel = new vscode.CancellationTokenSource();
       const created: CacheEntry = { key, cancel, waiting: 0, settled: false, result: Promise.resolve(undefined as unknown as AnalysisResult) };
-      created.result = this.run(uri, stat, settings, { token: cancel.token, onProgress: (f) => this.progress.get(created)?.forEach((p) => p(f)) });
+      created.result = this.run(uri, stat, settings, {
+        token: cancel.token,
+        onProgress: (f) => this.progress.get(created)?.forEach((c) => c.onProgress?.(f)),
+        onMark: (name) => this.progress.get(created)?.forEach((c) => c.onMark?.(name)),
+      });
       created.result.then(
         () => (created.settled = true),
         () => {
@@ -135,7 +141,8 @@ export class AnalysisService implements vscode.Disposable {
     return this.join(entry, control);
   }
 
-  private readonly progress = new Map<CacheEntry, Set<(f: number) => void>>();
+  /** The callers following each unfinished run (progress and timing marks). */
+  private readonly progress = new Map<CacheEntry, Set<RunControl>>();
 
   /** Waits on a shared run as one caller: its own progress and cancellation. */
   private join(entry: CacheEntry, control: RunControl): Promise<AnalysisResult> {
@@ -143,14 +150,14 @@ export class AnalysisService implements vscode.Disposable {
     entry.waiting++;
     const listeners = this.progress.get(entry) ?? new Set();
     this.progress.set(entry, listeners);
-    if (control.onProgress) listeners.add(control.onProgress);
+    listeners.add(control);
     return new Promise<AnalysisResult>((resolve, reject) => {
       let done = false;
       const leave = () => {
         if (done) return false;
         done = true;
         sub?.dispose();
-        if (control.onProgress) listeners.delete(control.onProgress);
+        listeners.delete(control);
         entry.waiting--;
         return true;
       };
@@ -192,6 +199,7 @@ export class AnalysisService implements vscode.Disposable {
         cancellation: abort,
         keepOpen: true,
         ...(control.onProgress ? { onProgress: control.onProgress } : {}),
+        ...(control.onMark ? { onMark: control.onMark } : {}),
       });
       const { report, roles } = analysis;
       log().info(`analyzed ${uri.toString()} in ${Date.now() - started} ms (${report.timing.workers} workers): ${report.warnings.length} warnings`);

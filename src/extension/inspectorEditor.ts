@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError } from '../core/errors';
 import type { Dump } from '../core/formats/types';
-import { type HostToWebview, type InspectorViewId, type RenderSummary, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
+import { type HostToWebview, type InspectorViewId, type RenderSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
 import { AnalysisService, fileName, type AnalysisResult, type DumpHold } from './analysisService';
 import { Disposable } from './disposable';
@@ -42,6 +42,8 @@ export class InspectorSession extends Disposable {
   private reopened: Promise<{ dump: Dump; close: () => Promise<void> }> | undefined;
   /** Answers the webview's requests (heatmaps, chart PNGs). */
   readonly requests: RpcServer<WebviewMethods>;
+  /** The host's open → first chart timeline of the current run (epoch ms), logged and added to render summaries. */
+  readonly marks: TimelineMark[] = [{ name: 'open', at: Date.now() }];
 
   constructor(
     readonly document: DumpDocument,
@@ -55,6 +57,13 @@ export class InspectorSession extends Disposable {
       heatmap: (params) => this.heatmap(params),
       saveChartPng: (params) => this.saveChartPng(params.name, params.dataUrl),
     });
+  }
+
+  /** Records a moment of the timeline and logs it relative to the opening of the editor. */
+  mark(name: string): void {
+    const at = Date.now();
+    this.marks.push({ name, at });
+    log().info(`${this.title}: [timing] ${name} +${at - this.marks[0]!.at} ms`);
   }
 
   /** Takes ownership of a listener for the session's lifetime. */
@@ -104,12 +113,16 @@ export class InspectorSession extends Disposable {
       (st) => st.size,
       () => 0,
     );
+    // A re-run starts a new timeline (keeps the list short however often options change).
+    if (this.result || this.error) this.marks.splice(0, this.marks.length, { name: 'rerun', at: Date.now() });
+    this.mark('analysis-start');
     const location = size >= NOTIFY_BYTES ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
     try {
       const result = await vscode.window.withProgress({ location, title: `NormLens: analyzing ${this.title}`, cancellable: true }, async (progress, token) => {
         token.onCancellationRequested(() => run.cancel());
         return this.service.analyze(this.document.uri, this.options, {
           token: run.token,
+          onMark: (name) => current() && this.mark(name),
           onProgress: (f) => {
             if (!current() || (f - last < 0.02 && f !== 1)) return;
             progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
@@ -119,11 +132,13 @@ export class InspectorSession extends Disposable {
         });
       });
       if (!current()) return;
+      this.mark(`analyzed (pass 1 ${result.report.timing.pass1Ms} ms, pass 2 ${result.report.timing.pass2Ms} ms, ${result.report.timing.workers} workers)`);
       this.result = result;
       this.error = undefined;
       this.releaseDump();
       this.heldDump = result.dump.acquire();
       await this.post(this.reportMessage(result));
+      this.mark('report-posted');
       outcome = { result };
     } catch (e) {
       if (!current()) return;
@@ -208,9 +223,16 @@ export class InspectorSession extends Disposable {
     await this.post({ type: 'showView', view });
   }
 
-  onRendered(summary: RenderSummary): void {
+  /** Records what the page drew (with the host's marks merged into its timeline) and returns it. */
+  onRendered(summary: RenderSummary): RenderSummary {
+    // The page's marks and the host's, in time order: the whole timeline in one place for tests and logs.
+    const marks = [...this.marks.map((m) => ({ name: `host:${m.name}`, at: m.at })), ...(summary.marks ?? []).map((m) => ({ name: `webview:${m.name}`, at: m.at }))].sort((a, b) => a.at - b.at);
+    summary = { ...summary, marks };
+    const t0 = this.marks[0]!.at;
+    log().info(`${this.title}: [timing] rendered ${summary.preview ? 'preview' : summary.view}: ${marks.map((m) => `${m.name} +${m.at - t0}`).join(', ')}`);
     this.lastRender = summary;
     for (const w of this.renderWaiters.splice(0)) w(summary);
+    return summary;
   }
 
   /** Resolves with the next render summary. */
@@ -296,6 +318,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
         switch (m.type) {
           case 'ready': {
+            session.mark('webview-ready');
             const view = this.pendingViews.get(document.uri.toString());
             this.pendingViews.delete(document.uri.toString());
             void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(view ? { view } : {}) });
@@ -304,8 +327,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
           }
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
-            session.onRendered(m.summary);
-            this.noteRender(m.summary);
+            this.noteRender(session.onRendered(m.summary));
             break;
           case 'setOptions':
             session.setOptions(m.options);

@@ -32,6 +32,8 @@ export interface AnalyzeFileOptions extends AnalysisRunHooks {
   readonly minElementsForWorkers?: number;
   /** Keep the dump open and return it as `opened` (for later reads such as heatmaps). */
   readonly keepOpen?: boolean;
+  /** Called at each step of the run (`opened`, `planned`, `passes-done`), for timing logs. */
+  readonly onMark?: (name: string) => void;
 }
 
 /**
@@ -184,11 +186,13 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
   let keep = false;
   try {
     const dump = await openDump(source, options.open);
+    options.onMark?.('opened');
     const infos = dump.tensors.map((t) => t.info);
     const a = options.analysis ?? {};
     const roles =
       a.roles ?? guessRoles(infos, { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
     const plan = await planAnalysis(dump, { ...a, roles });
+    options.onMark?.('planned');
     const elements = plan.tokens * plan.features;
     const useWorkers = path !== null && wanted > 0 && elements >= minElements;
     const described = { description: source.description, format: dump.format };
@@ -206,6 +210,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       executor.limit(count);
       report = await executeAnalysis(plan, executor, described, options);
     }
+    options.onMark?.('passes-done');
     keep = options.keepOpen === true;
     return {
       report,

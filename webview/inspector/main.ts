@@ -1,6 +1,6 @@
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
 import { MAX_BINS, MIN_BINS } from '../../src/core/analysis/plan';
-import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type TensorSummary, type ViewOptions } from '../../src/protocol';
+import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions } from '../../src/protocol';
 import { ChartRegistry } from '../shared/charts';
 import { fmtShape, h } from '../shared/dom';
 import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
@@ -18,6 +18,21 @@ interface InspectorState {
   scrollY?: number;
 }
 
+/** This page's open → first chart timeline (epoch ms), sent with every render summary. */
+const marks: TimelineMark[] = [{ name: 'script', at: performance.timeOrigin + performance.now() }];
+function mark(name: string): void {
+  marks.push({ name, at: performance.timeOrigin + performance.now() });
+}
+
+/** Tells the host what is drawn, with the timeline and whether this is a preview. */
+function rendered(summary: RenderSummary): void {
+  mark(`drawn:${summary.view}`);
+  reportRendered({ ...summary, ...(preview ? { preview } : {}), exportsEnabled: report !== undefined && !preview, marks: marks.slice(-MAX_MARKS) });
+}
+
+/** Marks kept in a summary (a long session would otherwise grow them without end). */
+const MAX_MARKS = 32;
+
 const app = document.getElementById('app')!;
 const charts = new ChartRegistry();
 const saved = getSavedState<InspectorState>();
@@ -30,6 +45,8 @@ let tensors: TensorSummary[] = [];
 let tokenLabels: string[] | undefined;
 let options: ViewOptions = {};
 let progressEl: HTMLElement | undefined;
+/** Set while the page shows a preview: what it was computed from. */
+let preview: PreviewInfo | undefined;
 
 function persist(): void {
   saveState<InspectorState>({ ...state, scrollY: window.scrollY });
@@ -207,14 +224,14 @@ function renderView(): void {
         },
         request: (params: HeatmapRequest) => hostRequests.request('heatmap', params),
         charts,
-        onRendered: () => reportRendered(charts.summary(VIEW.tokens, r.warnings.map((w) => w.code))),
+        onRendered: () => rendered(charts.summary(VIEW.tokens, r.warnings.map((w) => w.code))),
       });
       break;
   }
   viewHost.replaceChildren(el);
   if (!asyncRender) {
     // Charts are created in microtasks after the view is in the DOM (they need its width).
-    setTimeout(() => reportRendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
+    setTimeout(() => rendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
   }
 }
 
@@ -243,7 +260,7 @@ function renderError(message: string): void {
     ),
   );
   app.setAttribute('aria-busy', 'false');
-  reportRendered(charts.summary('error', [], message));
+  rendered(charts.summary('error', [], message));
 }
 
 function renderProgress(fraction: number, message: string): void {
@@ -260,6 +277,7 @@ function renderProgress(fraction: number, message: string): void {
 onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
+      mark('init');
       title = m.title;
       options = m.options;
       if (m.view && (VIEWS as readonly string[]).includes(m.view)) {
@@ -269,6 +287,8 @@ onHostMessage((m: HostToWebview) => {
       renderProgress(0, 'Analyzing');
       break;
     case 'report':
+      mark('report');
+      preview = undefined;
       report = m.report;
       tensors = m.tensors;
       tokenLabels = m.tokens;

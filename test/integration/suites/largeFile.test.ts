@@ -36,6 +36,11 @@ function writeLargeNpy(path: string): void {
   }
 }
 
+/** The render's timeline (host and webview marks) in ms after `t0`, one `name +ms` per step. */
+export function timeline(marks: readonly { name: string; at: number }[] | undefined, t0: number): string {
+  return (marks ?? []).map((m) => `${m.name} +${Math.round(m.at - t0)}`).join(', ');
+}
+
 describe('A 256 MiB dump', () => {
   const dir = mkdtempSync(join(tmpdir(), 'normlens-large-'));
   const file = join(dir, 'activations-256mib.npy');
@@ -54,6 +59,7 @@ describe('A 256 MiB dump', () => {
     const s = await openAndRender(vscode.Uri.file(file));
     const ms = Date.now() - started;
     console.log(`[normlens-test] 256 MiB .npy: first chart rendered ${ms} ms after opening`);
+    console.log(`[normlens-test] 256 MiB .npy timeline: ${timeline(s.marks, started)}`);
     assert.equal(s.view, 'overview');
     assert.equal(s.error, undefined);
     assert.ok(s.charts.length > 0);

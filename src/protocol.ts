@@ -6,6 +6,7 @@
  * `init` (never data inlined into HTML), then sends `report` / `progress` / `error` as they come.
  */
 import type { AnalysisReport } from './core/report/analysisReport';
+import type { PackedArray } from './core/report/packReport';
 import type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues } from './core/heatmap/tokenHeatmap';
 import type { RpcClientMessage, RpcServerMessage } from './rpc';
 
@@ -46,6 +47,8 @@ export const COMMAND = {
   showView: 'normlens.internal.showView',
   lastRender: 'normlens.internal.lastRender',
   renderCount: 'normlens.internal.renderCount',
+  /** `'cancel'` or `'runAgain'` the active inspector's analysis (what its page's buttons do). */
+  analysisControl: 'normlens.internal.analysisControl',
 } as const;
 
 /**
@@ -114,13 +117,16 @@ export interface InitMessage {
 /** Host → webview messages. */
 export type HostToWebview =
   | InitMessage
-  /** A finished analysis report for the current options, with the dump's tensors for the pickers. */
-  | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[] }
+  /**
+   * A finished analysis report for the current options, with the dump's tensors for the pickers; its
+   * long number arrays come as binary `arrays` (src/core/report/packReport.ts), put back by the page.
+   */
+  | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[]; arrays?: PackedArray[] }
   /**
    * A first look while the exact analysis runs: the report of an evenly spread token subset, its
    * warnings left out. Shown labelled as a preview, without exports, until `report` replaces it.
    */
-  | { type: 'preview'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; preview: PreviewInfo; tokens?: string[] }
+  | { type: 'preview'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; preview: PreviewInfo; tokens?: string[]; arrays?: PackedArray[] }
   /** Analysis progress, 0..1. */
   | { type: 'progress'; fraction: number; message: string }
   /** The analysis was cancelled by the user; the page offers to run it again. */

@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import { availableParallelism } from 'node:os';
 import type { AnalysisOptions } from '../core/analysis/plan';
+import { analyzePreview, type PreviewResult } from '../core/analysis/preview';
+import { guessRoles } from '../core/dump/roles';
 import { NormLensError, isNormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { Dump } from '../core/formats/types';
@@ -211,6 +213,26 @@ export class AnalysisService implements vscode.Disposable {
       throw new NormLensError('io', `unexpected failure while analyzing ${fileName(uri)}: ${(e as Error).message}. See the NormLens log.`);
     } finally {
       sub?.dispose();
+    }
+  }
+
+  /**
+   * A preview of `uri` (a local file): the analysis of an evenly spread token subset, in this thread
+   * with bounded reads of that subset only. Undefined when the dump is small enough to need none or
+   * cannot be read out of order. Never cached and never returned by `analyze`: it is not the result.
+   */
+  async preview(uri: vscode.Uri, view: ViewOptions = {}, token?: vscode.CancellationToken): Promise<PreviewResult | undefined> {
+    if (uri.scheme !== 'file') return undefined;
+    const settings = readSettings(view, uri);
+    const source = await NodeFileByteSource.open(uri.fsPath);
+    try {
+      const dump = await openDump(source, settings.open);
+      const a = settings.analysis;
+      const roles = a.roles ?? guessRoles(dump.tensors.map((t) => t.info), { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
+      const cancellation = { get aborted() { return token?.isCancellationRequested === true; } };
+      return (await analyzePreview(dump, { ...a, roles }, { cancellation }, source.description)) ?? undefined;
+    } finally {
+      await source.close();
     }
   }
 

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError } from '../core/errors';
 import type { Dump } from '../core/formats/types';
+import type { AnalysisReport } from '../core/report/analysisReport';
 import { packReport } from '../core/report/packReport';
 import { COMMAND, type Heatmap, type HostToWebview, type InspectorViewId, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
@@ -112,12 +113,21 @@ export class InspectorSession extends Disposable {
 
   /** The report message for the current result (long number arrays packed as binary). */
   private reportMessage(result: AnalysisResult): HostToWebview {
-    const packed = packReport(result.report);
+    const packed = packReport(pageReport(result.report));
     return { type: 'report', report: packed.report, arrays: packed.arrays, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
+  }
+
+  /** True once the page has said `ready` (state messages before that are sent by `refill`). */
+  private pageReady = false;
+
+  /** Posts a state message (progress, preview, report, error) once the page listens; `refill` sends the state then. */
+  private postState(message: HostToWebview): Thenable<boolean> {
+    return this.pageReady ? this.post(message) : Promise.resolve(false);
   }
 
   /** Sends the current state to a (re)loaded webview: the report, the error, or a run in progress. */
   refill(): void {
+    this.pageReady = true;
     if (this.busy) {
       void this.post({ type: 'progress', fraction: 0, message: 'Analyzing' });
       if (this.preview) void this.post(this.preview.message);
@@ -168,19 +178,22 @@ export class InspectorSession extends Disposable {
     try {
       const result = await vscode.window.withProgress({ location, title: `NormLens: analyzing ${this.title}`, cancellable: true }, async (progress, token) => {
         token.onCancellationRequested(() => run.cancel());
-        const exactRun = this.service.analyze(this.document.uri, this.options, {
+        return this.service.analyze(this.document.uri, this.options, {
           token: run.token,
-          onMark: (name) => current() && this.mark(name),
+          onMark: (name) => {
+            if (!current()) return;
+            this.mark(name);
+            // The exact run has planned and handed its work to the workers: the host thread is free
+            // for a first look at a big dump meanwhile.
+            if (name === 'planned' && size >= PREVIEW_MIN_BYTES) void this.showPreview(run, () => current() && !exact, () => last);
+          },
           onProgress: (f) => {
             if (!current() || (f - last < 0.02 && f !== 1)) return;
             progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
-            void this.post({ type: 'progress', fraction: f, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
+            void this.postState({ type: 'progress', fraction: f, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
             last = f;
           },
         });
-        // The exact run has started (workers spawning): a first look at a big dump meanwhile.
-        if (size >= PREVIEW_MIN_BYTES) void this.showPreview(run, () => current() && !exact, () => last);
-        return exactRun;
       });
       exact = true;
       if (!current()) return;
@@ -192,7 +205,7 @@ export class InspectorSession extends Disposable {
       this.heldDump = result.dump.acquire();
       const message = this.reportMessage(result);
       this.mark('report-packed');
-      await this.post(message);
+      await this.postState(message);
       this.mark('report-posted');
       outcome = { result };
     } catch (e) {
@@ -205,7 +218,7 @@ export class InspectorSession extends Disposable {
       this.preview = undefined;
       this.error = message;
       this.cancelled = cancelled;
-      await this.post(cancelled ? { type: 'cancelled', message } : { type: 'error', message });
+      await this.postState(cancelled ? { type: 'cancelled', message } : { type: 'error', message });
       outcome = { result: undefined };
     } finally {
       if (this.run === run) this.run = undefined;
@@ -222,13 +235,13 @@ export class InspectorSession extends Disposable {
     try {
       const p = await this.service.preview(this.document.uri, this.options, run.token);
       if (!p || !wanted()) return;
-      this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens)`);
+      this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens, pass 1 ${p.report.timing.pass1Ms} ms, pass 2 ${p.report.timing.pass2Ms} ms)`);
       const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label };
-      const packed = packReport(p.report);
+      const packed = packReport(pageReport(p.report));
       const tensors = this.lastTensors ?? [];
       const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, options: this.options, tensors, preview: info };
       this.preview = { info, message, fraction };
-      await this.post(message);
+      await this.postState(message);
       this.mark('preview-posted');
       this.previewed.fire(info);
     } catch (e) {
@@ -345,6 +358,22 @@ export class InspectorSession extends Disposable {
   }
 }
 
+/**
+ * The report as the inspector page gets it: without the full per-token arrays it does not draw
+ * (token rstd, output moments of each norm, RMS per token: the page draws their `series`), which are
+ * most of a big dump's report; LayerNorm's per-token mean and var stay (the per-batch-element charts).
+ * Exports and commands use the full report.
+ */
+export function pageReport(report: AnalysisReport): AnalysisReport {
+  const ln = report.layerNorm.perToken;
+  return {
+    ...report,
+    layerNorm: { ...report.layerNorm, perToken: { mean: ln.mean, var: ln.var, rstd: [], outputMean: [], outputStd: [] } },
+    rmsNorm: { ...report.rmsNorm, perToken: { rms: [], outputMean: [], outputStd: [] } },
+    batchNorm: { ...report.batchNorm, perToken: { outputMean: [], outputStd: [] } },
+  };
+}
+
 /** Decodes a PNG data URL from a webview canvas, refusing anything that is not a PNG. */
 function pngBytes(dataUrl: string): Uint8Array {
   const m = /^data:image\/png;base64,([A-Za-z0-9+/=]+)$/.exec(dataUrl);
@@ -419,6 +448,8 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     this.setFocused(session);
     panel.webview.options = webviewOptions(this.context.extensionUri);
     panel.webview.html = renderWebviewHtml(panel.webview, this.context.extensionUri, 'inspector', session.title);
+    // The analysis starts now, while the page loads (hundreds of ms); the page gets its state on `ready`.
+    void session.analyze();
     session.track(
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
         switch (m.type) {

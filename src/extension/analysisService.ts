@@ -1,8 +1,7 @@
 import * as vscode from 'vscode';
 import { availableParallelism } from 'node:os';
 import type { AnalysisOptions } from '../core/analysis/plan';
-import { analyzePreview, type PreviewResult } from '../core/analysis/preview';
-import { guessRoles } from '../core/dump/roles';
+import { previewOfPlan, type PreviewResult } from '../core/analysis/preview';
 import { NormLensError, isNormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { Dump } from '../core/formats/types';
@@ -76,7 +75,15 @@ export interface RunControl {
   onProgress?(fraction: number): void;
   /** Steps of the run as they happen (`opened`, `planned`, `passes-done`), for timing logs. */
   onMark?(name: string): void;
+  /**
+   * Wants a preview of a big dump (an evenly spread token subset, src/core/analysis/preview.ts), computed
+   * from the run's own opened dump and plan before the passes start. Never the result of `analyze`.
+   */
+  onPreview?(preview: PreviewResult): void;
 }
+
+/** Dumps at least this large get a preview for callers that want one (smaller ones are done about as soon). */
+export const PREVIEW_MIN_BYTES = 16 * 1024 * 1024;
 
 interface CacheEntry {
   key: string;
@@ -128,6 +135,8 @@ export class AnalysisService implements vscode.Disposable {
         token: cancel.token,
         onProgress: (f) => this.progress.get(created)?.forEach((c) => c.onProgress?.(f)),
         onMark: (name) => this.progress.get(created)?.forEach((c) => c.onMark?.(name)),
+        onPreview: (p) => this.progress.get(created)?.forEach((c) => c.onPreview?.(p)),
+        wantsPreview: () => [...(this.progress.get(created) ?? [])].some((c) => c.onPreview),
       });
       created.result.then(
         () => (created.settled = true),
@@ -185,7 +194,7 @@ export class AnalysisService implements vscode.Disposable {
     this.progress.delete(entry);
   }
 
-  private async run(uri: vscode.Uri, stat: vscode.FileStat, settings: NormLensSettings, control: RunControl): Promise<AnalysisResult> {
+  private async run(uri: vscode.Uri, stat: vscode.FileStat, settings: NormLensSettings, control: RunControl & { wantsPreview?(): boolean }): Promise<AnalysisResult> {
     const started = Date.now();
     const abort = { aborted: false };
     const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
@@ -202,6 +211,19 @@ export class AnalysisService implements vscode.Disposable {
         keepOpen: true,
         ...(control.onProgress ? { onProgress: control.onProgress } : {}),
         ...(control.onMark ? { onMark: control.onMark } : {}),
+        // A first look before the passes, from this run's dump and plan: the workers start meanwhile.
+        beforePasses: async (dump, plan) => {
+          if (stat.size < PREVIEW_MIN_BYTES || !control.wantsPreview?.()) return;
+          const started = Date.now();
+          const preview = await previewOfPlan(dump, plan, settings.analysis, { cancellation: abort }, fileName(uri)).catch((e: Error) => {
+            log().debug(`no preview of ${uri.toString()}: ${e.message}`);
+            return null;
+          });
+          if (preview && !abort.aborted) {
+            log().info(`preview of ${uri.toString()} in ${Date.now() - started} ms (${preview.label})`);
+            control.onPreview?.(preview);
+          }
+        },
       });
       const { report, roles } = analysis;
       log().info(`analyzed ${uri.toString()} in ${Date.now() - started} ms (${report.timing.workers} workers): ${report.warnings.length} warnings`);
@@ -213,26 +235,6 @@ export class AnalysisService implements vscode.Disposable {
       throw new NormLensError('io', `unexpected failure while analyzing ${fileName(uri)}: ${(e as Error).message}. See the NormLens log.`);
     } finally {
       sub?.dispose();
-    }
-  }
-
-  /**
-   * A preview of `uri` (a local file): the analysis of an evenly spread token subset, in this thread
-   * with bounded reads of that subset only. Undefined when the dump is small enough to need none or
-   * cannot be read out of order. Never cached and never returned by `analyze`: it is not the result.
-   */
-  async preview(uri: vscode.Uri, view: ViewOptions = {}, token?: vscode.CancellationToken): Promise<PreviewResult | undefined> {
-    if (uri.scheme !== 'file') return undefined;
-    const settings = readSettings(view, uri);
-    const source = await NodeFileByteSource.open(uri.fsPath);
-    try {
-      const dump = await openDump(source, settings.open);
-      const a = settings.analysis;
-      const roles = a.roles ?? guessRoles(dump.tensors.map((t) => t.info), { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
-      const cancellation = { get aborted() { return token?.isCancellationRequested === true; } };
-      return (await analyzePreview(dump, { ...a, roles }, { cancellation }, source.description)) ?? undefined;
-    } finally {
-      await source.close();
     }
   }
 

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError } from '../core/errors';
 import type { Dump } from '../core/formats/types';
+import type { PreviewResult } from '../core/analysis/preview';
 import type { AnalysisReport } from '../core/report/analysisReport';
 import { packReport } from '../core/report/packReport';
 import { COMMAND, type Heatmap, type HostToWebview, type InspectorViewId, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
@@ -21,9 +22,6 @@ export class DumpDocument implements vscode.CustomDocument {
 
 /** Dumps at least this large show a progress notification with Cancel (smaller: the status bar). */
 const NOTIFY_BYTES = 16 * 1024 * 1024;
-
-/** Dumps at least this large get a preview (a token subset) while the exact analysis runs. */
-const PREVIEW_MIN_BYTES = 16 * 1024 * 1024;
 
 /** What the page says after the user cancelled an analysis. */
 const CANCELLED = 'The analysis was cancelled. Run it again, or change an option.';
@@ -180,12 +178,10 @@ export class InspectorSession extends Disposable {
         token.onCancellationRequested(() => run.cancel());
         return this.service.analyze(this.document.uri, this.options, {
           token: run.token,
-          onMark: (name) => {
-            if (!current()) return;
-            this.mark(name);
-            // The exact run has planned and handed its work to the workers: the host thread is free
-            // for a first look at a big dump meanwhile.
-            if (name === 'planned' && size >= PREVIEW_MIN_BYTES) void this.showPreview(run, () => current() && !exact, () => last);
+          onMark: (name) => current() && this.mark(name),
+          // A first look at a big dump, computed by the run before its passes; shown unless the exact came first.
+          onPreview: (p) => {
+            if (current() && !exact) void this.showPreview(p, () => last);
           },
           onProgress: (f) => {
             if (!current() || (f - last < 0.02 && f !== 1)) return;
@@ -227,27 +223,16 @@ export class InspectorSession extends Disposable {
     }
   }
 
-  /**
-   * Computes and shows the preview of a run, unless the exact report came first (`wanted` false):
-   * labelled, without warnings, exports or heatmap in the page; the status bar says "preview".
-   */
-  private async showPreview(run: vscode.CancellationTokenSource, wanted: () => boolean, fraction: () => number): Promise<void> {
-    try {
-      const p = await this.service.preview(this.document.uri, this.options, run.token);
-      if (!p || !wanted()) return;
-      this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens, pass 1 ${p.report.timing.pass1Ms} ms, pass 2 ${p.report.timing.pass2Ms} ms)`);
-      const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label };
-      const packed = packReport(pageReport(p.report));
-      const tensors = this.lastTensors ?? [];
-      const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, options: this.options, tensors, preview: info };
-      this.preview = { info, message, fraction };
-      await this.postState(message);
-      this.mark('preview-posted');
-      this.previewed.fire(info);
-    } catch (e) {
-      // A preview is a nicety: the exact run reports real failures.
-      log().debug(`${this.title}: no preview: ${(e as Error).message}`);
-    }
+  /** Shows a run's preview: labelled, without warnings, exports or heatmap in the page; the status bar says "preview". */
+  private async showPreview(p: PreviewResult, fraction: () => number): Promise<void> {
+    this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens, pass 1 ${p.report.timing.pass1Ms} ms, pass 2 ${p.report.timing.pass2Ms} ms)`);
+    const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label };
+    const packed = packReport(pageReport(p.report));
+    const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, options: this.options, tensors: this.lastTensors ?? [], preview: info };
+    this.preview = { info, message, fraction };
+    this.previewed.fire(info);
+    await this.postState(message);
+    this.mark('preview-posted');
   }
 
   /** Changes view options from the webview and re-runs; `reset` goes back to the settings. */

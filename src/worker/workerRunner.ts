@@ -34,6 +34,8 @@ export interface AnalyzeFileOptions extends AnalysisRunHooks {
   readonly keepOpen?: boolean;
   /** Called at each step of the run (`opened`, `planned`, `passes-done`), for timing logs. */
   readonly onMark?: (name: string) => void;
+  /** Runs once the dump is open and planned, before the passes (while workers start): a preview. */
+  readonly beforePasses?: (dump: Dump, plan: AnalysisPlan) => Promise<void>;
 }
 
 /**
@@ -193,6 +195,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       a.roles ?? guessRoles(infos, { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
     const plan = await planAnalysis(dump, { ...a, roles });
     options.onMark?.('planned');
+    await options.beforePasses?.(dump, plan);
     const elements = plan.tokens * plan.features;
     const useWorkers = path !== null && wanted > 0 && elements >= minElements;
     const described = { description: source.description, format: dump.format };

@@ -8,6 +8,8 @@ import { planAnalysis, type AnalysisOptions, type AnalysisPlan } from './plan';
 export const PREVIEW_TOKENS = 2048;
 /** Most input elements a preview reads (8 MiB of float32): keeps it near 0.1 s whatever the feature count. */
 export const PREVIEW_MAX_ELEMENTS = 1 << 21;
+/** Chunk size of a preview's passes (a few chunks per pass rather than one). */
+const PREVIEW_CHUNK_BYTES = 1 << 20;
 /** Channels-first positions are read in runs of this many (fewer, larger reads than single positions). */
 const POSITION_RUN = 64;
 /** Gathered source runs closer than this many elements apart (and than a run's length) are read with one read. */
@@ -188,12 +190,17 @@ export function subsetDump(dump: Dump, plan: AnalysisPlan, subset: TokenSubset, 
  * input is small enough to need no preview, or cannot be read out of order (compressed npz).
  */
 export async function analyzePreview(dump: Dump, options: AnalysisOptions, hooks: AnalysisRunHooks = {}, description = 'dump', maxTokens = PREVIEW_TOKENS): Promise<PreviewResult | null> {
-  const plan = await planAnalysis(dump, options);
+  return previewOfPlan(dump, await planAnalysis(dump, options), options, hooks, description, maxTokens);
+}
+
+/** {@link analyzePreview} with the exact run's plan (the dump opened and planned once for both). */
+export async function previewOfPlan(dump: Dump, plan: AnalysisPlan, options: AnalysisOptions, hooks: AnalysisRunHooks = {}, description = 'dump', maxTokens = PREVIEW_TOKENS): Promise<PreviewResult | null> {
   if (!plan.randomAccess) return null;
   const subset = chooseTokenSubset(plan, maxTokens);
   if (!subset) return null;
   const sub = subsetDump(dump, plan, subset, options);
-  const report = await analyzeDump(sub.dump, sub.options, hooks, description);
+  // Small chunks: the thread that runs a preview (the extension host) gets to handle its events between them.
+  const report = await analyzeDump(sub.dump, { ...sub.options, chunkBytes: PREVIEW_CHUNK_BYTES }, hooks, description);
   report.warnings = [];
   return { report, sampledTokens: subset.tokens.length, totalTokens: subset.totalTokens, label: previewLabel(subset.tokens.length, subset.totalTokens) };
 }

@@ -6,8 +6,8 @@ import { planAnalysis, type AnalysisOptions, type AnalysisPlan } from './plan';
 
 /** Tokens a preview analyzes at most (evenly spread over the input). */
 export const PREVIEW_TOKENS = 2048;
-/** Most input elements a preview reads (8 MiB of float32): keeps it near 0.1 s whatever the feature count. */
-export const PREVIEW_MAX_ELEMENTS = 1 << 21;
+/** Most input elements a preview reads (4 MiB of float32): keeps it near 0.1 s whatever the feature count. */
+export const PREVIEW_MAX_ELEMENTS = 1 << 20;
 /** Chunk size of a preview's passes (a few chunks per pass rather than one). */
 const PREVIEW_CHUNK_BYTES = 1 << 20;
 /** Channels-first positions are read in runs of this many (fewer, larger reads than single positions). */

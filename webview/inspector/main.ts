@@ -135,7 +135,7 @@ function previewBanner(p: PreviewInfo, fraction: number): HTMLElement {
     'div',
     { class: 'preview-banner', role: 'status', 'aria-live': 'polite' },
     h('vscode-progress-ring', null),
-    h('div', null, h('strong', null, `${p.label} — exact analysis ${Math.round(fraction * 100)}%…`), h('div', { class: 'muted' }, 'Every number below describes that subset only. Warnings, exports and the Tokens heatmap wait for the exact report, which replaces this page.')),
+    h('div', null, h('strong', null, `${p.label} — exact analysis ${Math.round(fraction * 100)}%…`), h('div', { class: 'muted' }, 'Every number below (shapes included) describes that subset only. Warnings, exports and the Tokens heatmap wait for the exact report, which replaces this page.')),
     cancelButton(),
   );
 }

@@ -80,3 +80,31 @@ describe('A 256 MiB dump', () => {
     assertExact(exact);
   });
 });
+
+// A 2 GiB dump, only when asked for (NORMLENS_TEST_XL=1: writing it takes a while and needs 2 GiB of disk).
+(process.env.NORMLENS_TEST_XL ? describe : describe.skip)('A 2 GiB dump (NORMLENS_TEST_XL=1)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'normlens-xl-'));
+  const file = join(dir, 'activations-2gib.npy');
+  before(function () {
+    this.timeout(600000);
+    writeLargeNpy(file, 128);
+  });
+  after(async () => {
+    await closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows a preview, then the exact report (times logged)', async function () {
+    this.timeout(600000);
+    const started = Date.now();
+    const first = await openAndRender(vscode.Uri.file(file));
+    const exact = first.preview ? await renderMatching('inspector', 'the exact report', (s) => !s.preview && s.view === 'overview', 590000) : first;
+    const drawn = (exact.marks ?? []).filter((m) => m.name === 'webview:drawn:overview');
+    console.log(`[normlens-test] 2 GiB .npy: preview drawn ${first.preview ? `${Math.round(drawn[0]!.at - started)} ms` : 'n/a'}, exact first chart drawn ${Math.round(drawn[drawn.length - 1]!.at - started)} ms after opening`);
+    console.log(`[normlens-test] 2 GiB .npy timeline: ${timeline(exact.marks, started)}`);
+    assert.ok(first.preview);
+    assert.match(first.preview.label, /^Preview from [\d,]+ of 131,072 tokens$/);
+    assert.equal(exact.preview, undefined);
+    assert.ok(exact.warnings.includes('outlier-feature'));
+  });
+});

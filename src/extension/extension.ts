@@ -30,7 +30,7 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
     vscode.window.registerWebviewViewProvider(SidePanelProvider.viewId, sidePanel),
     vscode.window.registerWebviewPanelSerializer(AbPanel.viewType, AbPanel.serializer(service, context.extensionUri)),
     inspector.onDidChangeActive((session) => {
-      statusBar.update(session?.result?.report, session?.busy ?? false);
+      statusBar.update(session?.result?.report, session?.busy ?? false, session?.preview?.info);
       if (session?.result) sidePanel.show({ uri: session.document.uri, title: session.title, report: session.result.report });
       else if (session?.error || inspector.isEmpty) sidePanel.show(undefined);
     }),

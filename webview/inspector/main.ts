@@ -1,6 +1,7 @@
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
+import { unpackReport } from '../../src/core/report/packReport';
 import { MAX_BINS, MIN_BINS } from '../../src/core/analysis/plan';
-import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type TensorSummary, type ViewOptions } from '../../src/protocol';
+import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions } from '../../src/protocol';
 import { ChartRegistry } from '../shared/charts';
 import { fmtShape, h } from '../shared/dom';
 import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
@@ -18,6 +19,21 @@ interface InspectorState {
   scrollY?: number;
 }
 
+/** This page's open → first chart timeline (epoch ms), sent with every render summary. */
+const marks: TimelineMark[] = [{ name: 'script', at: performance.timeOrigin + performance.now() }];
+function mark(name: string): void {
+  marks.push({ name, at: performance.timeOrigin + performance.now() });
+}
+
+/** Tells the host what is drawn, with the timeline and whether this is a preview. */
+function rendered(summary: RenderSummary): void {
+  mark(`drawn:${summary.view}`);
+  reportRendered({ ...summary, ...(preview ? { preview } : {}), exportsEnabled: exportsEnabled(), marks: marks.slice(-MAX_MARKS) });
+}
+
+/** Marks kept in a summary (a long session would otherwise grow them without end). */
+const MAX_MARKS = 32;
+
 const app = document.getElementById('app')!;
 const charts = new ChartRegistry();
 const saved = getSavedState<InspectorState>();
@@ -30,6 +46,8 @@ let tensors: TensorSummary[] = [];
 let tokenLabels: string[] | undefined;
 let options: ViewOptions = {};
 let progressEl: HTMLElement | undefined;
+/** Set while the page shows a preview: what it was computed from. */
+let preview: PreviewInfo | undefined;
 
 function persist(): void {
   saveState<InspectorState>({ ...state, scrollY: window.scrollY });
@@ -92,19 +110,44 @@ function controls(r: AnalysisReport): HTMLElement {
   );
 }
 
-/** Export actions, at the right of the page header. */
+/** Export actions, at the right of the page header; disabled while a preview shows (they wait for the exact report). */
 function exportButtons(): HTMLElement {
+  const off = preview !== undefined;
+  const why = (title: string) => (off ? 'Exports wait for the exact report (this is a preview)' : title);
   return h(
     'div',
     { class: 'header-actions', role: 'toolbar', 'aria-label': 'export' },
-    h('vscode-button', { secondary: true, title: 'Save the full report as JSON', onclick: () => postToHost({ type: 'command', command: COMMAND.exportReport, args: ['json'] }) }, 'Export JSON'),
-    h('vscode-button', { secondary: true, title: 'Save a Markdown summary', onclick: () => postToHost({ type: 'command', command: COMMAND.exportReport, args: ['markdown'] }) }, 'Export Markdown'),
-    h('vscode-button', { secondary: true, title: 'Save the first chart of this view as PNG', onclick: () => void exportCharts() }, 'Save chart PNG'),
+    h('vscode-button', { secondary: true, disabled: off, class: 'export', title: why('Save the full report as JSON'), onclick: () => !preview && postToHost({ type: 'command', command: COMMAND.exportReport, args: ['json'] }) }, 'Export JSON'),
+    h('vscode-button', { secondary: true, disabled: off, class: 'export', title: why('Save a Markdown summary'), onclick: () => !preview && postToHost({ type: 'command', command: COMMAND.exportReport, args: ['markdown'] }) }, 'Export Markdown'),
+    h('vscode-button', { secondary: true, disabled: off, class: 'export', title: why('Save the first chart of this view as PNG'), onclick: () => void exportCharts() }, 'Save chart PNG'),
   );
+}
+
+/** Whether the export buttons on the page can be used (what render summaries report). */
+function exportsEnabled(): boolean {
+  const buttons = [...document.querySelectorAll<HTMLElement & { disabled: boolean }>('vscode-button.export')];
+  return buttons.length > 0 && buttons.every((b) => !b.disabled);
+}
+
+/** The preview banner: what the numbers are from, and the exact run's progress. */
+function previewBanner(p: PreviewInfo, fraction: number): HTMLElement {
+  return h(
+    'div',
+    { class: 'preview-banner', role: 'status', 'aria-live': 'polite' },
+    h('vscode-progress-ring', null),
+    h('div', null, h('strong', null, `${p.label} — exact analysis ${Math.round(fraction * 100)}%…`), h('div', { class: 'muted' }, 'Every number below (shapes included) describes that subset only. Warnings, exports and the Tokens heatmap wait for the exact report, which replaces this page.')),
+    cancelButton(),
+  );
+}
+
+/** Stops the running analysis (the host keeps the page usable: "Run again"). */
+function cancelButton(): HTMLElement {
+  return h('vscode-button', { secondary: true, id: 'cancel-analysis', onclick: () => postToHost({ type: 'cancelAnalysis' }) }, 'Cancel');
 }
 
 /** Saves the first chart of the current view (or the heatmap) as PNG through the host. */
 async function exportCharts(): Promise<void> {
+  if (preview) return;
   const id = charts.chartIds()[0];
   const canvas = document.querySelector<HTMLCanvasElement>('canvas.heatmap');
   const dataUrl = id ? charts.chartPng(id) : canvas?.toDataURL('image/png');
@@ -113,7 +156,9 @@ async function exportCharts(): Promise<void> {
 }
 
 function header(r: AnalysisReport | undefined): HTMLElement {
-  const sub = r
+  const sub = preview
+    ? preview.label
+    : r
     ? `${r.source.format} · ${r.input.name} ${r.input.dtype} ${fmtShape(r.input.shape)} · feature axis ${r.layout.featureAxis} · ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`
     : '';
   return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), r ? exportButtons() : null);
@@ -124,6 +169,7 @@ function viewContext(r: AnalysisReport): ViewContext {
     report: r,
     charts,
     show: (v) => selectView(v),
+    preview: preview !== undefined,
     batchElement: state.batchElement,
     setBatchElement: (b) => {
       state.batchElement = b;
@@ -156,7 +202,9 @@ function renderReport(): void {
     }
   });
   progressEl = h('div', { class: 'progress', hidden: true });
-  app.replaceChildren(header(r), controls(r), progressEl, tabs, viewHost);
+  // A preview has no option controls (a change would re-run anyway) and says what it is first.
+  app.classList.toggle('is-preview', preview !== undefined);
+  app.replaceChildren(header(r), preview ? previewBanner(preview, previewFraction) : controls(r), progressEl, tabs, viewHost);
   app.setAttribute('aria-busy', 'false');
   renderView();
 }
@@ -194,6 +242,11 @@ function renderView(): void {
       el = replayView(ctx);
       break;
     case VIEW.tokens:
+      if (preview) {
+        // The heatmap reads the whole input: it comes with the exact report.
+        el = h('div', { class: 'view' }, h('section', { class: 'card' }, h('h2', null, 'Tokens × features'), h('p', { class: 'muted preview-note' }, 'The heatmap is drawn from the whole dump once the exact analysis is done.')));
+        break;
+      }
       asyncRender = true;
       el = tokensView({
         tokens: r.layout.tokens,
@@ -207,14 +260,14 @@ function renderView(): void {
         },
         request: (params: HeatmapRequest) => hostRequests.request('heatmap', params),
         charts,
-        onRendered: () => reportRendered(charts.summary(VIEW.tokens, r.warnings.map((w) => w.code))),
+        onRendered: () => rendered(charts.summary(VIEW.tokens, r.warnings.map((w) => w.code))),
       });
       break;
   }
   viewHost.replaceChildren(el);
   if (!asyncRender) {
     // Charts are created in microtasks after the view is in the DOM (they need its width).
-    setTimeout(() => reportRendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
+    setTimeout(() => rendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
   }
 }
 
@@ -243,12 +296,41 @@ function renderError(message: string): void {
     ),
   );
   app.setAttribute('aria-busy', 'false');
-  reportRendered(charts.summary('error', [], message));
+  rendered(charts.summary('error', [], message));
 }
 
+/** After a cancel: what happened and a way to run the analysis again. */
+function renderCancelled(message: string): void {
+  charts.clear();
+  report = undefined;
+  preview = undefined;
+  app.classList.remove('is-preview');
+  app.replaceChildren(
+    header(undefined),
+    h(
+      'section',
+      { class: 'card', role: 'status' },
+      h('h2', null, 'Analysis cancelled'),
+      h('p', null, message),
+      h('div', { class: 'toolbar' }, h('vscode-button', { id: 'run-again', onclick: () => postToHost({ type: 'runAgain' }) }, 'Run again'), h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: COMMAND.showLog }) }, 'Show Log')),
+    ),
+  );
+  app.setAttribute('aria-busy', 'false');
+  rendered(charts.summary('cancelled', []));
+}
+
+/** Progress of the exact run shown with a preview. */
+let previewFraction = 0;
+
 function renderProgress(fraction: number, message: string): void {
+  if (preview) {
+    previewFraction = fraction;
+    const banner = app.querySelector('.preview-banner strong');
+    if (banner) banner.textContent = `${preview.label} — exact analysis ${Math.round(fraction * 100)}%…`;
+    return;
+  }
   if (!report) {
-    app.replaceChildren(header(undefined), h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `${message} ${Math.round(fraction * 100)}%`)));
+    app.replaceChildren(header(undefined), h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `${message} ${Math.round(fraction * 100)}%`), fraction > 0 ? cancelButton() : null));
     return;
   }
   if (progressEl) {
@@ -260,6 +342,7 @@ function renderProgress(fraction: number, message: string): void {
 onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
+      mark('init');
       title = m.title;
       options = m.options;
       if (m.view && (VIEWS as readonly string[]).includes(m.view)) {
@@ -268,8 +351,22 @@ onHostMessage((m: HostToWebview) => {
       }
       renderProgress(0, 'Analyzing');
       break;
+    case 'preview':
+      mark('preview');
+      preview = m.preview;
+      report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
+      tensors = m.tensors;
+      tokenLabels = m.tokens;
+      renderReport();
+      break;
+    case 'cancelled':
+      renderCancelled(m.message);
+      break;
     case 'report':
-      report = m.report;
+      mark('report');
+      preview = undefined;
+      previewFraction = 0;
+      report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
       tensors = m.tensors;
       tokenLabels = m.tokens;
       options = m.options;
@@ -280,6 +377,8 @@ onHostMessage((m: HostToWebview) => {
       renderProgress(m.fraction, m.message);
       break;
     case 'error':
+      preview = undefined;
+      app.classList.remove('is-preview');
       renderError(m.message);
       break;
     case 'exportChart':

@@ -28,7 +28,21 @@ export interface WarningInputs {
   readonly subBatches: readonly SubBatchResult[];
   readonly padding: AnalysisReport['padding'];
   readonly runningStats: AnalysisReport['runningStats'];
+  /** The per-token findings when the per-token arrays were reduced (tokenBlocks.ts collects them block by block). */
+  readonly tokenFindings?: TokenFindings;
 }
+
+/** Per-token findings of the checks: tokens with non-finite values, degenerate (near-constant) tokens. */
+export interface TokenFindings {
+  /** First tokens (at most 64) with a non-finite value. */
+  readonly nonFinite: number[];
+  /** First degenerate real tokens (at most 64), and how many there are. */
+  readonly degenerate: number[];
+  readonly degenerateCount: number;
+}
+
+/** Most tokens listed in a warning's details. */
+export const TOKEN_LIST_LIMIT = LIST_LIMIT;
 
 /** Runs every check of DESIGN.md and returns the warnings, errors first. */
 export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
@@ -43,8 +57,8 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   const g = stats.global;
   const bad = g.nan + g.posInf + g.negInf;
   if (bad > th.nonFiniteCount) {
-    const tokens: number[] = [];
-    for (let t = 0; t < plan.tokens && tokens.length < LIST_LIMIT; t++) if (p1.tokenCount[t]! < F) tokens.push(t);
+    const tokens: number[] = w.tokenFindings ? [...w.tokenFindings.nonFinite] : [];
+    if (!w.tokenFindings) for (let t = 0; t < plan.tokens && tokens.length < LIST_LIMIT; t++) if (p1.tokenCount[t]! < F) tokens.push(t);
     out.push({
       code: 'non-finite',
       severity: 'error',
@@ -146,7 +160,8 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       if (rs.meanShift[f]! > th.runningMeanShift || !(ratio <= th.runningVarRatio && ratio >= 1 / th.runningVarRatio)) features.push(f);
     }
     if (features.length > 0) {
-      const worstMean = Math.max(...rs.meanShift.filter(Number.isFinite));
+      let worstMean = -Infinity;
+      for (const v of rs.meanShift) if (Number.isFinite(v) && v > worstMean) worstMean = v;
       out.push({
         code: 'running-stats-mismatch',
         severity: 'warning',
@@ -157,9 +172,9 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   }
 
   // degenerate-token
-  const degenerate: number[] = [];
-  let degenerateCount = 0;
-  for (let t = 0; t < plan.tokens; t++) {
+  const degenerate: number[] = w.tokenFindings ? [...w.tokenFindings.degenerate] : [];
+  let degenerateCount = w.tokenFindings?.degenerateCount ?? 0;
+  for (let t = 0; t < (w.tokenFindings ? 0 : plan.tokens); t++) {
     if (!isValid(t) || p1.tokenCount[t]! === 0) continue;
     if (stats.layerNorm.var[t]! <= th.degenerateVarOverEps * eps) {
       degenerateCount++;
@@ -192,7 +207,8 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     }
     if (flagged.length > 0) {
       const features = flagged.map((x) => x.f).slice(0, 256);
-      const top = Math.max(...flagged.map((x) => x.v));
+      let top = -Infinity;
+      for (const x of flagged) if (x.v > top) top = x.v;
       out.push({
         code: 'outlier-feature',
         severity: 'warning',

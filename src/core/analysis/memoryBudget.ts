@@ -44,12 +44,13 @@ export function tokensHeldAtOnce(plan: AnalysisPlan): number {
 export function estimateAnalysisMemory(plan: AnalysisPlan, workers: number): MemoryEstimate {
   const readers = Math.max(1, workers);
   const streams = plan.outputName !== null ? 2 : 1;
-  const decoded = plan.chunkBytes >= plan.chunkElements * 4 ? plan.chunkBytes : plan.chunkElements * 8;
+  // A chunk holds at most chunkElements decoded values (8 bytes each at most), and never more than the tensor.
+  const decoded = Math.min(plan.chunkElements, plan.tokens * plan.features) * 8;
   const partials = readers + 2;
   const cells = plan.units * plan.features;
   const items: MemoryItem[] = [
     { what: 'Node and NormLens itself', bytes: BASELINE_BYTES },
-    { what: `chunk buffers (${readers} reader${readers === 1 ? '' : 's'} × ${streams * 2} chunks of ${Math.round(decoded / MiB)} MiB)`, bytes: readers * streams * 2 * decoded * 2 },
+    { what: `chunk buffers (${readers} reader${readers === 1 ? '' : 's'} × ${streams * 2} chunks of ${(decoded / MiB).toFixed(decoded < MiB ? 2 : 0)} MiB)`, bytes: readers * streams * 2 * decoded * 2 },
     {
       what: `per-token arrays of ${tokensHeldAtOnce(plan).toLocaleString('en-US')} tokens`,
       bytes: tokensHeldAtOnce(plan) * FLOATS_PER_TOKEN * 8,
@@ -72,7 +73,7 @@ export function checkMemoryBudget(plan: AnalysisPlan, workers: number): MemoryEs
   const estimate = estimateAnalysisMemory(plan, workers);
   const budget = plan.maxMemoryMB * MiB;
   if (estimate.bytes <= budget) return estimate;
-  const largest = [...estimate.items].sort((a, b) => b.bytes - a.bytes)[0]!;
+  const largest = estimate.items.slice(1).sort((a, b) => b.bytes - a.bytes)[0]!;
   const needed = Math.ceil(estimate.bytes / MiB);
   const shape = `(${plan.shape.join(', ')}${plan.shape.length === 1 ? ',' : ''})`;
   const hints: NormLensHint[] = [{ kind: 'limit', setting: 'normlens.limits.maxMemoryMB', flag: '--max-memory-mb', value: Math.ceil(needed / 256) * 256 }];

@@ -68,7 +68,7 @@ export const DEFAULT_MAX_SERIES_POINTS = 2048;
 /** Default most tokens with per-token arrays in full (above: reduced series, see tokenBlocks.ts). */
 export const DEFAULT_MAX_TOKEN_SERIES = 1 << 20;
 /** Tokens per block of the reduced per-token path (bounds its per-token scratch). */
-export const REDUCED_TOKEN_BLOCK = 1 << 18;
+export const REDUCED_TOKEN_BLOCK = 1 << 16;
 /** Default memory budget of one analysis, MiB (the estimate of memoryBudget.ts must fit). */
 export const DEFAULT_MAX_MEMORY_MB = 1024;
 /** Probabilities of the per-batch-element quantiles. */
@@ -222,9 +222,10 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
   const chunkElements = Math.max(features, Math.floor(chunkBytes / decodedItemSize));
 
   const warnings: AnalysisWarning[] = [];
+  const axisOf = (size: number): number => shape.findIndex((s, i) => s === size && i !== featureAxis);
   const axisHint = (size: number): string => {
-    const axis = shape.findIndex((s, i) => s === size && i !== featureAxis);
-    return axis >= 0 ? ` Its size matches axis ${axis} of the input: if that axis holds the features, pass --feature-axis ${axis}.` : '';
+    const axis = axisOf(size);
+    return axis >= 0 ? ` Its size matches axis ${axis} of the input: if that axis holds the features, pick feature axis ${axis}.` : '';
   };
   const pick = (name: string | undefined, role: Exclude<TensorRole, 'other'>, flag: string): TensorHandle | null => {
     const h = name !== undefined ? findTensor(dump, name, flag) : byRole(role);
@@ -240,7 +241,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
       warnings.push(
         shapeMismatch(
           `${what} '${h.info.name}' has shape ${shapeText(h.info.shape)} but the input has ${features} features on axis ${featureAxis}; it was ignored.${axisHint(h.info.size)}`,
-          { tensor: h.info.name, shape: [...h.info.shape], expected: [features], featureAxis },
+          { tensor: h.info.name, shape: [...h.info.shape], expected: [features], featureAxis, ...(axisOf(h.info.size) >= 0 ? { hints: [{ kind: 'featureAxis', value: axisOf(h.info.size) }] } : {}) },
         ),
       );
       return { values: null, ref: reference(h, false) };

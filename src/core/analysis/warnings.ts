@@ -1,5 +1,6 @@
 import type { AnalysisReport, AnalysisWarning, NormKind, Replay, ReplayCandidate, SubBatchResult } from '../report/analysisReport';
 import { normDescription } from './norms';
+import { plural } from '../errors';
 import { median } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
@@ -94,12 +95,12 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       });
     } else if (!cands[c.bestMatch]!.withinTolerance) {
       const fitted = c.fittedEps;
-      const hint = fitted !== undefined ? ` The data fits eps ≈ ${fmt(fitted)} (eps used: ${fmt(eps)}); rerun with --eps ${fmt(fitted)} if that is the model's eps.` : '';
+      const hint = fitted !== undefined ? ` The data fits eps ≈ ${fmt(fitted)} (eps used: ${fmt(eps)}); use eps ${fmt(fitted)} if that is the model's eps.` : '';
       out.push({
         code: 'recorded-output-mismatch',
         severity: 'warning',
         message: `The recorded output '${c.tensor}' has the shape of ${c.bestMatch} of the input, but differs from it by up to ${fmt(c.maxAbsError)} (tolerance ${fmt(c.tolerance)} for ${c.dtype}).${hint}`,
-        details: { tensor: c.tensor, bestMatch: c.bestMatch, maxAbsError: errors, tolerance: c.tolerance, fittedEps: fitted ?? null, eps },
+        details: { tensor: c.tensor, bestMatch: c.bestMatch, maxAbsError: errors, tolerance: c.tolerance, fittedEps: fitted ?? null, eps, ...(fitted !== undefined ? { hints: [{ kind: 'eps', value: Number(fmt(fitted)) }] } : {}) },
       });
     }
   }
@@ -113,7 +114,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       out.push({
         code: 'padding-in-batch-stats',
         severity: 'warning',
-        message: `${pad.paddingTokens} of ${plan.tokens} tokens are padding. BatchNorm over all tokens (what PyTorch's BatchNorm does, it has no mask) shifts feature means by up to ${fmt(pad.maxMeanShift)} std and variances by up to ${fmt(maxVarChange * 100)} % versus the real tokens only (features ${listText(pad.worstFeatures, pad.worstFeatures.length)}). Normalize only real tokens (masked statistics), or use LayerNorm, which is per token and ignores padding.`,
+        message: `${pad.paddingTokens} of ${plural(plan.tokens, 'token')} ${pad.paddingTokens === 1 ? 'is' : 'are'} padding. BatchNorm over all tokens (what PyTorch's BatchNorm does, it has no mask) shifts feature means by up to ${fmt(pad.maxMeanShift)} std and variances by up to ${fmt(maxVarChange * 100)} % versus the real tokens only (features ${listText(pad.worstFeatures, pad.worstFeatures.length)}). Normalize only real tokens (masked statistics), or use LayerNorm, which is per token and ignores padding.`,
         details: { paddingTokens: pad.paddingTokens, maxMeanShift: pad.maxMeanShift, maxVarChange, features: pad.worstFeatures },
       });
     }
@@ -165,7 +166,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       out.push({
         code: 'running-stats-mismatch',
         severity: 'warning',
-        message: `running_mean/running_var disagree with this batch's statistics in ${features.length} of ${F} features (${listText(features, features.length)}): means off by up to ${fmt(worstMean)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. In eval mode BatchNorm would normalize this data wrongly. The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
+        message: `running_mean/running_var disagree with this batch's statistics in ${features.length} of ${plural(F, 'feature')} (${listText(features, features.length)}): means off by up to ${fmt(worstMean)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. In eval mode BatchNorm would normalize this data wrongly. The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
         details: { features: features.slice(0, 256), count: features.length, maxMeanShift: worstMean },
       });
     }
@@ -185,7 +186,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     out.push({
       code: 'degenerate-token',
       severity: 'warning',
-      message: `${degenerateCount} real tokens (${listText(degenerate, degenerateCount)}) have a variance at or below ${th.degenerateVarOverEps}·eps (${fmt(th.degenerateVarOverEps * eps)}): LayerNorm divides by √(var + eps), which eps dominates, so these tokens come out with std below 1 and their noise scaled by up to 1/√eps. Typical causes: constant or zeroed tokens (unmasked padding), dead activations, or an eps too large for the data's scale.`,
+      message: `${plural(degenerateCount, 'real token')} (${listText(degenerate, degenerateCount)}) ${degenerateCount === 1 ? 'has' : 'have'} a variance at or below ${th.degenerateVarOverEps}·eps (${fmt(th.degenerateVarOverEps * eps)}): LayerNorm divides by √(var + eps), which eps dominates, so these tokens come out with std below 1 and their noise scaled by up to 1/√eps. Typical causes: constant or zeroed tokens (unmasked padding), dead activations, or an eps too large for the data's scale.`,
       details: { tokens: degenerate, count: degenerateCount, threshold: th.degenerateVarOverEps * eps },
     });
   }
@@ -212,7 +213,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       out.push({
         code: 'outlier-feature',
         severity: 'warning',
-        message: `${flagged.length} features (${listText(features, flagged.length)}) reach |x| up to ${fmt(top)}, ${fmt(top / typical)}× the median feature RMS (${fmt(typical)}): massive activations. They dominate the variance of the tokens they occur in, so LayerNorm shrinks every other feature of those tokens, and they distort BatchNorm statistics and quantization ranges. Inspect these features (attention sinks, first tokens) before blaming the norm.`,
+        message: `${plural(flagged.length, 'feature')} (${listText(features, flagged.length)}) ${flagged.length === 1 ? 'reaches' : 'reach'} |x| up to ${fmt(top)}, ${fmt(top / typical)}× the median feature RMS (${fmt(typical)}): massive activations. They dominate the variance of the tokens they occur in, so LayerNorm shrinks every other feature of those tokens, and they distort BatchNorm statistics and quantization ranges. Inspect these features (attention sinks, first tokens) before blaming the norm.`,
         details: { features, maxAbs: flagged.map((x) => x.v).slice(0, 256), medianFeatureRms: typical, factor: th.outlierFeatureFactor },
       });
     }

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
-import { isNormLensError } from '../core/errors';
+import { isNormLensError, type NormLensHint } from '../core/errors';
 import type { Dump } from '../core/formats/types';
 import { type HostToWebview, type InspectorViewId, type RenderSummary, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
@@ -130,7 +130,7 @@ export class InspectorSession extends Disposable {
       const message = run.token.isCancellationRequested
         ? 'The analysis was cancelled. Change an option, or reopen the file, to run it again.'
         : isNormLensError(e)
-          ? e.message
+          ? e.message + hintsAsSettings(e.hints)
           : `unexpected error: ${(e as Error).message}`;
       log().warn(`${this.title}: ${message}`);
       this.result = undefined;
@@ -398,4 +398,10 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     if (s.lastRender) return s.lastRender;
     return Promise.race([s.nextRender(), timeout]);
   }
+}
+
+/** A core error's limit hints in VS Code's terms: the setting and a value that would do (never CLI flags). */
+function hintsAsSettings(hints: readonly NormLensHint[] | undefined): string {
+  const limits = (hints ?? []).flatMap((h) => (h.kind === 'limit' ? [`${h.setting} to ${h.value}`] : []));
+  return limits.length > 0 ? ` Settings: set ${limits.join(', or ')}.` : '';
 }

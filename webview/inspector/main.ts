@@ -130,6 +130,7 @@ function viewContext(r: AnalysisReport): ViewContext {
       persist();
       renderView();
     },
+    setOptions,
   };
 }
 

@@ -125,7 +125,7 @@ async function compare(tensors: MemoryTensor[], options: AnalysisOptions): Promi
   });
   assert.deepEqual(reduced.warnings.map((w) => w.code), full.warnings.map((w) => w.code));
   // The fitted eps is the median of the first maxTokenSeries tokens' estimates in the reduced path.
-  const details = (r: AnalysisReport): unknown[] => r.warnings.map((w) => ({ ...(w.details as object), fittedEps: undefined }));
+  const details = (r: AnalysisReport): unknown[] => r.warnings.map((w) => ({ ...(w.details as object), fittedEps: undefined, hints: undefined }));
   assert.deepEqual(details(reduced), details(full));
   if (full.comparison) {
     assert.equal(reduced.comparison?.bestMatch, full.comparison.bestMatch);

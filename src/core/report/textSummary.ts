@@ -15,7 +15,7 @@ function shape(s: readonly number[]): string {
 }
 
 function summary(s: SeriesSummary): string {
-  const at = s.minToken !== undefined && s.maxToken !== undefined ? ` (tokens ${s.minToken}, ${s.maxToken})` : '';
+  const at = s.minToken !== undefined && s.maxToken !== undefined ? ` (min at token ${s.minToken}, max at token ${s.maxToken})` : '';
   return `mean ${num(s.mean)}, std ${num(s.std)}, range [${num(s.min)}, ${num(s.max)}]${at}`;
 }
 

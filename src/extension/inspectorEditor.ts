@@ -169,6 +169,9 @@ export class InspectorSession extends Disposable {
     const dump = this.heldDump?.dump ?? (await (this.reopened ??= this.service.open(this.document.uri))).dump;
     const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
     if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
+    if (params.values === 'layernorm' && r.layerNorm.perToken.reduced) {
+      throw new Error(`the LayerNorm heatmap needs each token's statistics, and this input's ${r.layout.tokens.toLocaleString('en-US')} tokens are over the per-token cap; raise normlens.limits.maxTokenSeries to ${r.layout.tokens} to see it.`);
+    }
     const norm =
       params.values === 'layernorm'
         ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }

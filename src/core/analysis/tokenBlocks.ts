@@ -122,10 +122,10 @@ export async function executeReducedTokens(plan: AnalysisPlan, executor: PassExe
       }
     }
     g = mergeMoments(g, mergeMomentsTree(p.tokenCount, p.tokenMean, p.tokenM2, indices));
-    const include = (t: number): boolean => isReal(t);
-    lnMean.add(ts.layerNorm.mean, r.start, include);
-    lnStd.add(std, r.start, include);
-    rms.add(ts.rmsNorm.rms, r.start, include);
+    // Tokens without finite values have NaN statistics, which the reducers skip: the mask selects the rest.
+    lnMean.add(ts.layerNorm.mean, r.start, mask);
+    lnStd.add(std, r.start, mask);
+    rms.add(ts.rmsNorm.rms, r.start, mask);
     widenNormalizedBounds(bounds, plan, ts, p);
   }
   const global: GlobalStats = {
@@ -201,11 +201,10 @@ export async function executeReducedTokens(plan: AnalysisPlan, executor: PassExe
     const b = mergePass2(plan, parts, r);
     mergePass2Into(p2, b);
     const n = r.end - r.start;
-    const include = (t: number): boolean => isReal(t) && p.tokenCount[t - r.start]! > 0;
     const std = new Float64Array(n);
     for (let k = 0; k < n; k++) std[k] = Math.sqrt(ts.layerNorm.var[k]!);
-    inMeanHist.add(ts.layerNorm.mean, r.start, include);
-    inStdHist.add(std, r.start, include);
+    inMeanHist.add(ts.layerNorm.mean, r.start, mask);
+    inStdHist.add(std, r.start, mask);
     const mean = new Float64Array(n);
     const sums = [
       [b.layerNormSum, b.layerNormSq, (): number => shared.layerNormShift],
@@ -214,9 +213,9 @@ export async function executeReducedTokens(plan: AnalysisPlan, executor: PassExe
     ] as const;
     sums.forEach(([sum, sq, shift], j) => {
       outputMomentsInto(sum, sq, p.tokenCount, shift, mean, std);
-      outHists[j]!.mean.add(mean, r.start, include);
-      outHists[j]!.std.add(std, r.start, include);
-      outStd[j]!.add(std, r.start, isReal);
+      outHists[j]!.mean.add(mean, r.start, mask);
+      outHists[j]!.std.add(std, r.start, mask);
+      outStd[j]!.add(std, r.start, mask);
     });
     if (b.replay) {
       lnFit.add(b.replay.layerNormA, b.replay.layerNormB, (k) => p.tokenM2[k]!, (k) => ts.layerNorm.var[k]!);

@@ -1,5 +1,5 @@
 import type { DownsampledSeries, Histogram, SeriesSummary, TokenExtreme } from '../report/analysisReport';
-import { binIndex, uniformEdges } from './histogram';
+import { binGuessTolerance, binNear, uniformEdges } from './histogram';
 import { mergeMoments, type Moments } from './moments';
 
 /**
@@ -41,41 +41,62 @@ export class TokenSeriesReducer {
     this.heapToken = new Float64Array(topK);
   }
 
-  /** Adds the values of tokens start … start + values.length − 1; `include(t)` (absolute token) selects the summary's tokens. */
-  add(values: ArrayLike<number>, start: number, include: (t: number) => boolean): void {
+  /**
+   * Adds the values of tokens start … start + values.length − 1; the summary and top-k take the
+   * finite values of real tokens (mask null, or mask[t] = 1), the chart buckets every non-NaN value.
+   */
+  add(values: ArrayLike<number>, start: number, mask: Uint8Array | null): void {
     const n = values.length;
     const B = this.bucketSize;
+    // Buckets: the tokens of bucket k are [k·B, (k+1)·B); walk the block bucket by bucket.
+    for (let i = 0; i < n; ) {
+      const k = Math.floor((start + i) / B);
+      const end = Math.min(n, (k + 1) * B - start);
+      let s = this.sum[k]!;
+      let c = this.count[k]!;
+      let lo = this.lo[k]!;
+      let hi = this.hi[k]!;
+      for (; i < end; i++) {
+        const v = values[i]!;
+        if (v !== v) continue;
+        s += v;
+        c++;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      this.sum[k] = s;
+      this.count[k] = c;
+      this.lo[k] = lo;
+      this.hi[k] = hi;
+    }
     let s = 0;
     let c = 0;
+    const full = this.topK > 0 && this.heapSize === this.topK;
+    let floor = this.topK === 0 ? Infinity : full ? this.heapValue[0]! : -Infinity;
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
-      const t = start + i;
-      if (v === v) {
-        const k = Math.floor(t / B);
-        this.sum[k] += v;
-        this.count[k]!++;
-        if (v < this.lo[k]!) this.lo[k] = v;
-        if (v > this.hi[k]!) this.hi[k] = v;
-      }
-      if (v - v !== 0 || !include(t)) continue;
+      if (v - v !== 0 || (mask !== null && mask[start + i] !== 1)) continue;
       s += v;
       c++;
       if (v < this.min) {
         this.min = v;
-        this.minToken = t;
+        this.minToken = start + i;
       }
       if (v > this.max) {
         this.max = v;
-        this.maxToken = t;
+        this.maxToken = start + i;
       }
-      this.offer(v, t);
+      if (v > floor || this.heapSize < this.topK) {
+        this.offer(v, start + i);
+        if (this.heapSize === this.topK && this.topK > 0) floor = this.heapValue[0]!;
+      }
     }
     if (c === 0) return;
     const mean = s / c;
     let m2 = 0;
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
-      if (v - v !== 0 || !include(start + i)) continue;
+      if (v - v !== 0 || (mask !== null && mask[start + i] !== 1)) continue;
       m2 += (v - mean) * (v - mean);
     }
     this.moments = mergeMoments(this.moments, { n: c, mean, m2 });
@@ -158,26 +179,37 @@ export class FixedEdgesHistogram {
   readonly edges: Float64Array;
   readonly counts: Float64Array;
   private readonly inv: number;
+  private readonly tol: number;
   total = 0;
 
   constructor(lo: number, hi: number, readonly bins: number) {
     this.edges = uniformEdges(lo, hi, bins);
     this.counts = new Float64Array(bins);
     this.inv = bins / (this.edges[bins]! - this.edges[0]!);
+    this.tol = binGuessTolerance(this.edges, bins);
   }
 
-  /** Counts the finite values of tokens start … where `include(t)` holds. */
-  add(values: ArrayLike<number>, start: number, include: (t: number) => boolean): void {
-    const lo = this.edges[0]!;
-    const last = this.edges[this.bins]!;
+  /** Counts the finite values of real tokens start … (mask null, or mask[t] = 1). */
+  add(values: ArrayLike<number>, start: number, mask: Uint8Array | null): void {
+    const edges = this.edges;
+    const bins = this.bins;
+    const lo = edges[0]!;
+    const last = edges[bins]!;
+    const inv = this.inv;
+    const counts = this.counts;
+    const tol = this.tol;
+    const top = 1 - tol;
+    const lastBin = bins - 1;
+    let total = 0;
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
-      if (v - v !== 0 || !include(start + i)) continue;
+      if (v - v !== 0 || (mask !== null && mask[start + i] !== 1)) continue;
       // Values outside fixed bounds cannot occur for exact bounds; clamp rounding strays to the end bins.
       const x = v < lo ? lo : v > last ? last : v;
-      this.counts[binIndex(x, lo, this.inv, this.edges, this.bins)]!++;
-      this.total++;
+      counts[binNear(x, lo, inv, tol, top, edges, lastBin)]!++;
+      total++;
     }
+    this.total += total;
   }
 
   /** The report's histogram. */

@@ -30,9 +30,18 @@ export interface MemoryEstimate {
   readonly items: readonly MemoryItem[];
 }
 
+/**
+ * True when the analysis takes the reduced per-token path (tokenBlocks.ts): more tokens than
+ * maxTokenSeries, and an input read in any order (each block is read twice in pass 2; a compressed
+ * npz member would restart its decompression for every block).
+ */
+export function usesReducedTokens(plan: AnalysisPlan): boolean {
+  return plan.tokens > plan.maxTokenSeries && plan.randomAccess;
+}
+
 /** Tokens whose per-token arrays are alive at once: all of them, or one block in the reduced path. */
 export function tokensHeldAtOnce(plan: AnalysisPlan): number {
-  return plan.tokens > plan.maxTokenSeries ? Math.min(plan.tokens, REDUCED_TOKEN_BLOCK) : plan.tokens;
+  return usesReducedTokens(plan) ? Math.min(plan.tokens, REDUCED_TOKEN_BLOCK) : plan.tokens;
 }
 
 /**
@@ -52,7 +61,7 @@ export function estimateAnalysisMemory(plan: AnalysisPlan, workers: number): Mem
     { what: 'Node and NormLens itself', bytes: BASELINE_BYTES },
     { what: `chunk buffers (${readers} reader${readers === 1 ? '' : 's'} × ${streams * 2} chunks of ${(decoded / MiB).toFixed(decoded < MiB ? 2 : 0)} MiB)`, bytes: readers * streams * 2 * decoded * 2 },
     {
-      what: `per-token arrays of ${tokensHeldAtOnce(plan).toLocaleString('en-US')} tokens`,
+      what: `per-token arrays of ${tokensHeldAtOnce(plan).toLocaleString('en-US')} tokens${plan.tokens > plan.maxTokenSeries && !plan.randomAccess ? ' (a compressed member is read front to back, so its per-token series are kept in full; save it uncompressed, np.savez, to have them reduced)' : ''}`,
       bytes: tokensHeldAtOnce(plan) * FLOATS_PER_TOKEN * 8,
       hint: { kind: 'limit', setting: 'normlens.limits.maxTokenSeries', flag: '--max-token-series', value: Math.min(plan.maxTokenSeries, REDUCED_TOKEN_BLOCK) },
     },

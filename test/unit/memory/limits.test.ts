@@ -61,6 +61,15 @@ describe('memory budget (maxMemoryMB)', () => {
     assert.ok(estimateAnalysisMemory(small, 2).bytes <= estimateAnalysisMemory(plan, 2).bytes);
   });
 
+  it('a compressed member (read front to back) keeps full per-token arrays above the cap, within the budget', async () => {
+    const dump = memoryDump([{ name: 'x', shape: [200, 4], values: values(800, 4) }], { randomAccess: false });
+    const r = await analyzeDump(dump, { maxTokenSeries: 64 });
+    assert.equal(r.layerNorm.perToken.mean.length, 200);
+    assert.equal(r.layerNorm.perToken.reduced, undefined);
+    const plan = await planAnalysis(dump, { maxTokenSeries: 64 });
+    assert.match(estimateAnalysisMemory(plan, 1).items.map((i) => i.what).join('; '), /per-token arrays of 200 tokens \(a compressed member/);
+  });
+
   it('--max-token-series reduces the JSON per-token arrays and says so', async () => {
     const c = capture();
     assert.equal(await runAnalyze([TRANSFORMER, '--json', '--max-token-series', '16'], c.io), 0);

@@ -7,6 +7,7 @@ import { analyzeDump } from '../../../src/core/analysis/analyze';
 import { estimateAnalysisMemory } from '../../../src/core/analysis/memoryBudget';
 import { planAnalysis } from '../../../src/core/analysis/plan';
 import { hintAsFlag, isNormLensError, plural } from '../../../src/core/errors';
+import { renderMarkdownReport } from '../../../src/core/report/markdownReport';
 import { formatReportText } from '../../../src/core/report/textSummary';
 import { memoryDump, normalGenerator } from '../analysis/memoryDump';
 
@@ -80,6 +81,8 @@ describe('memory budget (maxMemoryMB)', () => {
     const t = capture();
     assert.equal(await runAnalyze([TRANSFORMER, '--max-token-series', '16'], t.io), 0);
     assert.match(t.out(), /per-token series: [\d,]+ tokens, shown as [\d,]+ min\/max buckets of [\d,]+ tokens? \(over the cap of 16; summaries exact\)/);
+    const md = renderMarkdownReport(await analyzeDump(memoryDump([{ name: 'x', shape: [300, 4], values: values(1200, 5) }]), { maxTokenSeries: 100 }));
+    assert.match(md, /Per-token series: 300 tokens, shown as 300 min\/max buckets of 1 token \(over the cap of 100; summaries exact\)\./);
     const bad = capture();
     assert.equal(await main(['analyze', TRANSFORMER, '--max-token-series', '0'], bad.io), 2);
     assert.match(bad.err(), /--max-token-series 1048576/);

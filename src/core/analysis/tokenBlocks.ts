@@ -3,7 +3,7 @@ import type { AnalysisRunHooks, PassExecutor } from './analyze';
 import { buildReport, outputMomentsInto, type ReducedTokenSections, type SampleChannelReportInput } from './buildReport';
 import { mergeMoments, mergeMomentsTree, type Moments } from './moments';
 import { createPass1Partial, mergePass1, mergePass1Into, type Pass1Partial } from './pass1';
-import { createPass2Partial, mergePass2, mergePass2Into } from './pass2';
+import { createPass2Partial, mergePass2Into } from './pass2';
 import { buildSharedPass2Context, emptyNormalizedBounds, pass2ContextFor, widenNormalizedBounds, type Pass2Context } from './pass2Context';
 import { REDUCED_TOKEN_BLOCK, type AnalysisPlan } from './plan';
 import { FitAccumulator } from './replay';
@@ -78,11 +78,17 @@ export async function executeReducedTokens(plan: AnalysisPlan, executor: PassExe
   };
   const blocks = tokenBlocks(plan);
   const parallel = (r: TokenRange): TokenRange[] => (plan.randomAccess ? splitRange(plan, r, executor.parallelism) : [r]);
-  const pass1Block = async (r: TokenRange): Promise<Pass1Partial> => {
-    const parts = await executor.runPass1(plan, parallel(r), onElements);
+  // Each block runs as `parallelism` ranges; their partials are reduced one after the other, in token
+  // order, without merging them into one block-long copy.
+  const pass1Parts = async (ranges: readonly TokenRange[]): Promise<Pass1Partial[]> => {
+    const parts = await executor.runPass1(plan, ranges, onElements);
     throwIfCancelled(hooks.cancellation);
-    return mergePass1(plan, parts, r);
+    return parts;
   };
+  const longest = blocks[0] ? blocks[0].end - blocks[0].start : 0;
+  // Scratch for derived per-token values of one range (reused: less garbage per block).
+  const scratchStd = new Float64Array(longest);
+  const scratchMean = new Float64Array(longest);
   const isReal = (t: number): boolean => mask === null || mask[t] === 1;
 
   // Pass 1, block by block.
@@ -99,34 +105,36 @@ export async function executeReducedTokens(plan: AnalysisPlan, executor: PassExe
   const degenerate: number[] = [];
   let degenerateCount = 0;
   const unitValidTokens = new Float64Array(plan.units);
-  for (const r of blocks) {
-    const p = await pass1Block(r);
-    mergePass1Into(cells, p);
-    const ts = tokenStatistics(p, eps);
-    const n = r.end - r.start;
-    const std = new Float64Array(n);
-    const indices: number[] = [];
-    for (let k = 0; k < n; k++) {
-      const t = r.start + k;
-      std[k] = Math.sqrt(ts.layerNorm.var[k]!);
-      if (isReal(t)) unitValidTokens[Math.floor(t / plan.tokensPerUnit)]!++;
-      const c = p.tokenCount[k]!;
-      if (c < F && nonFinite.length < TOKEN_LIST_LIMIT) nonFinite.push(t);
-      if (c === 0) continue;
-      indices.push(k);
-      if (p.tokenMin[k]! < min) min = p.tokenMin[k]!;
-      if (p.tokenMax[k]! > max) max = p.tokenMax[k]!;
-      if (isReal(t) && ts.layerNorm.var[k]! <= th.degenerateVarOverEps * eps) {
-        degenerateCount++;
-        if (degenerate.length < TOKEN_LIST_LIMIT) degenerate.push(t);
+  for (const block of blocks) {
+    for (const p of await pass1Parts(parallel(block))) {
+      const r = { start: p.tokenStart, end: p.tokenEnd };
+      mergePass1Into(cells, p);
+      const ts = tokenStatistics(p, eps);
+      const n = r.end - r.start;
+      const std = scratchStd.subarray(0, n);
+      const indices: number[] = [];
+      for (let k = 0; k < n; k++) {
+        const t = r.start + k;
+        std[k] = Math.sqrt(ts.layerNorm.var[k]!);
+        if (isReal(t)) unitValidTokens[Math.floor(t / plan.tokensPerUnit)]!++;
+        const c = p.tokenCount[k]!;
+        if (c < F && nonFinite.length < TOKEN_LIST_LIMIT) nonFinite.push(t);
+        if (c === 0) continue;
+        indices.push(k);
+        if (p.tokenMin[k]! < min) min = p.tokenMin[k]!;
+        if (p.tokenMax[k]! > max) max = p.tokenMax[k]!;
+        if (isReal(t) && ts.layerNorm.var[k]! <= th.degenerateVarOverEps * eps) {
+          degenerateCount++;
+          if (degenerate.length < TOKEN_LIST_LIMIT) degenerate.push(t);
+        }
       }
+      g = mergeMoments(g, mergeMomentsTree(p.tokenCount, p.tokenMean, p.tokenM2, indices));
+      // Tokens without finite values have NaN statistics, which the reducers skip: the mask selects the rest.
+      lnMean.add(ts.layerNorm.mean, r.start, mask);
+      lnStd.add(std, r.start, mask);
+      rms.add(ts.rmsNorm.rms, r.start, mask);
+      widenNormalizedBounds(bounds, plan, ts, p);
     }
-    g = mergeMoments(g, mergeMomentsTree(p.tokenCount, p.tokenMean, p.tokenM2, indices));
-    // Tokens without finite values have NaN statistics, which the reducers skip: the mask selects the rest.
-    lnMean.add(ts.layerNorm.mean, r.start, mask);
-    lnStd.add(std, r.start, mask);
-    rms.add(ts.rmsNorm.rms, r.start, mask);
-    widenNormalizedBounds(bounds, plan, ts, p);
   }
   const global: GlobalStats = {
     count: T * F,
@@ -191,35 +199,40 @@ export async function executeReducedTokens(plan: AnalysisPlan, executor: PassExe
   const scNorms = shared.sampleChannel?.norms.length ?? 0;
   const p2 = createPass2Partial(plan, { start: 0, end: 0 }, plan.outputName !== null, scNorms, 0);
   const onElements2 = plan.outputName !== null ? (n: number): void => onElements(2 * n) : onElements;
-  for (const r of blocks) {
-    const p = await pass1Block(r);
-    const ts = tokenStatistics(p, eps);
-    const ranges = parallel(r);
-    const contexts = ranges.map((x) => pass2ContextFor(shared, ts, x, p.tokenCount, F, plain, r.start));
-    const parts = await executor.runPass2(plan, ranges, contexts, onElements2);
+  for (const block of blocks) {
+    const ranges = parallel(block);
+    const parts1 = await pass1Parts(ranges);
+    const stats1 = parts1.map((p) => tokenStatistics(p, eps));
+    const contexts = ranges.map((x, k) => pass2ContextFor(shared, stats1[k]!, x, parts1[k]!.tokenCount, F, plain, x.start));
+    const parts2 = await executor.runPass2(plan, ranges, contexts, onElements2);
     throwIfCancelled(hooks.cancellation);
-    const b = mergePass2(plan, parts, r);
-    mergePass2Into(p2, b);
-    const n = r.end - r.start;
-    const std = new Float64Array(n);
-    for (let k = 0; k < n; k++) std[k] = Math.sqrt(ts.layerNorm.var[k]!);
-    inMeanHist.add(ts.layerNorm.mean, r.start, mask);
-    inStdHist.add(std, r.start, mask);
-    const mean = new Float64Array(n);
-    const sums = [
-      [b.layerNormSum, b.layerNormSq, (): number => shared.layerNormShift],
-      [b.rmsNormSum, b.rmsNormSq, (k: number): number => ts.layerNorm.mean[k]! * ts.rmsNorm.rrms[k]! * shared.weightMean],
-      [b.batchNormSum, b.batchNormSq, (): number => shared.batchNormShift],
-    ] as const;
-    sums.forEach(([sum, sq, shift], j) => {
-      outputMomentsInto(sum, sq, p.tokenCount, shift, mean, std);
-      outHists[j]!.mean.add(mean, r.start, mask);
-      outHists[j]!.std.add(std, r.start, mask);
-      outStd[j]!.add(std, r.start, mask);
-    });
-    if (b.replay) {
-      lnFit.add(b.replay.layerNormA, b.replay.layerNormB, (k) => p.tokenM2[k]!, (k) => ts.layerNorm.var[k]!);
-      rmsFit.add(b.replay.rmsNormA, b.replay.rmsNormB, (k) => p.tokenSumSq[k]!, (k) => ts.rmsNorm.meanSquare[k]!);
+    for (let part = 0; part < ranges.length; part++) {
+      const r = ranges[part]!;
+      const p = parts1[part]!;
+      const ts = stats1[part]!;
+      const b = parts2[part]!;
+      mergePass2Into(p2, b);
+      const n = r.end - r.start;
+      const std = scratchStd.subarray(0, n);
+      for (let k = 0; k < n; k++) std[k] = Math.sqrt(ts.layerNorm.var[k]!);
+      inMeanHist.add(ts.layerNorm.mean, r.start, mask);
+      inStdHist.add(std, r.start, mask);
+      const mean = scratchMean.subarray(0, n);
+      const sums = [
+        [b.layerNormSum, b.layerNormSq, (): number => shared.layerNormShift],
+        [b.rmsNormSum, b.rmsNormSq, (k: number): number => ts.layerNorm.mean[k]! * ts.rmsNorm.rrms[k]! * shared.weightMean],
+        [b.batchNormSum, b.batchNormSq, (): number => shared.batchNormShift],
+      ] as const;
+      sums.forEach(([sum, sq, shift], j) => {
+        outputMomentsInto(sum, sq, p.tokenCount, shift, mean, std);
+        outHists[j]!.mean.add(mean, r.start, mask);
+        outHists[j]!.std.add(std, r.start, mask);
+        outStd[j]!.add(std, r.start, mask);
+      });
+      if (b.replay) {
+        lnFit.add(b.replay.layerNormA, b.replay.layerNormB, (k) => p.tokenM2[k]!, (k) => ts.layerNorm.var[k]!);
+        rmsFit.add(b.replay.rmsNormA, b.replay.rmsNormB, (k) => p.tokenSumSq[k]!, (k) => ts.rmsNorm.meanSquare[k]!);
+      }
     }
   }
   const pass2Done = Date.now();

@@ -1,14 +1,15 @@
 import { analyzeFile } from '../worker/workerRunner';
 import type { AnalysisOptions } from '../core/analysis/plan';
-import { NormLensError } from '../core/errors';
+import { hintAsFlag, isNormLensError, NormLensError } from '../core/errors';
 import type { AnalysisReport } from '../core/report/analysisReport';
 import { formatReportText } from '../core/report/textSummary';
-import { EXIT_FAIL_ON, EXIT_OK, parseArgs, type CliIO } from './cliIO';
+import { EXIT_FAIL_ON, EXIT_OK, parseArgs, withHintFlags, type CliIO } from './cliIO';
 
 /** Help of `normlens analyze` (also documents the --fail-on default). */
 export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAME] [--mask NAME] [--output NAME]
                         [--weight NAME] [--bias NAME] [--eps X] [--feature-axis N]
                         [--groups G] [--bins N] [--fail-on error|warning|never]
+                        [--max-token-series N] [--max-memory-mb N]
        normlens analyze FILE --site NAME [--layer-axis N] [--json] [--eps X] [--feature-axis N] ...
 
   --json            print the full AnalysisReport (schemaVersion 1) instead of the summary
@@ -28,6 +29,10 @@ export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAM
   --bins N          histogram bins, 2..1024 (default 64)
   --fail-on LEVEL   exit 1 when a warning of that severity (or worse) exists: error, warning,
                     or never (default: never, so warnings alone never fail a run)
+  --max-token-series N  most tokens whose per-token arrays are reported in full (default 1048576);
+                    above it they are reduced: exact summaries, min/max buckets, top tokens
+  --max-memory-mb N memory budget of the analysis in MiB (default 1024); a larger estimate stops
+                    with an error before reading the data
 
 Exit codes: 0 success, 1 --fail-on triggered, 2 unreadable or invalid input.
 `;
@@ -104,7 +109,7 @@ export function writeJson(value: unknown, write: (text: string) => void, pieceCh
 export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   let args;
   try {
-    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'groups', 'bins', 'fail-on', 'site', 'layer-axis'], ['json', 'help']);
+    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'groups', 'bins', 'fail-on', 'site', 'layer-axis', 'max-token-series', 'max-memory-mb'], ['json', 'help']);
   } catch (e) {
     throw new NormLensError('usage', (e as Error).message);
   }
@@ -123,6 +128,8 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   const axis = opt('feature-axis');
   const bins = opt('bins');
   const groups = opt('groups');
+  const maxTokenSeries = opt('max-token-series');
+  const maxMemoryMB = opt('max-memory-mb');
   const options: AnalysisOptions = {
     ...(opt('tensor') !== undefined ? { tensor: opt('tensor') } : {}),
     ...(opt('mask') !== undefined ? { mask: opt('mask') } : {}),
@@ -133,6 +140,8 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
     ...(axis !== undefined ? { featureAxis: parseNumber('feature-axis', axis, true) } : {}),
     ...(bins !== undefined ? { bins: parseNumber('bins', bins, true) } : {}),
     ...(groups !== undefined ? { groups: parseNumber('groups', groups, true) } : {}),
+    ...(maxTokenSeries !== undefined ? { maxTokenSeries: parseNumber('max-token-series', maxTokenSeries, true) } : {}),
+    ...(maxMemoryMB !== undefined ? { maxMemoryMB: parseNumber('max-memory-mb', maxMemoryMB, false) } : {}),
   };
   const site = opt('site');
   const layerAxis = opt('layer-axis');
@@ -154,10 +163,12 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
     if (site !== undefined && e instanceof NormLensError && e.message.startsWith(`--site ${site}: no such site`)) {
       throw new NormLensError('usage', `${e.message} List them with: normlens sweep ${file}`);
     }
+    // Core errors carry hints as data; on the command line they read as the flags that apply them.
+    if (isNormLensError(e) && e.hints.length > 0) throw new NormLensError(e.kind, withHintFlags(e.message, e.hints), e.hints);
     throw e;
   }
   if (args.options.has('json')) writeJson(report, (text) => io.out(text));
-  else io.out(formatReportText(report));
+  else io.out(formatReportText(report, hintAsFlag));
   if (args.options.has('json')) io.out('\n');
   return failOnTriggered(report, failOn) ? EXIT_FAIL_ON : EXIT_OK;
 }

@@ -1,3 +1,5 @@
+import { hintAsFlag, type NormLensHint } from '../core/errors';
+
 /** Where a CLI command writes; injectable so tests can capture output. */
 export interface CliIO {
   out(text: string): void;
@@ -43,4 +45,10 @@ export function parseArgs(argv: readonly string[], valueFlags: readonly string[]
     }
   }
   return { positional, options };
+}
+
+/** A core message followed by its hints as flags: "… (try --feature-axis 1, --max-memory-mb 2048)". */
+export function withHintFlags(message: string, hints: readonly NormLensHint[] | undefined): string {
+  if (!hints || hints.length === 0) return message;
+  return `${message} (try ${hints.map(hintAsFlag).join(', ')})`;
 }

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
-import { isNormLensError } from '../core/errors';
+import { isNormLensError, type NormLensHint } from '../core/errors';
 import type { Dump } from '../core/formats/types';
 import type { PreviewResult } from '../core/analysis/preview';
 import type { AnalysisReport } from '../core/report/analysisReport';
@@ -208,7 +208,7 @@ export class InspectorSession extends Disposable {
       exact = true;
       if (!current()) return;
       const cancelled = run.token.isCancellationRequested;
-      const message = cancelled ? CANCELLED : isNormLensError(e) ? e.message : `unexpected error: ${(e as Error).message}`;
+      const message = cancelled ? CANCELLED : isNormLensError(e) ? e.message + hintsAsSettings(e.hints) : `unexpected error: ${(e as Error).message}`;
       log().warn(`${this.title}: ${message}`);
       this.result = undefined;
       this.preview = undefined;
@@ -278,6 +278,9 @@ export class InspectorSession extends Disposable {
     const dump = this.heldDump?.dump ?? (await (this.reopened ??= this.service.open(this.document.uri))).dump;
     const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
     if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
+    if (params.values === 'layernorm' && r.layerNorm.perToken.reduced) {
+      throw new Error(`the LayerNorm heatmap needs each token's statistics, and this input's ${r.layout.tokens.toLocaleString('en-US')} tokens are over the per-token cap; raise normlens.limits.maxTokenSeries to ${r.layout.tokens} to see it.`);
+    }
     const norm =
       params.values === 'layernorm'
         ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }
@@ -548,4 +551,10 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     if (s.lastRender) return s.lastRender;
     return Promise.race([s.nextRender(), timeout]);
   }
+}
+
+/** A core error's limit hints in VS Code's terms: the setting and a value that would do (never CLI flags). */
+function hintsAsSettings(hints: readonly NormLensHint[] | undefined): string {
+  const limits = (hints ?? []).flatMap((h) => (h.kind === 'limit' ? [`${h.setting} to ${h.value}`] : []));
+  return limits.length > 0 ? ` Settings: set ${limits.join(', or ')}.` : '';
 }

@@ -67,6 +67,8 @@ export function resolveSettings(config: SettingsReader, view: ViewOptions = {}):
     ...(eps !== undefined ? { eps } : {}),
     ...(featureAxis !== undefined ? { featureAxis } : {}),
     bins: view.bins ?? valueOrDefault(config, 'bins', 64),
+    maxTokenSeries: valueOrDefault(config, 'limits.maxTokenSeries', 1048576),
+    maxMemoryMB: valueOrDefault(config, 'limits.maxMemoryMB', 1024),
     thresholds: thresholds as ThresholdOverrides,
     ...(view.tensor ? { tensor: view.tensor } : {}),
     ...(view.mask ? { mask: view.mask } : {}),

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { executeAnalysis, inProcessExecutor, type AnalysisRunHooks, type PassExecutor } from '../core/analysis/analyze';
 import type { Pass1Partial } from '../core/analysis/pass1';
 import type { Pass2Context, Pass2Partial } from '../core/analysis/pass2';
+import { usesReducedTokens } from '../core/analysis/memoryBudget';
 import { planAnalysis, type AnalysisOptions, type AnalysisPlan } from '../core/analysis/plan';
 import type { TokenRange } from '../core/analysis/tiles';
 import { guessRoles } from '../core/dump/roles';
@@ -244,7 +245,9 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       const hooks: AnalysisRunHooks = recycle ? { ...options, release: (values) => recycle.recycle(values.buffer) } : options;
       report = await executeAnalysis(plan, inProcessExecutor(dump, hooks), described, options);
     } else {
-      const count = plan.randomAccess ? Math.max(1, Math.min(wanted, plan.tokens)) : 1;
+      // The reduced per-token path is bound by this thread's reductions: one worker reads and computes
+      // alongside it, and a second would only add its memory.
+      const count = plan.randomAccess && !usesReducedTokens(plan) ? Math.max(1, Math.min(wanted, plan.tokens)) : 1;
       pool ??= new WorkerPool(count, script, options.open, options.cancellation);
       pool.limit(count);
       report = await executeAnalysis(plan, pool.executorFor(target ?? { path }, count), described, options);

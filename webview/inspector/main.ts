@@ -176,6 +176,7 @@ function viewContext(r: AnalysisReport): ViewContext {
       persist();
       renderView();
     },
+    setOptions,
   };
 }
 

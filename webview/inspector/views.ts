@@ -2,8 +2,8 @@ import { NORMS, type NormDescription } from '../../src/core/analysis/norms';
 import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram, NormKind } from '../../src/core/report/analysisReport';
 import { ChartRegistry, categoryChart, dataTable, histogramChart, histogramRows, seriesChart, type HistogramSeries } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
-import { VIEW } from '../../src/protocol';
-import { WARNING_VIEW } from '../shared/warningViews';
+import { VIEW, type ViewOptions } from '../../src/protocol';
+import { WARNING_VIEW, hintButtons } from '../shared/warningViews';
 
 /** The inspector's views, in tab order. */
 export const VIEWS = [VIEW.overview, VIEW.layerNorm, VIEW.batchNorm, VIEW.compare, VIEW.tokens, VIEW.replay] as const;
@@ -84,6 +84,8 @@ export interface ViewContext {
   setBatchElement(b: number): void;
   /** True while the page shows a preview: warnings are not judged from it. */
   preview?: boolean;
+  /** Re-runs the analysis with changed options (a warning's "Use axis 1" button). */
+  setOptions?(change: ViewOptions): void;
 }
 
 function section(title: string, ...children: (Node | string | null | false)[]): HTMLElement {
@@ -164,6 +166,7 @@ export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filte
         h('span', { class: 'severity' }, severityLabel(w)),
         h('code', { class: 'code' }, w.code),
         h('span', { class: 'message' }, w.message),
+        ...(ctx.setOptions ? hintButtons(w, ctx.setOptions) : []),
         WARNING_VIEW[w.code] && WARNING_VIEW[w.code] !== here
           ? h('vscode-button', { secondary: true, class: 'link', onclick: () => ctx.show(WARNING_VIEW[w.code]!) }, `Show in ${VIEW_TITLES[WARNING_VIEW[w.code]!]}`)
           : null,
@@ -263,10 +266,12 @@ export function layerNormView(ctx: ViewContext): HTMLElement {
     section(
       'Per-token statistics along positions',
       perBatch ? batchPicker(ctx, 'ln-batch') : null,
-      seriesBlock(ctx, 'ln-token-stats', perBatch ? `Batch element ${b}: token mean and std` : 'Token mean and std', 'position', 'value', [
-        { label: 'mean', series: toSeries(perBatch ? batchSlice(r, ln.perToken.mean, b) : ln.perToken.mean), color: COLOR.extra },
-        { label: 'std', series: toSeries(perBatch ? batchSlice(r, std, b) : std), color: COLOR.layerNorm },
-      ]),
+      ln.perToken.reduced
+        ? h('p', { class: 'explain reduced-note' }, `Per-token series: ${fmtInt(ln.series.std.length)} tokens, shown as ${fmtInt(ln.series.std.mean.length)} min/max buckets of ${fmtInt(ln.series.std.bucketSize)} tokens (over the cap of ${fmtInt(r.options.maxTokenSeries ?? 0)}, setting normlens.limits.maxTokenSeries); the statistics above the charts are exact.`)
+        : seriesBlock(ctx, 'ln-token-stats', perBatch ? `Batch element ${b}: token mean and std` : 'Token mean and std', 'position', 'value', [
+            { label: 'mean', series: toSeries(perBatch ? batchSlice(r, ln.perToken.mean, b) : ln.perToken.mean), color: COLOR.extra },
+            { label: 'std', series: toSeries(perBatch ? batchSlice(r, std, b) : std), color: COLOR.layerNorm },
+          ]),
       seriesBlock(ctx, 'ln-token-std-all', 'Token std over all tokens (batch-major)', 'token', 'std', [{ label: 'std before', series: ln.series.std, color: COLOR.input }, { label: 'std after LayerNorm', series: ln.series.outputStd, color: COLOR.layerNorm }]),
     ),
     beforeAfterSection(ctx, 'ln', 'LayerNorm', r.histograms.layerNorm, COLOR.layerNorm),

@@ -14,7 +14,9 @@ import {
   sampleChannelMoments,
   sampleChannelUnavailable,
 } from './sampleChannelNorms';
+import { checkMemoryBudget, usesReducedTokens } from './memoryBudget';
 import { computePass1Statistics } from './statistics';
+import { executeReducedTokens } from './tokenBlocks';
 import { splitTokens, throwIfCancelled, type CancellationFlag, type TokenRange } from './tiles';
 
 /** How a run reports back: cancellation and progress (fraction of both passes done, 0..1). */
@@ -38,8 +40,16 @@ export interface PassExecutor {
   runPass2(plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]>;
 }
 
-/** plan → pass 1 on every range → Chan merge → pass-2 context → pass 2 → merge → AnalysisReport. */
+/**
+ * plan → pass 1 on every range → Chan merge → pass-2 context → pass 2 → merge → AnalysisReport.
+ * First the memory estimate must fit plan.maxMemoryMB (else one NormLensError('limit')); inputs
+ * with more tokens than plan.maxTokenSeries take the reduced per-token path (tokenBlocks.ts) when
+ * they can be read in any order (not compressed npz members: re-reading a block would restart the
+ * decompression, so they keep full per-token arrays, within the budget).
+ */
 export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor, source: { description: string; format: string }, hooks: AnalysisRunHooks = {}): Promise<AnalysisReport> {
+  checkMemoryBudget(plan, executor.workers);
+  if (usesReducedTokens(plan)) return executeReducedTokens(plan, executor, source, hooks);
   const started = Date.now();
   const elements = plan.tokens * plan.features;
   const total = elements * (plan.outputName !== null ? 3 : 2);

@@ -10,10 +10,14 @@ import {
   type InstanceNormReport,
   type JsonValue,
   type SampleChannelNormKind,
+  type ReducedSeries,
   type SampleStatistics,
+  type SeriesSummary,
+  type TokenDistribution,
+  type TokenExtreme,
 } from '../report/analysisReport';
 import { computeSubBatches } from './batchDependence';
-import { buildReplay } from './replay';
+import { buildReplay, type Fit } from './replay';
 import type { CellMoments, GroupsChoice, SampleChannelSetup } from './sampleChannelNorms';
 import { downsampleSeries, histogramOf, histogramQuantiles, summarize } from './histogram';
 import type { Pass1Partial } from './pass1';
@@ -21,7 +25,29 @@ import type { Pass2Partial } from './pass2';
 import { QUANTILE_PROBABILITIES, type AnalysisPlan } from './plan';
 import type { SharedPass2Context } from './pass2Context';
 import type { FeatureMoments, Pass1Statistics } from './statistics';
-import { collectWarnings } from './warnings';
+import { collectWarnings, type TokenFindings } from './warnings';
+
+/**
+ * What replaces the per-token arrays when the input has more tokens than plan.maxTokenSeries: the
+ * summaries, chart series, distributions, extremes and checks, reduced block by block (tokenBlocks.ts).
+ */
+export interface ReducedTokenSections {
+  readonly reduced: ReducedSeries;
+  readonly layerNormSummary: { mean: SeriesSummary; std: SeriesSummary };
+  readonly layerNormSeries: { mean: DownsampledSeries; std: DownsampledSeries; outputStd: DownsampledSeries };
+  readonly rmsSummary: { rms: SeriesSummary };
+  readonly rmsSeries: { rms: DownsampledSeries; outputStd: DownsampledSeries };
+  readonly batchNormOutputStd: DownsampledSeries;
+  readonly tokenDistributions: AnalysisReport['tokenDistributions'];
+  readonly top: { layerNormStd: TokenExtreme[]; layerNormOutputStd: TokenExtreme[]; rms: TokenExtreme[]; rmsOutputStd: TokenExtreme[]; batchNormOutputStd: TokenExtreme[] };
+  readonly findings: TokenFindings;
+  /** LayerNorm / RMSNorm replay fits (null without a recorded output). */
+  readonly fits: { layernorm: Fit; rmsnorm: Fit } | null;
+  /** Valid tokens per batch unit. */
+  readonly unitValidTokens: Float64Array;
+}
+
+export type { TokenDistribution };
 
 function featureStats(m: FeatureMoments, count: number): BatchNormFeatureStats {
   const F = m.count.length;
@@ -96,6 +122,21 @@ function sampleChannelSections(plan: AnalysisPlan, p2: Pass2Partial, input: Samp
   return { groupNorm, instanceNorm };
 }
 
+/** Per-token output mean/std from the shifted sums Σ(y−K), Σ(y−K)² of pass 2 (typed arrays, for blocks). */
+export function outputMomentsInto(sum: Float64Array, sq: Float64Array, count: Float64Array, shift: (t: number) => number, outputMean: Float64Array, outputStd: Float64Array): void {
+  for (let t = 0; t < sum.length; t++) {
+    const n = count[t]!;
+    if (n === 0) {
+      outputMean[t] = NaN;
+      outputStd[t] = NaN;
+      continue;
+    }
+    const d = sum[t]! / n;
+    outputMean[t] = shift(t) + d;
+    outputStd[t] = Math.sqrt(Math.max(0, sq[t]! / n - d * d));
+  }
+}
+
 /** Per-token output mean/std from the shifted sums Σ(y−K), Σ(y−K)² of pass 2. */
 function outputMoments(sum: Float64Array, sq: Float64Array, count: Float64Array, shift: (t: number) => number): { outputMean: number[]; outputStd: number[] } {
   const T = sum.length;
@@ -139,7 +180,7 @@ export interface Pass1ReportSections {
 }
 
 /** Builds the pass-1-only sections of the report (see Pass1ReportSections). */
-export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: Pass1Statistics): Pass1ReportSections {
+export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: Pass1Statistics, reduced: ReducedTokenSections | null = null): Pass1ReportSections {
   const T = plan.tokens;
   const F = plan.features;
   const mask = plan.mask;
@@ -147,8 +188,8 @@ export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: 
   const tokenCount = p1.tokenCount;
   const isValid = (t: number): boolean => (mask === null || mask[t] === 1) && tokenCount[t]! > 0;
   const ln = stats.layerNorm;
-  const lnStd = new Float64Array(T);
-  for (let t = 0; t < T; t++) lnStd[t] = Math.sqrt(ln.var[t]!);
+  const lnStd = new Float64Array(reduced ? 0 : T);
+  for (let t = 0; t < lnStd.length; t++) lnStd[t] = Math.sqrt(ln.var[t]!);
 
   const batchValid = featureStats(stats.batchNorm.valid, plan.validTokens);
   const batchAll = mask ? featureStats(stats.batchNorm.all, T) : null;
@@ -186,6 +227,26 @@ export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: 
     runningStats = { meanShift, varRatio };
   }
 
+  const batchNormSeries = { mean: downsampleSeries(batchValid.mean, maxPoints), std: downsampleSeries(bnStd, maxPoints) };
+  if (reduced) {
+    return {
+      batchValid,
+      batchAll,
+      bnStd,
+      padding,
+      runningStats,
+      subBatches: computeSubBatches(plan, p1, stats.batchNorm.valid),
+      lnStd,
+      layerNormPerToken: { mean: [], var: [], rstd: [] },
+      layerNormSummary: reduced.layerNormSummary,
+      layerNormSeries: { mean: reduced.layerNormSeries.mean, std: reduced.layerNormSeries.std },
+      rms: [],
+      rmsSummary: reduced.rmsSummary,
+      rmsSeries: reduced.rmsSeries.rms,
+      batchNormSeries,
+      inputTokenDistributions: reduced.tokenDistributions.input,
+    };
+  }
   return {
     batchValid,
     batchAll,
@@ -200,7 +261,7 @@ export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: 
     rms: Array.from(stats.rmsNorm.rms),
     rmsSummary: { rms: summarize(stats.rmsNorm.rms, isValid) },
     rmsSeries: downsampleSeries(stats.rmsNorm.rms, maxPoints),
-    batchNormSeries: { mean: downsampleSeries(batchValid.mean, maxPoints), std: downsampleSeries(bnStd, maxPoints) },
+    batchNormSeries,
     inputTokenDistributions: { mean: histogramOf(ln.mean, plan.bins, isValid), std: histogramOf(lnStd, plan.bins, isValid) },
   };
 }
@@ -217,9 +278,11 @@ export function buildReport(
   shared: SharedPass2Context,
   p2: Pass2Partial,
   timing: AnalysisTiming,
-  pre: Pass1ReportSections = buildPass1Sections(plan, p1, stats),
+  pre: Pass1ReportSections | null = null,
   sampleChannel: SampleChannelReportInput = NO_SAMPLE_CHANNEL,
+  reduced: ReducedTokenSections | null = null,
 ): AnalysisReport {
+  if (pre === null) pre = buildPass1Sections(plan, p1, stats, reduced);
   const T = plan.tokens;
   const F = plan.features;
   const bins = plan.bins;
@@ -230,6 +293,7 @@ export function buildReport(
   const probabilities = [...QUANTILE_PROBABILITIES];
 
   const ln = stats.layerNorm;
+  // Reduced: p2 holds no per-token sums, so these are empty.
   const lnOut = outputMoments(p2.layerNormSum, p2.layerNormSq, p1.tokenCount, () => shared.layerNormShift);
   const rmsOut = outputMoments(p2.rmsNormSum, p2.rmsNormSq, p1.tokenCount, (t) => ln.mean[t]! * stats.rmsNorm.rrms[t]! * shared.weightMean);
   const bnOut = outputMoments(p2.batchNormSum, p2.batchNormSq, p1.tokenCount, () => shared.batchNormShift);
@@ -248,7 +312,8 @@ export function buildReport(
       per.push(counts);
     }
     let validTokens = 0;
-    for (let t = u * plan.tokensPerUnit; t < Math.min(T, (u + 1) * plan.tokensPerUnit); t++) if (mask === null || mask[t] === 1) validTokens++;
+    if (reduced) validTokens = reduced.unitValidTokens[u]!;
+    else for (let t = u * plan.tokensPerUnit; t < Math.min(T, (u + 1) * plan.tokensPerUnit); t++) if (mask === null || mask[t] === 1) validTokens++;
     entries.push({
       first: u * plan.batchElementsPerUnit,
       last: Math.min(plan.batchSize, (u + 1) * plan.batchElementsPerUnit) - 1,
@@ -262,8 +327,8 @@ export function buildReport(
   const hist = (k: number, edges: number[]): Histogram => ({ edges, counts: kindTotals[k]!, total: kindTotals[k]!.reduce((a, b) => a + b, 0) });
 
   const { batchValid, batchAll, padding, runningStats, subBatches } = pre;
-  const replay = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildReplay(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges, sampleChannel.setup) : null;
-  const warnings = collectWarnings({ plan, p1, stats, replay, subBatches, padding, runningStats });
+  const replay = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildReplay(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges, sampleChannel.setup, reduced?.fits ?? null) : null;
+  const warnings = collectWarnings({ plan, p1, stats, replay, subBatches, padding, runningStats, ...(reduced ? { tokenFindings: reduced.findings } : {}) });
   const { groupNorm, instanceNorm } = sampleChannelSections(plan, p2, sampleChannel);
 
   const tokenHist = (values: ArrayLike<number>): Histogram => histogramOf(values, bins, isValid);
@@ -280,7 +345,7 @@ export function buildReport(
       runningMean: plan.tensors.runningMean,
       runningVar: plan.tensors.runningVar,
     },
-    options: { eps: plan.eps, bins, featureAxis: plan.featureAxis, maxSeriesPoints: maxPoints, quantileProbabilities: probabilities, thresholds },
+    options: { eps: plan.eps, bins, featureAxis: plan.featureAxis, maxSeriesPoints: maxPoints, maxTokenSeries: plan.maxTokenSeries, quantileProbabilities: probabilities, thresholds },
     layout: {
       featureAxis: plan.featureAxis,
       tokens: T,
@@ -296,25 +361,27 @@ export function buildReport(
     layerNorm: {
       eps: plan.eps,
       affine: { weight: plan.weight !== null, bias: plan.bias !== null },
-      perToken: { ...pre.layerNormPerToken, ...lnOut },
+      perToken: { ...pre.layerNormPerToken, ...lnOut, ...(reduced ? { reduced: reduced.reduced, top: { std: reduced.top.layerNormStd, outputStd: reduced.top.layerNormOutputStd } } : {}) },
       summary: pre.layerNormSummary,
-      series: { ...pre.layerNormSeries, outputStd: downsampleSeries(lnOut.outputStd, maxPoints) },
+      series: { ...pre.layerNormSeries, outputStd: reduced ? reduced.layerNormSeries.outputStd : downsampleSeries(lnOut.outputStd, maxPoints) },
     },
     rmsNorm: {
       eps: plan.eps,
-      perToken: { rms: pre.rms, ...rmsOut },
+      perToken: { rms: pre.rms, ...rmsOut, ...(reduced ? { reduced: reduced.reduced, top: { rms: reduced.top.rms, outputStd: reduced.top.rmsOutputStd } } : {}) },
       summary: pre.rmsSummary,
-      series: { rms: pre.rmsSeries, outputStd: downsampleSeries(rmsOut.outputStd, maxPoints) },
+      series: { rms: pre.rmsSeries, outputStd: reduced ? reduced.rmsSeries.outputStd : downsampleSeries(rmsOut.outputStd, maxPoints) },
     },
     batchNorm: {
       eps: plan.eps,
       perFeature: batchValid,
       unmasked: batchAll,
-      perToken: bnOut,
-      series: { ...pre.batchNormSeries, outputStd: downsampleSeries(bnOut.outputStd, maxPoints) },
+      perToken: reduced ? { ...bnOut, reduced: reduced.reduced, top: { outputStd: reduced.top.batchNormOutputStd } } : bnOut,
+      series: { ...pre.batchNormSeries, outputStd: reduced ? reduced.batchNormOutputStd : downsampleSeries(bnOut.outputStd, maxPoints) },
     },
     histograms: { input: hist(0, inEdges), layerNorm: hist(1, outEdges), rmsNorm: hist(2, outEdges), batchNorm: hist(3, outEdges) },
-    tokenDistributions: {
+    tokenDistributions: reduced
+      ? reduced.tokenDistributions
+      : {
       input: pre.inputTokenDistributions,
       layerNorm: { mean: tokenHist(lnOut.outputMean), std: tokenHist(lnOut.outputStd) },
       rmsNorm: { mean: tokenHist(rmsOut.outputMean), std: tokenHist(rmsOut.outputStd) },

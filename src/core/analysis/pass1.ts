@@ -463,26 +463,37 @@ export async function runPass1(tensors: AnalysisTensors, plan: AnalysisPlan, ran
   return p;
 }
 
-/** Merges pass-1 partials of disjoint token ranges (any order) into one covering all tokens. */
-export function mergePass1(plan: AnalysisPlan, parts: readonly Pass1Partial[]): Pass1Partial {
-  const all = createPass1Partial(plan, { start: 0, end: plan.tokens });
-  for (const p of parts) {
-    const at = p.tokenStart;
+/**
+ * Merges pass-1 partials of disjoint token ranges (any order) into one covering `range` (default:
+ * all tokens); their per-token entries are copied to their place in it.
+ */
+export function mergePass1(plan: AnalysisPlan, parts: readonly Pass1Partial[], range: TokenRange = { start: 0, end: plan.tokens }): Pass1Partial {
+  const all = createPass1Partial(plan, range);
+  for (const p of parts) mergePass1Into(all, p);
+  return all;
+}
+
+/**
+ * Merges `p` into `all`: per-token entries are copied when `all` has room for them (an `all` over
+ * an empty token range only collects the per-(unit, feature) cells and non-finite counts).
+ */
+export function mergePass1Into(all: Pass1Partial, p: Pass1Partial): void {
+  if (all.tokenCount.length > 0) {
+    const at = p.tokenStart - all.tokenStart;
     all.tokenCount.set(p.tokenCount, at);
     all.tokenMean.set(p.tokenMean, at);
     all.tokenM2.set(p.tokenM2, at);
     all.tokenSumSq.set(p.tokenSumSq, at);
     all.tokenMin.set(p.tokenMin, at);
     all.tokenMax.set(p.tokenMax, at);
-    mergeMomentArrays(all.validCount, all.validMean, all.validM2, p.validCount, p.validMean, p.validM2);
-    for (let c = 0; c < all.validMin.length; c++) {
-      if (p.validMin[c]! < all.validMin[c]!) all.validMin[c] = p.validMin[c]!;
-      if (p.validMax[c]! > all.validMax[c]!) all.validMax[c] = p.validMax[c]!;
-    }
-    mergeMomentArrays(all.paddingCount, all.paddingMean, all.paddingM2, p.paddingCount, p.paddingMean, p.paddingM2);
-    all.nan += p.nan;
-    all.posInf += p.posInf;
-    all.negInf += p.negInf;
   }
-  return all;
+  mergeMomentArrays(all.validCount, all.validMean, all.validM2, p.validCount, p.validMean, p.validM2);
+  for (let c = 0; c < all.validMin.length; c++) {
+    if (p.validMin[c]! < all.validMin[c]!) all.validMin[c] = p.validMin[c]!;
+    if (p.validMax[c]! > all.validMax[c]!) all.validMax[c] = p.validMax[c]!;
+  }
+  mergeMomentArrays(all.paddingCount, all.paddingMean, all.paddingM2, p.paddingCount, p.paddingMean, p.paddingM2);
+  all.nan += p.nan;
+  all.posInf += p.posInf;
+  all.negInf += p.negInf;
 }

@@ -59,12 +59,59 @@ export interface SharedPass2Context {
   readonly sampleChannel: SampleChannelContext | null;
 }
 
+/** Range of the LayerNorm (z) and RMSNorm (u) normalized values before affine, over valid tokens. */
+export interface NormalizedBounds {
+  zLo: number;
+  zHi: number;
+  uLo: number;
+  uHi: number;
+}
+
+/** An empty range (widened by `widenNormalizedBounds`). */
+export function emptyNormalizedBounds(): NormalizedBounds {
+  return { zLo: Infinity, zHi: -Infinity, uLo: Infinity, uHi: -Infinity };
+}
+
+/**
+ * Widens `b` by the tokens of `p` (indices relative to p.tokenStart; `s` the per-token statistics
+ * of the same tokens): (min − mean)·rstd … (max − mean)·rstd and min·rrms … max·rrms.
+ */
+export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s: Pick<Pass1Statistics, 'layerNorm' | 'rmsNorm'>, p: Pass1Partial): void {
+  const mask = plan.mask;
+  const t0 = p.tokenStart;
+  const n = p.tokenCount.length;
+  for (let k = 0; k < n; k++) {
+    if ((mask && mask[t0 + k] === 0) || p.tokenCount[k] === 0) continue;
+    const m = s.layerNorm.mean[k]!;
+    const r = s.layerNorm.rstd[k]!;
+    const rr = s.rmsNorm.rrms[k]!;
+    const a = (p.tokenMin[k]! - m) * r;
+    const c = (p.tokenMax[k]! - m) * r;
+    if (a < b.zLo) b.zLo = a;
+    if (c > b.zHi) b.zHi = c;
+    if (p.tokenMin[k]! * rr < b.uLo) b.uLo = p.tokenMin[k]! * rr;
+    if (p.tokenMax[k]! * rr > b.uHi) b.uHi = p.tokenMax[k]! * rr;
+  }
+}
+
+function normalizedBounds(plan: AnalysisPlan, s: Pass1Statistics, p: Pass1Partial): NormalizedBounds {
+  const b = emptyNormalizedBounds();
+  widenNormalizedBounds(b, plan, s, p);
+  return b;
+}
+
 /**
  * Bin edges and normalization constants for pass 2. Input edges span the valid values; the three
  * norm outputs share edges spanning all their valid outputs (exact for BatchNorm, a bound for
  * LayerNorm/RMSNorm with affine), so every value lands in a bin.
  */
-export function buildSharedPass2Context(plan: AnalysisPlan, s: Pass1Statistics, p: Pass1Partial, sampleChannel: SampleChannelContext | null = null): SharedPass2Context {
+export function buildSharedPass2Context(
+  plan: AnalysisPlan,
+  s: Pass1Statistics,
+  p: Pass1Partial,
+  sampleChannel: SampleChannelContext | null = null,
+  bounds: NormalizedBounds = normalizedBounds(plan, s, p),
+): SharedPass2Context {
   const F = plan.features;
   const eps = plan.eps;
   const weight = plan.weight ? Float64Array.from(plan.weight) : new Float64Array(F).fill(1);
@@ -101,23 +148,7 @@ export function buildSharedPass2Context(plan: AnalysisPlan, s: Pass1Statistics, 
     if (valid.min[f]! < inLo) inLo = valid.min[f]!;
     if (valid.max[f]! > inHi) inHi = valid.max[f]!;
   }
-  let zLo = Infinity;
-  let zHi = -Infinity;
-  let uLo = Infinity;
-  let uHi = -Infinity;
-  const mask = plan.mask;
-  for (let t = 0; t < plan.tokens; t++) {
-    if ((mask && mask[t] === 0) || p.tokenCount[t] === 0) continue;
-    const m = s.layerNorm.mean[t]!;
-    const r = s.layerNorm.rstd[t]!;
-    const rr = s.rmsNorm.rrms[t]!;
-    const a = (p.tokenMin[t]! - m) * r;
-    const b = (p.tokenMax[t]! - m) * r;
-    if (a < zLo) zLo = a;
-    if (b > zHi) zHi = b;
-    if (p.tokenMin[t]! * rr < uLo) uLo = p.tokenMin[t]! * rr;
-    if (p.tokenMax[t]! * rr > uHi) uHi = p.tokenMax[t]! * rr;
-  }
+  const { zLo, zHi, uLo, uHi } = bounds;
   let outLo = Infinity;
   let outHi = -Infinity;
   const widen = (v: number): void => {
@@ -180,13 +211,22 @@ export interface Pass2Context extends SharedPass2Context {
 }
 
 /**
- * The pass-2 context for one token range (per-token arrays sliced to the range). `tokenCount` are
+ * The pass-2 context for one token range (per-token arrays sliced to the range; `base` is the token
+ * their index 0 stands for, 0 for whole-input arrays, a block's start in the reduced path). `tokenCount` are
  * the merged pass-1 finite counts per token (all tokens) and `plain` says the plan has neither
  * weight nor bias; together they let the kernel take its fast path.
  */
-export function pass2ContextFor(shared: SharedPass2Context, s: Pass1Statistics, range: TokenRange, tokenCount: Float64Array, features: number, plain: boolean): Pass2Context {
+export function pass2ContextFor(
+  shared: SharedPass2Context,
+  s: Pick<Pass1Statistics, 'layerNorm' | 'rmsNorm'>,
+  range: TokenRange,
+  tokenCount: Float64Array,
+  features: number,
+  plain: boolean,
+  base = 0,
+): Pass2Context {
   const tokenAllFinite = new Uint8Array(range.end - range.start);
-  for (let t = range.start; t < range.end; t++) tokenAllFinite[t - range.start] = tokenCount[t] === features ? 1 : 0;
+  for (let t = range.start; t < range.end; t++) tokenAllFinite[t - range.start] = tokenCount[t - base] === features ? 1 : 0;
   return {
     ...shared,
     tokenAllFinite,
@@ -194,8 +234,8 @@ export function pass2ContextFor(shared: SharedPass2Context, s: Pass1Statistics, 
     groupFit: null,
     tokenStart: range.start,
     tokenEnd: range.end,
-    tokenMean: s.layerNorm.mean.slice(range.start, range.end),
-    tokenRstd: s.layerNorm.rstd.slice(range.start, range.end),
-    tokenRrms: s.rmsNorm.rrms.slice(range.start, range.end),
+    tokenMean: s.layerNorm.mean.slice(range.start - base, range.end - base),
+    tokenRstd: s.layerNorm.rstd.slice(range.start - base, range.end - base),
+    tokenRrms: s.rmsNorm.rrms.slice(range.start - base, range.end - base),
   };
 }

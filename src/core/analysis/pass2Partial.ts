@@ -140,29 +140,43 @@ export function createPass2Partial(plan: AnalysisPlan, range: TokenRange, withRe
 }
 
 /** Merges pass-2 partials of disjoint token ranges into one covering all tokens. */
-export function mergePass2(plan: AnalysisPlan, parts: readonly Pass2Partial[]): Pass2Partial {
+export function mergePass2(plan: AnalysisPlan, parts: readonly Pass2Partial[], range: TokenRange = { start: 0, end: plan.tokens }): Pass2Partial {
   const withReplay = parts.some((p) => p.replay !== null);
   const first = parts[0];
   const scNorms = first ? first.sampleChannelHistograms.length / plan.bins : 0;
-  const all = createPass2Partial(plan, { start: 0, end: plan.tokens }, withReplay, scNorms, first?.groupFit ? first.groupFit.length - 1 : 0);
-  for (const p of parts) {
-    const at = p.tokenStart;
+  const all = createPass2Partial(plan, range, withReplay, scNorms, first?.groupFit ? first.groupFit.length - 1 : 0);
+  for (const p of parts) mergePass2Into(all, p);
+  return all;
+}
+
+/**
+ * Merges `p` into `all`: sums add up, per-token entries are copied when `all` has room for them
+ * (an `all` over an empty token range collects only the histograms and sums).
+ */
+export function mergePass2Into(all: Pass2Partial, p: Pass2Partial): void {
+  const copy = all.layerNormSum.length > 0;
+  {
+    const at = p.tokenStart - all.tokenStart;
     addInto(all.histograms, p.histograms);
     addInto(all.sampleChannelHistograms, p.sampleChannelHistograms);
     if (all.groupFit && p.groupFit) addInto(all.groupFit, p.groupFit);
-    all.layerNormSum.set(p.layerNormSum, at);
-    all.layerNormSq.set(p.layerNormSq, at);
-    all.rmsNormSum.set(p.rmsNormSum, at);
-    all.rmsNormSq.set(p.rmsNormSq, at);
-    all.batchNormSum.set(p.batchNormSum, at);
-    all.batchNormSq.set(p.batchNormSq, at);
+    if (copy) {
+      all.layerNormSum.set(p.layerNormSum, at);
+      all.layerNormSq.set(p.layerNormSq, at);
+      all.rmsNormSum.set(p.rmsNormSum, at);
+      all.rmsNormSq.set(p.rmsNormSq, at);
+      all.batchNormSum.set(p.batchNormSum, at);
+      all.batchNormSq.set(p.batchNormSq, at);
+    }
     const r = p.replay;
     const a = all.replay;
     if (r && a) {
-      a.layerNormA.set(r.layerNormA, at);
-      a.layerNormB.set(r.layerNormB, at);
-      a.rmsNormA.set(r.rmsNormA, at);
-      a.rmsNormB.set(r.rmsNormB, at);
+      if (copy) {
+        a.layerNormA.set(r.layerNormA, at);
+        a.layerNormB.set(r.layerNormB, at);
+        a.rmsNormA.set(r.rmsNormA, at);
+        a.rmsNormB.set(r.rmsNormB, at);
+      }
       addInto(a.batchNormA, r.batchNormA);
       addInto(a.batchNormB, r.batchNormB);
       addInto(a.sampleChannelA, r.sampleChannelA);
@@ -174,7 +188,6 @@ export function mergePass2(plan: AnalysisPlan, parts: readonly Pass2Partial[]): 
       addInto(a.errorHistograms, r.errorHistograms);
     }
   }
-  return all;
 }
 
 /** a[i] += b[i] over the shorter of the two. */

@@ -41,6 +41,13 @@ export interface AnalysisOptions {
   readonly chunkBytes?: number;
   /** Longest series in `series` fields before downsampling; default 2048. */
   readonly maxSeriesPoints?: number;
+  /**
+   * Most tokens whose per-token arrays are kept and reported in full (`--max-token-series`); above
+   * it they are reduced on the fly (see tokenBlocks.ts); default DEFAULT_MAX_TOKEN_SERIES.
+   */
+  readonly maxTokenSeries?: number;
+  /** Memory budget of one analysis in MiB (`--max-memory-mb`); default DEFAULT_MAX_MEMORY_MB. */
+  readonly maxMemoryMB?: number;
   /** Most per-(batch element) accumulators; larger batches are grouped; default 1024. */
   readonly maxBatchEntries?: number;
   /** Roles by tensor name (default: `guessRoles` of the dump model with the names above as overrides). */
@@ -59,6 +66,12 @@ export const MAX_BINS = 1024;
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Default length above which per-token / per-feature series are downsampled for charts. */
 export const DEFAULT_MAX_SERIES_POINTS = 2048;
+/** Default most tokens with per-token arrays in full (above: reduced series, see tokenBlocks.ts). */
+export const DEFAULT_MAX_TOKEN_SERIES = 1 << 20;
+/** Tokens per block of the reduced per-token path (bounds its per-token scratch). */
+export const REDUCED_TOKEN_BLOCK = 1 << 16;
+/** Default memory budget of one analysis, MiB (the estimate of memoryBudget.ts must fit). */
+export const DEFAULT_MAX_MEMORY_MB = 1024;
 /** Probabilities of the per-batch-element quantiles. */
 export const QUANTILE_PROBABILITIES: readonly number[] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
 
@@ -93,6 +106,10 @@ export interface AnalysisPlan {
   readonly chunkElements: number;
   readonly chunkBytes: number;
   readonly maxSeriesPoints: number;
+  /** Tokens above which per-token arrays are reduced on the fly (token blocks, see tokenBlocks.ts). */
+  readonly maxTokenSeries: number;
+  /** Memory budget in MiB checked against estimateAnalysisMemory before any pass runs. */
+  readonly maxMemoryMB: number;
   readonly thresholds: AnalysisThresholds;
   /** The recorded output, when present and shaped like the input. */
   readonly outputName: string | null;
@@ -206,13 +223,22 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
     }
   }
   const chunkBytes = Math.max(64 * 1024, options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+  const maxTokenSeries = options.maxTokenSeries ?? DEFAULT_MAX_TOKEN_SERIES;
+  if (!Number.isInteger(maxTokenSeries) || maxTokenSeries < 1) {
+    throw new NormLensError('usage', `max token series ${maxTokenSeries}: use a positive integer (default ${DEFAULT_MAX_TOKEN_SERIES}).`, [{ kind: 'limit', setting: 'normlens.limits.maxTokenSeries', flag: '--max-token-series', value: DEFAULT_MAX_TOKEN_SERIES }]);
+  }
+  const maxMemoryMB = options.maxMemoryMB ?? DEFAULT_MAX_MEMORY_MB;
+  if (!(maxMemoryMB > 0) || !Number.isFinite(maxMemoryMB)) {
+    throw new NormLensError('usage', `memory budget ${maxMemoryMB} MiB: use a positive number (default ${DEFAULT_MAX_MEMORY_MB}).`, [{ kind: 'limit', setting: 'normlens.limits.maxMemoryMB', flag: '--max-memory-mb', value: DEFAULT_MAX_MEMORY_MB }]);
+  }
   const decodedItemSize = input.info.dtype === 'float64' || !isFloatingDType(input.info.dtype) ? 8 : 4;
   const chunkElements = Math.max(features, Math.floor(chunkBytes / decodedItemSize));
 
   const warnings: AnalysisWarning[] = [];
+  const axisOf = (size: number): number => shape.findIndex((s, i) => s === size && i !== featureAxis);
   const axisHint = (size: number): string => {
-    const axis = shape.findIndex((s, i) => s === size && i !== featureAxis);
-    return axis >= 0 ? ` Its size matches axis ${axis} of the input: if that axis holds the features, pass --feature-axis ${axis}.` : '';
+    const axis = axisOf(size);
+    return axis >= 0 ? ` Its size matches axis ${axis} of the input: if that axis holds the features, pick feature axis ${axis}.` : '';
   };
   const pick = (name: string | undefined, role: Exclude<TensorRole, 'other'>, flag: string): TensorHandle | null => {
     const h = name !== undefined ? findTensor(dump, name, flag) : byRole(role);
@@ -228,7 +254,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
       warnings.push(
         shapeMismatch(
           `${what} '${h.info.name}' has shape ${shapeText(h.info.shape)} but the input has ${features} features on axis ${featureAxis}; it was ignored.${axisHint(h.info.size)}`,
-          { tensor: h.info.name, shape: [...h.info.shape], expected: [features], featureAxis },
+          { tensor: h.info.name, shape: [...h.info.shape], expected: [features], featureAxis, ...(axisOf(h.info.size) >= 0 ? { hints: [{ kind: 'featureAxis', value: axisOf(h.info.size) }] } : {}) },
         ),
       );
       return { values: null, ref: reference(h, false) };
@@ -315,6 +341,8 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
     chunkElements,
     chunkBytes,
     maxSeriesPoints: Math.max(16, options.maxSeriesPoints ?? DEFAULT_MAX_SERIES_POINTS),
+    maxTokenSeries,
+    maxMemoryMB,
     thresholds: resolveThresholds(options.thresholds),
     outputName: outputUsable && outputHandle ? outputHandle.info.name : null,
     outputDtype: outputUsable && outputHandle ? outputHandle.info.dtype : null,

@@ -36,24 +36,44 @@ export function replayRelativeTolerance(thresholds: AnalysisThresholds, dtype: D
  * Σ(B − A²/Σ(x−c)²) / ΣB, the share of the recorded energy no scale explains.
  */
 function fitGroups(a: Float64Array, b: Float64Array, sumSqCentered: (i: number) => number, variance: (i: number) => number): Fit {
-  let unexplained = 0;
-  let energy = 0;
-  const estimates: number[] = [];
-  for (let i = 0; i < a.length; i++) {
-    const A = a[i]!;
-    const B = b[i]!;
-    const S = sumSqCentered(i);
-    if (!(B > 0)) continue;
-    energy += B;
-    if (S > 0) unexplained += Math.max(0, B - (A * A) / S);
-    else unexplained += B;
-    if (A > 0) {
-      const s = A / B;
-      estimates.push(s * s - variance(i));
+  const acc = new FitAccumulator(a.length);
+  acc.add(a, b, sumSqCentered, variance);
+  return acc.fit();
+}
+
+/**
+ * fitGroups over groups given block after block (the reduced per-token path): the residual sums
+ * run over every group; the eps estimates (whose median is the fitted eps) are kept for the first
+ * `maxEstimates` groups only, so the fitted eps is exact up to that many tokens.
+ */
+export class FitAccumulator {
+  private unexplained = 0;
+  private energy = 0;
+  private readonly estimates: number[] = [];
+  constructor(private readonly maxEstimates: number) {}
+
+  /** Adds groups 0 … a.length − 1 of a block (the callbacks take the index within the block). */
+  add(a: ArrayLike<number>, b: ArrayLike<number>, sumSqCentered: (i: number) => number, variance: (i: number) => number): void {
+    for (let i = 0; i < a.length; i++) {
+      const A = a[i]!;
+      const B = b[i]!;
+      const S = sumSqCentered(i);
+      if (!(B > 0)) continue;
+      this.energy += B;
+      if (S > 0) this.unexplained += Math.max(0, B - (A * A) / S);
+      else this.unexplained += B;
+      if (A > 0 && this.estimates.length < this.maxEstimates) {
+        const s = A / B;
+        this.estimates.push(s * s - variance(i));
+      }
     }
   }
-  const eps = estimates.length > 0 ? median(estimates) : NaN;
-  return { residual: energy > 0 ? unexplained / energy : 1, eps: Number.isFinite(eps) ? Math.max(0, eps) : null };
+
+  /** Residual share and fitted eps (null when no group allows a fit). */
+  fit(): Fit {
+    const eps = this.estimates.length > 0 ? median(this.estimates) : NaN;
+    return { residual: this.energy > 0 ? this.unexplained / this.energy : 1, eps: Number.isFinite(eps) ? Math.max(0, eps) : null };
+  }
 }
 
 function histogramFrom(counts: Float64Array, edges: readonly number[]): Histogram {
@@ -62,7 +82,7 @@ function histogramFrom(counts: Float64Array, edges: readonly number[]): Histogra
 }
 
 /** One replayed norm's least-squares fit: residual share and fitted eps. */
-type Fit = { residual: number; eps: number | null };
+export type Fit = { residual: number; eps: number | null };
 
 /** Fits of the per-(sample, channel) norms: the A/B sums of each channel summed over its group. */
 function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChannelSetup): Partial<Record<NormKind, Fit>> {
@@ -94,7 +114,17 @@ function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChann
  * histograms. Candidates are the norms of NORMS that were replayed (GroupNorm and InstanceNorm only
  * on (N, C, ...) inputs), tried in table order.
  */
-export function buildReplay(plan: AnalysisPlan, stats: Pass1Statistics, p1: Pass1Partial, r: ReplaySums, outputName: string, outputDtype: DType, outputEdges: readonly number[], setup: SampleChannelSetup | null): Replay {
+export function buildReplay(
+  plan: AnalysisPlan,
+  stats: Pass1Statistics,
+  p1: Pass1Partial,
+  r: ReplaySums,
+  outputName: string,
+  outputDtype: DType,
+  outputEdges: readonly number[],
+  setup: SampleChannelSetup | null,
+  tokenFits: { layernorm: Fit; rmsnorm: Fit } | null = null,
+): Replay {
   const e = r.errors;
   const n = e[REPLAY_COMPARED]!;
   const errorEdges = Array.from(ERROR_EDGES);
@@ -103,8 +133,8 @@ export function buildReplay(plan: AnalysisPlan, stats: Pass1Statistics, p1: Pass
   const ln = stats.layerNorm;
   const all = stats.batchNorm.all;
   const fits: Partial<Record<NormKind, Fit>> = {
-    layernorm: fitGroups(r.layerNormA, r.layerNormB, (t) => p1.tokenM2[t]!, (t) => ln.var[t]!),
-    rmsnorm: fitGroups(r.rmsNormA, r.rmsNormB, (t) => p1.tokenSumSq[t]!, (t) => stats.rmsNorm.meanSquare[t]!),
+    layernorm: tokenFits?.layernorm ?? fitGroups(r.layerNormA, r.layerNormB, (t) => p1.tokenM2[t]!, (t) => ln.var[t]!),
+    rmsnorm: tokenFits?.rmsnorm ?? fitGroups(r.rmsNormA, r.rmsNormB, (t) => p1.tokenSumSq[t]!, (t) => stats.rmsNorm.meanSquare[t]!),
     batchnorm: fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
     ...(setup ? sampleChannelFits(plan, r, setup) : {}),
   };

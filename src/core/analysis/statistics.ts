@@ -84,11 +84,12 @@ function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array,
   return out;
 }
 
-/** Derives the per-token, per-feature and global statistics from the merged pass-1 partial. */
-export function computePass1Statistics(plan: AnalysisPlan, p: Pass1Partial): Pass1Statistics {
-  const T = plan.tokens;
-  const F = plan.features;
-  const eps = plan.eps;
+/**
+ * Per-token LayerNorm/RMSNorm statistics of the tokens a pass-1 partial covers (index relative to
+ * its tokenStart): the whole input in the default path, one token block in the reduced path.
+ */
+export function tokenStatistics(p: Pass1Partial, eps: number): { layerNorm: LayerNormStats; rmsNorm: RmsNormStats } {
+  const T = p.tokenCount.length;
   const lnVar = new Float64Array(T);
   const lnRstd = new Float64Array(T);
   const meanSquare = new Float64Array(T);
@@ -115,6 +116,12 @@ export function computePass1Statistics(plan: AnalysisPlan, p: Pass1Partial): Pas
     rms[t] = Math.sqrt(ms);
     rrms[t] = inverseRoot(ms + eps);
   }
+  return { layerNorm: { mean: lnMean, var: lnVar, rstd: lnRstd }, rmsNorm: { meanSquare, rms, rrms } };
+}
+
+/** Per-feature BatchNorm statistics (valid tokens, and all tokens) from the merged pass-1 cells. */
+export function batchNormStatistics(plan: AnalysisPlan, p: Pass1Partial): BatchNormStats {
+  const F = plan.features;
   const valid = mergeOverUnits(plan, p.validCount, p.validMean, p.validM2, p.validMin, p.validMax);
   let all = valid;
   if (plan.mask) {
@@ -129,6 +136,15 @@ export function computePass1Statistics(plan: AnalysisPlan, p: Pass1Partial): Pas
       all.m2[f] = m.m2;
     }
   }
+  return { valid, all };
+}
+
+/** Derives the per-token, per-feature and global statistics from the merged pass-1 partial. */
+export function computePass1Statistics(plan: AnalysisPlan, p: Pass1Partial): Pass1Statistics {
+  const T = plan.tokens;
+  const F = plan.features;
+  const { layerNorm, rmsNorm } = tokenStatistics(p, plan.eps);
+  const batchNorm = batchNormStatistics(plan, p);
   const tokenIndices: number[] = [];
   let min = Infinity;
   let max = -Infinity;
@@ -150,6 +166,6 @@ export function computePass1Statistics(plan: AnalysisPlan, p: Pass1Partial): Pas
     mean: g.n > 0 ? g.mean : NaN,
     std: g.n > 0 ? Math.sqrt(g.m2 / g.n) : NaN,
   };
-  return { layerNorm: { mean: lnMean, var: lnVar, rstd: lnRstd }, rmsNorm: { meanSquare, rms, rrms }, batchNorm: { valid, all }, global };
+  return { layerNorm, rmsNorm, batchNorm, global };
 }
 

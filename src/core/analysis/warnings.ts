@@ -1,5 +1,6 @@
 import type { AnalysisReport, AnalysisWarning, NormKind, Replay, ReplayCandidate, SubBatchResult } from '../report/analysisReport';
 import { normDescription } from './norms';
+import { plural } from '../errors';
 import { median } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
@@ -28,7 +29,21 @@ export interface WarningInputs {
   readonly subBatches: readonly SubBatchResult[];
   readonly padding: AnalysisReport['padding'];
   readonly runningStats: AnalysisReport['runningStats'];
+  /** The per-token findings when the per-token arrays were reduced (tokenBlocks.ts collects them block by block). */
+  readonly tokenFindings?: TokenFindings;
 }
+
+/** Per-token findings of the checks: tokens with non-finite values, degenerate (near-constant) tokens. */
+export interface TokenFindings {
+  /** First tokens (at most 64) with a non-finite value. */
+  readonly nonFinite: number[];
+  /** First degenerate real tokens (at most 64), and how many there are. */
+  readonly degenerate: number[];
+  readonly degenerateCount: number;
+}
+
+/** Most tokens listed in a warning's details. */
+export const TOKEN_LIST_LIMIT = LIST_LIMIT;
 
 /** Runs every check of DESIGN.md and returns the warnings, errors first. */
 export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
@@ -43,8 +58,8 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   const g = stats.global;
   const bad = g.nan + g.posInf + g.negInf;
   if (bad > th.nonFiniteCount) {
-    const tokens: number[] = [];
-    for (let t = 0; t < plan.tokens && tokens.length < LIST_LIMIT; t++) if (p1.tokenCount[t]! < F) tokens.push(t);
+    const tokens: number[] = w.tokenFindings ? [...w.tokenFindings.nonFinite] : [];
+    if (!w.tokenFindings) for (let t = 0; t < plan.tokens && tokens.length < LIST_LIMIT; t++) if (p1.tokenCount[t]! < F) tokens.push(t);
     out.push({
       code: 'non-finite',
       severity: 'error',
@@ -80,12 +95,12 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       });
     } else if (!cands[c.bestMatch]!.withinTolerance) {
       const fitted = c.fittedEps;
-      const hint = fitted !== undefined ? ` The data fits eps ≈ ${fmt(fitted)} (eps used: ${fmt(eps)}); rerun with --eps ${fmt(fitted)} if that is the model's eps.` : '';
+      const hint = fitted !== undefined ? ` The data fits eps ≈ ${fmt(fitted)} (eps used: ${fmt(eps)}); use eps ${fmt(fitted)} if that is the model's eps.` : '';
       out.push({
         code: 'recorded-output-mismatch',
         severity: 'warning',
         message: `The recorded output '${c.tensor}' has the shape of ${c.bestMatch} of the input, but differs from it by up to ${fmt(c.maxAbsError)} (tolerance ${fmt(c.tolerance)} for ${c.dtype}).${hint}`,
-        details: { tensor: c.tensor, bestMatch: c.bestMatch, maxAbsError: errors, tolerance: c.tolerance, fittedEps: fitted ?? null, eps },
+        details: { tensor: c.tensor, bestMatch: c.bestMatch, maxAbsError: errors, tolerance: c.tolerance, fittedEps: fitted ?? null, eps, ...(fitted !== undefined ? { hints: [{ kind: 'eps', value: Number(fmt(fitted)) }] } : {}) },
       });
     }
   }
@@ -99,7 +114,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       out.push({
         code: 'padding-in-batch-stats',
         severity: 'warning',
-        message: `${pad.paddingTokens} of ${plan.tokens} tokens are padding. BatchNorm over all tokens (what PyTorch's BatchNorm does, it has no mask) shifts feature means by up to ${fmt(pad.maxMeanShift)} std and variances by up to ${fmt(maxVarChange * 100)} % versus the real tokens only (features ${listText(pad.worstFeatures, pad.worstFeatures.length)}). Normalize only real tokens (masked statistics), or use LayerNorm, which is per token and ignores padding.`,
+        message: `${pad.paddingTokens} of ${plural(plan.tokens, 'token')} ${pad.paddingTokens === 1 ? 'is' : 'are'} padding. BatchNorm over all tokens (what PyTorch's BatchNorm does, it has no mask) shifts feature means by up to ${fmt(pad.maxMeanShift)} std and variances by up to ${fmt(maxVarChange * 100)} % versus the real tokens only (features ${listText(pad.worstFeatures, pad.worstFeatures.length)}). Normalize only real tokens (masked statistics), or use LayerNorm, which is per token and ignores padding.`,
         details: { paddingTokens: pad.paddingTokens, maxMeanShift: pad.maxMeanShift, maxVarChange, features: pad.worstFeatures },
       });
     }
@@ -146,20 +161,21 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
       if (rs.meanShift[f]! > th.runningMeanShift || !(ratio <= th.runningVarRatio && ratio >= 1 / th.runningVarRatio)) features.push(f);
     }
     if (features.length > 0) {
-      const worstMean = Math.max(...rs.meanShift.filter(Number.isFinite));
+      let worstMean = -Infinity;
+      for (const v of rs.meanShift) if (Number.isFinite(v) && v > worstMean) worstMean = v;
       out.push({
         code: 'running-stats-mismatch',
         severity: 'warning',
-        message: `running_mean/running_var disagree with this batch's statistics in ${features.length} of ${F} features (${listText(features, features.length)}): means off by up to ${fmt(worstMean)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. In eval mode BatchNorm would normalize this data wrongly. The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
+        message: `running_mean/running_var disagree with this batch's statistics in ${features.length} of ${plural(F, 'feature')} (${listText(features, features.length)}): means off by up to ${fmt(worstMean)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. In eval mode BatchNorm would normalize this data wrongly. The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
         details: { features: features.slice(0, 256), count: features.length, maxMeanShift: worstMean },
       });
     }
   }
 
   // degenerate-token
-  const degenerate: number[] = [];
-  let degenerateCount = 0;
-  for (let t = 0; t < plan.tokens; t++) {
+  const degenerate: number[] = w.tokenFindings ? [...w.tokenFindings.degenerate] : [];
+  let degenerateCount = w.tokenFindings?.degenerateCount ?? 0;
+  for (let t = 0; t < (w.tokenFindings ? 0 : plan.tokens); t++) {
     if (!isValid(t) || p1.tokenCount[t]! === 0) continue;
     if (stats.layerNorm.var[t]! <= th.degenerateVarOverEps * eps) {
       degenerateCount++;
@@ -170,7 +186,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     out.push({
       code: 'degenerate-token',
       severity: 'warning',
-      message: `${degenerateCount} real tokens (${listText(degenerate, degenerateCount)}) have a variance at or below ${th.degenerateVarOverEps}·eps (${fmt(th.degenerateVarOverEps * eps)}): LayerNorm divides by √(var + eps), which eps dominates, so these tokens come out with std below 1 and their noise scaled by up to 1/√eps. Typical causes: constant or zeroed tokens (unmasked padding), dead activations, or an eps too large for the data's scale.`,
+      message: `${plural(degenerateCount, 'real token')} (${listText(degenerate, degenerateCount)}) ${degenerateCount === 1 ? 'has' : 'have'} a variance at or below ${th.degenerateVarOverEps}·eps (${fmt(th.degenerateVarOverEps * eps)}): LayerNorm divides by √(var + eps), which eps dominates, so these tokens come out with std below 1 and their noise scaled by up to 1/√eps. Typical causes: constant or zeroed tokens (unmasked padding), dead activations, or an eps too large for the data's scale.`,
       details: { tokens: degenerate, count: degenerateCount, threshold: th.degenerateVarOverEps * eps },
     });
   }
@@ -192,11 +208,12 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     }
     if (flagged.length > 0) {
       const features = flagged.map((x) => x.f).slice(0, 256);
-      const top = Math.max(...flagged.map((x) => x.v));
+      let top = -Infinity;
+      for (const x of flagged) if (x.v > top) top = x.v;
       out.push({
         code: 'outlier-feature',
         severity: 'warning',
-        message: `${flagged.length} features (${listText(features, flagged.length)}) reach |x| up to ${fmt(top)}, ${fmt(top / typical)}× the median feature RMS (${fmt(typical)}): massive activations. They dominate the variance of the tokens they occur in, so LayerNorm shrinks every other feature of those tokens, and they distort BatchNorm statistics and quantization ranges. Inspect these features (attention sinks, first tokens) before blaming the norm.`,
+        message: `${plural(flagged.length, 'feature')} (${listText(features, flagged.length)}) ${flagged.length === 1 ? 'reaches' : 'reach'} |x| up to ${fmt(top)}, ${fmt(top / typical)}× the median feature RMS (${fmt(typical)}): massive activations. They dominate the variance of the tokens they occur in, so LayerNorm shrinks every other feature of those tokens, and they distort BatchNorm statistics and quantization ranges. Inspect these features (attention sinks, first tokens) before blaming the norm.`,
         details: { features, maxAbs: flagged.map((x) => x.v).slice(0, 256), medianFeatureRms: typical, factor: th.outlierFeatureFactor },
       });
     }

@@ -76,6 +76,25 @@ export interface SeriesSummary {
   std: number;
   min: number;
   max: number;
+  /** First token holding the minimum / maximum (reduced per-token series only). */
+  minToken?: number;
+  maxToken?: number;
+}
+
+/** One token of a per-token series and its value (the top-k extremes of a reduced series). */
+export interface TokenExtreme {
+  token: number;
+  value: number;
+}
+
+/**
+ * Says that per-token (or per-feature) arrays were not kept in full: `from` entries reduced to
+ * `to` (0: the arrays are empty), and how (the summaries, series and extremes that replace them).
+ */
+export interface ReducedSeries {
+  from: number;
+  to: number;
+  how: string;
 }
 
 /** Per-token mean and std of a normalization's output (before affine: no; after weight/bias: yes). */
@@ -265,6 +284,8 @@ export interface AnalysisReport {
     bins: number;
     featureAxis: number;
     maxSeriesPoints: number;
+    /** Most tokens whose per-token arrays are reported in full (see layerNorm.perToken.reduced). */
+    maxTokenSeries?: number;
     quantileProbabilities: number[];
     thresholds: { [key: string]: JsonValue };
   };
@@ -285,14 +306,15 @@ export interface AnalysisReport {
   layerNorm: {
     eps: number;
     affine: { weight: boolean; bias: boolean };
-    perToken: { mean: number[]; var: number[]; rstd: number[] } & TokenOutputMoments;
+    /** Full arrays up to `options.maxTokenSeries` tokens; beyond it empty, with `reduced` and `top`. */
+    perToken: { mean: number[]; var: number[]; rstd: number[]; reduced?: ReducedSeries; top?: { std: TokenExtreme[]; outputStd: TokenExtreme[] } } & TokenOutputMoments;
     /** Over valid tokens. */
     summary: { mean: SeriesSummary; std: SeriesSummary };
     series: { mean: DownsampledSeries; std: DownsampledSeries; outputStd: DownsampledSeries };
   };
   rmsNorm: {
     eps: number;
-    perToken: { rms: number[] } & TokenOutputMoments;
+    perToken: { rms: number[]; reduced?: ReducedSeries; top?: { rms: TokenExtreme[]; outputStd: TokenExtreme[] } } & TokenOutputMoments;
     summary: { rms: SeriesSummary };
     series: { rms: DownsampledSeries; outputStd: DownsampledSeries };
   };
@@ -302,7 +324,7 @@ export interface AnalysisReport {
     perFeature: BatchNormFeatureStats;
     /** Over all tokens, padding included (what PyTorch's BatchNorm computes); null without a mask. */
     unmasked: BatchNormFeatureStats | null;
-    perToken: TokenOutputMoments;
+    perToken: TokenOutputMoments & { reduced?: ReducedSeries; top?: { outputStd: TokenExtreme[] } };
     series: { mean: DownsampledSeries; std: DownsampledSeries; outputStd: DownsampledSeries };
   };
   /** Value histograms over valid tokens; the three norm outputs share edges. */

@@ -1,5 +1,7 @@
 import { NORMS } from '../analysis/norms';
+import { plural } from '../errors';
 import type { AnalysisReport, Histogram, SampleStatistics } from './analysisReport';
+import { reducedTokenNote } from './textSummary';
 
 /** Formats a number for a Markdown table: 4 significant digits, exponent for extremes. */
 function num(v: number | null | undefined): string {
@@ -59,7 +61,7 @@ export function renderMarkdownReport(r: AnalysisReport): string {
   const out: string[] = [];
   const g = r.global;
   out.push(`# NormLens report: ${cell(r.source.description)}`, '');
-  out.push(`Input ${code(r.input.name)} ${r.input.dtype} ${shape(r.input.shape)} from a ${r.source.format} dump; feature axis ${r.layout.featureAxis}: ${r.layout.tokens} tokens × ${r.layout.features} features, batch ${r.layout.batchSize}, ${r.layout.validTokens} valid tokens.`, '');
+  out.push(`Input ${code(r.input.name)} ${r.input.dtype} ${shape(r.input.shape)} from a ${r.source.format} dump; feature axis ${r.layout.featureAxis}: ${plural(r.layout.tokens, 'token')} × ${plural(r.layout.features, 'feature')}, batch ${r.layout.batchSize}, ${plural(r.layout.validTokens, 'valid token')}.`, '');
   out.push('## Warnings', '');
   if (r.warnings.length === 0) out.push('No warnings.', '');
   else {
@@ -73,15 +75,17 @@ export function renderMarkdownReport(r: AnalysisReport): string {
   out.push('| norm | eps | statistics | depends on the batch | token std after (mean) |', '|---|---|---|---|---|');
   out.push(`| LayerNorm | ${num(r.layerNorm.eps)} | per token over features | no | ${num(histMean(r.tokenDistributions.layerNorm.std))} |`);
   out.push(`| RMSNorm | ${num(r.rmsNorm.eps)} | per token over features, no centring | no | ${num(histMean(r.tokenDistributions.rmsNorm.std))} |`);
-  out.push(`| BatchNorm | ${num(r.batchNorm.eps)} | per feature over ${r.batchNorm.perFeature.count} tokens | yes | ${num(histMean(r.tokenDistributions.batchNorm.std))} |`, '');
+  out.push(`| BatchNorm | ${num(r.batchNorm.eps)} | per feature over ${plural(r.batchNorm.perFeature.count, 'token')} | yes | ${num(histMean(r.tokenDistributions.batchNorm.std))} |`, '');
   const ln = r.layerNorm.summary;
   out.push(`Per-token mean over valid tokens: ${num(ln.mean.mean)} ± ${num(ln.mean.std)} (min ${num(ln.mean.min)}, max ${num(ln.mean.max)}); per-token std: ${num(ln.std.mean)} ± ${num(ln.std.std)} (min ${num(ln.std.min)}, max ${num(ln.std.max)}).`, '');
+  const note = reducedTokenNote(r);
+  if (note) out.push(`${note.charAt(0).toUpperCase()}${note.slice(1)}.`, '');
   if (r.batchDependence.subBatches.length) {
     out.push('### BatchNorm on sub-batches', '', '| sub-batch size | groups | RMS output shift | max output shift | LayerNorm shift |', '|---|---|---|---|---|');
     for (const s of r.batchDependence.subBatches) out.push(`| ${s.size} | ${s.groups} | ${num(s.rmsShift)} | ${num(s.maxShift)} | 0 |`);
     out.push('');
   }
-  if (r.padding) out.push(`### Padding`, '', `${r.padding.paddingTokens} padding tokens shift BatchNorm feature means by up to ${num(r.padding.maxMeanShift)} std (worst features: ${r.padding.worstFeatures.slice(0, 8).join(', ')}).`, '');
+  if (r.padding) out.push(`### Padding`, '', `${plural(r.padding.paddingTokens, 'padding token')} shift BatchNorm feature means by up to ${num(r.padding.maxMeanShift)} std (worst features: ${r.padding.worstFeatures.slice(0, 8).join(', ')}).`, '');
   out.push('### GroupNorm and InstanceNorm (per sample)', '');
   for (const d of NORMS.filter((n) => n.channelsFirstOnly)) {
     const gn = d.kind === 'groupnorm' ? r.groupNorm : null;

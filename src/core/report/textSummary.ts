@@ -1,5 +1,6 @@
 import { NORMS } from '../analysis/norms';
-import type { AnalysisReport, SampleStatistics, SeriesSummary } from './analysisReport';
+import { plural, type NormLensHint } from '../errors';
+import type { AnalysisReport, AnalysisWarning, SampleStatistics, SeriesSummary } from './analysisReport';
 
 function num(v: number): string {
   if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
@@ -14,7 +15,30 @@ function shape(s: readonly number[]): string {
 }
 
 function summary(s: SeriesSummary): string {
-  return `mean ${num(s.mean)}, std ${num(s.std)}, range [${num(s.min)}, ${num(s.max)}]`;
+  const at = s.minToken !== undefined && s.maxToken !== undefined ? ` (min at token ${s.minToken}, max at token ${s.maxToken})` : '';
+  return `mean ${num(s.mean)}, std ${num(s.std)}, range [${num(s.min)}, ${num(s.max)}]${at}`;
+}
+
+/** "1,234,567": counts people read. */
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/**
+ * The line that says per-token arrays were reduced (null when they are full): "per-token series:
+ * 16,777,216 tokens, shown as 2,048 min/max buckets of 8,192 tokens".
+ */
+export function reducedTokenNote(r: AnalysisReport): string | null {
+  if (!r.layerNorm.perToken.reduced) return null;
+  const s = r.layerNorm.series.mean;
+  const tokens = (n: number): string => `${count(n)} ${n === 1 ? 'token' : 'tokens'}`;
+  return `per-token series: ${tokens(s.length)}, shown as ${count(s.mean.length)} min/max buckets of ${tokens(s.bucketSize)} (over the cap of ${count(r.options.maxTokenSeries ?? 0)}; summaries exact)`;
+}
+
+/** Hints attached to a warning (details.hints), when any. */
+export function warningHints(w: AnalysisWarning): NormLensHint[] {
+  const h = (w.details as { hints?: unknown } | null | undefined)?.hints;
+  return Array.isArray(h) ? (h as NormLensHint[]) : [];
 }
 
 /** How the text summary says which rule chose the feature axis. */
@@ -43,8 +67,11 @@ function sampleRange(s: SampleStatistics): string {
   return `mean range [${num(m0)}, ${num(m1)}], std range [${num(Math.sqrt(v0))}, ${num(Math.sqrt(v1))}]`;
 }
 
-/** Renders the human-readable summary of a report (the default output of `normlens analyze`). */
-export function formatReportText(r: AnalysisReport): string {
+/**
+ * Renders the human-readable summary of a report (the default output of `normlens analyze`);
+ * `renderHint` spells a warning's hints for the reader (the CLI: as flags), none by default.
+ */
+export function formatReportText(r: AnalysisReport, renderHint?: (h: NormLensHint) => string): string {
   const lines: string[] = [];
   const g = r.global;
   const L = r.layout;
@@ -53,25 +80,29 @@ export function formatReportText(r: AnalysisReport): string {
     .filter(([, t]) => t !== null)
     .map(([role, t]) => `${role} '${t!.name}'${t!.used ? '' : ' (ignored)'}`);
   if (roles.length > 0) lines.push(`  with ${roles.join(', ')}`);
-  lines.push(`layout: feature axis ${L.featureAxis}${AXIS_RULE_TEXT[L.featureAxisRule] ?? ''}, ${L.tokens} tokens × ${L.features} features, batch ${L.batchSize}${L.paddingTokens > 0 ? `, ${L.paddingTokens} padding tokens` : ''}; eps ${num(r.options.eps)}`);
+  lines.push(`layout: feature axis ${L.featureAxis}${AXIS_RULE_TEXT[L.featureAxisRule] ?? ''}, ${plural(L.tokens, 'token')} × ${plural(L.features, 'feature')}, batch ${L.batchSize}${L.paddingTokens > 0 ? `, ${plural(L.paddingTokens, 'padding token')}` : ''}; eps ${num(r.options.eps)}`);
   lines.push(`global: ${g.count} values, mean ${num(g.mean)}, std ${num(g.std)}, min ${num(g.min)}, max ${num(g.max)}${g.nan + g.posInf + g.negInf > 0 ? `, ${g.nan} NaN, ${g.posInf} +Inf, ${g.negInf} −Inf` : ''}`);
   lines.push('');
   lines.push('LayerNorm (per token, over features):');
   lines.push(`  token mean: ${summary(r.layerNorm.summary.mean)}`);
   lines.push(`  token std:  ${summary(r.layerNorm.summary.std)}`);
+  const note = reducedTokenNote(r);
+  if (note) lines.push(`  ${note}`);
+  const top = r.layerNorm.perToken.top?.std.slice(0, 8);
+  if (top && top.length > 0) lines.push(`  largest token std: ${top.map((x) => `token ${x.token} ${num(x.value)}`).join(', ')}`);
   lines.push('RMSNorm (per token):');
   lines.push(`  token rms:  ${summary(r.rmsNorm.summary.rms)}`);
   const bn = r.batchNorm.perFeature;
   const [meanLo, meanHi] = finiteRange(bn.mean);
   const [varLo, varHi] = finiteRange(bn.var);
-  lines.push(`BatchNorm (per feature, over ${bn.count} valid tokens):`);
+  lines.push(`BatchNorm (per feature, over ${plural(bn.count, 'valid token')}):`);
   lines.push(`  feature mean: range [${num(meanLo)}, ${num(meanHi)}]`);
   lines.push(`  feature std:  range [${num(Math.sqrt(varLo))}, ${num(Math.sqrt(varHi))}]`);
   const subs = r.batchDependence.subBatches.filter((s) => s.size < L.batchSize);
   if (subs.length > 0) {
     lines.push(`  batch dependence (RMS output shift vs full batch; LayerNorm: 0): ${subs.map((s) => `${s.size}: ${num(s.rmsShift)}`).join(', ')}`);
   }
-  if (r.padding) lines.push(`  padding: ${r.padding.paddingTokens} padding tokens shift feature means by up to ${num(r.padding.maxMeanShift)} std`);
+  if (r.padding) lines.push(`  padding: ${plural(r.padding.paddingTokens, 'padding token')} shift feature means by up to ${num(r.padding.maxMeanShift)} std`);
   const absent: string[] = [];
   for (const d of NORMS.filter((n) => n.channelsFirstOnly)) {
     if (d.kind === 'groupnorm' && r.groupNorm) {
@@ -98,6 +129,9 @@ export function formatReportText(r: AnalysisReport): string {
   }
   lines.push('');
   if (r.warnings.length === 0) lines.push('no warnings');
-  for (const w of r.warnings) lines.push(`${w.severity}: [${w.code}] ${w.message}`);
+  for (const w of r.warnings) {
+    const hints = renderHint ? warningHints(w).map(renderHint) : [];
+    lines.push(`${w.severity}: [${w.code}] ${w.message}${hints.length > 0 ? ` (try ${hints.join(', ')})` : ''}`);
+  }
   return lines.join('\n') + '\n';
 }

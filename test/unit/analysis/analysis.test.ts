@@ -152,7 +152,8 @@ describe('analysis engine: crafted warnings and negative controls', () => {
     // Given the last axis (unset, the weight's length would pick axis 1: featureAxis.ts).
     const r = await analyzeDump(memoryDump([randomTensor('hidden_states', [4, 16, 32], 3), { name: 'weight', shape: [16], values: new Array(16).fill(1) }]), { featureAxis: -1 });
     assert.deepEqual(codes(r), ['shape-mismatch']);
-    assert.match(r.warnings[0]!.message, /--feature-axis 1/);
+    assert.match(r.warnings[0]!.message, /feature axis 1/);
+    assert.deepEqual((r.warnings[0]!.details as { hints?: unknown }).hints, [{ kind: 'featureAxis', value: 1 }]);
     assert.equal(r.tensors.weight?.used, false);
   });
 

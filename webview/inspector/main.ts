@@ -3,14 +3,23 @@ import { MAX_BINS, MIN_BINS } from '../../src/core/analysis/plan';
 import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type TensorSummary, type ViewOptions } from '../../src/protocol';
 import { ChartRegistry } from '../shared/charts';
 import { fmtShape, h } from '../shared/dom';
-import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
+import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState, setRenderContext } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
 import { tokensView, type HeatmapState } from './heatmapView';
 import { VIEWS, VIEW_TITLES, batchNormView, compareView, layerNormView, overviewView, replayView, type ViewContext, type ViewId } from './views';
+import { hasModelView, modelView, sitePicker, type ModelState } from './modelView';
+import type { SiteSort } from './siteRows';
+
+/** A tab: the Model view (whole-model dumps) or one of the per-site views. */
+type TabId = ViewId | typeof VIEW.model;
 
 /** UI state kept across reloads (webview getState/setState). */
 interface InspectorState {
-  view: ViewId;
+  view: TabId;
+  /** Whole-model dumps: the chosen site, the document (panel restore) and the sites table's order. */
+  site?: string;
+  uri?: string;
+  siteSort?: SiteSort;
   logScale: boolean;
   batchElement: number;
   heatmap?: HeatmapState;
@@ -30,6 +39,22 @@ let tensors: TensorSummary[] = [];
 let tokenLabels: string[] | undefined;
 let options: ViewOptions = {};
 let progressEl: HTMLElement | undefined;
+/** The dump's sites and sweep (whole-model dumps only). */
+let model: ModelState | undefined;
+
+/** Tabs in order: the Model view first when the dump has several sites. */
+function tabViews(): readonly TabId[] {
+  return hasModelView(model) ? [VIEW.model, ...VIEWS] : VIEWS;
+}
+
+/** Makes `site` the chosen site: the host re-runs the per-site views on it. */
+function selectSite(site: string): void {
+  if (!model || site === model.chosen) return;
+  model.chosen = site;
+  state.site = site;
+  persist();
+  postToHost({ type: 'selectSite', site });
+}
 
 function persist(): void {
   saveState<InspectorState>({ ...state, scrollY: window.scrollY });
@@ -116,7 +141,7 @@ function header(r: AnalysisReport | undefined): HTMLElement {
   const sub = r
     ? `${r.source.format} · ${r.input.name} ${r.input.dtype} ${fmtShape(r.input.shape)} · feature axis ${r.layout.featureAxis} · ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`
     : '';
-  return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), r ? exportButtons() : null);
+  return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), hasModelView(model) ? sitePicker(model, selectSite) : null, r ? exportButtons() : null);
 }
 
 function viewContext(r: AnalysisReport): ViewContext {
@@ -143,12 +168,12 @@ function renderReport(): void {
   viewHost = h('div', { class: 'view-host' });
   tabs = h(
     'vscode-tabs',
-    { 'selected-index': VIEWS.indexOf(state.view), 'aria-label': 'NormLens views' },
-    ...VIEWS.map((v) => h('vscode-tab-header', { slot: 'header', 'data-view': v }, VIEW_TITLES[v])),
+    { 'selected-index': Math.max(0, tabViews().indexOf(state.view)), 'aria-label': 'NormLens views' },
+    ...tabViews().map((v) => h('vscode-tab-header', { slot: 'header', 'data-view': v }, v === VIEW.model ? 'Model' : VIEW_TITLES[v])),
   ) as HTMLElement & { selectedIndex: number };
   tabs.addEventListener('vsc-tabs-select', (e) => {
     const idx = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
-    const v = VIEWS[idx];
+    const v = tabViews()[idx];
     if (v && v !== state.view) {
       state.view = v;
       persist();
@@ -161,10 +186,11 @@ function renderReport(): void {
   renderView();
 }
 
-function selectView(v: ViewId): void {
+function selectView(v: TabId): void {
+  if (!tabViews().includes(v)) return;
   state.view = v;
   persist();
-  if (tabs) tabs.selectedIndex = VIEWS.indexOf(v);
+  if (tabs) tabs.selectedIndex = tabViews().indexOf(v);
   renderView();
   window.scrollTo({ top: 0 });
 }
@@ -177,7 +203,23 @@ function renderView(): void {
   const ctx = viewContext(r);
   let el: HTMLElement;
   let asyncRender = false;
+  if (!tabViews().includes(state.view)) state.view = VIEW.overview;
   switch (state.view) {
+    case VIEW.model:
+      el = modelView({
+        model: model!,
+        charts,
+        sort: state.siteSort ?? { column: 'index', descending: false },
+        setSort: (sort) => {
+          state.siteSort = sort;
+          persist();
+          renderView();
+          document.querySelector<HTMLElement>(`button.sort[data-column="${sort.column}"]`)?.focus();
+        },
+        select: selectSite,
+        compare: (a, b) => postToHost({ type: 'command', command: COMMAND.compareSites, args: [a, b] }),
+      });
+      break;
     case VIEW.overview:
       el = overviewView(ctx);
       break;
@@ -261,15 +303,34 @@ onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
       title = m.title;
+      if (m.uri) {
+        state.uri = m.uri;
+        persist();
+      }
       options = m.options;
-      if (m.view && (VIEWS as readonly string[]).includes(m.view)) {
-        state.view = m.view as ViewId;
+      if (m.view && ([VIEW.model, ...VIEWS] as readonly string[]).includes(m.view)) {
+        state.view = m.view as TabId;
         persist();
       }
       renderProgress(0, 'Analyzing');
       break;
+    case 'sites':
+      model = { kind: m.kind, sites: m.sites, chosen: m.site, done: false, fraction: 0, ...(model?.sweep ? { sweep: model.sweep, done: model.done, fraction: model.fraction } : {}) };
+      // A dump with several sites opens on the Model view, unless the user was elsewhere before a reload.
+      if (hasModelView(model) && !saved?.view) state.view = VIEW.model;
+      state.site = m.site;
+      persist();
+      setRenderContext({ sites: m.sites.length, site: m.site, ...(report ? { input: report.input.name } : {}) });
+      if (report) renderReport();
+      break;
+    case 'sweep':
+      if (!model) break;
+      model = { ...model, sweep: m.sweep, done: m.done, fraction: m.fraction, ...(m.error ? { error: m.error } : {}) };
+      if (report && state.view === VIEW.model) renderView();
+      break;
     case 'report':
       report = m.report;
+      setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: m.report.input.name });
       tensors = m.tensors;
       tokenLabels = m.tokens;
       options = m.options;
@@ -286,7 +347,7 @@ onHostMessage((m: HostToWebview) => {
       void exportCharts();
       break;
     case 'showView':
-      if ((VIEWS as readonly string[]).includes(m.view)) selectView(m.view as ViewId);
+      if ((tabViews() as readonly string[]).includes(m.view)) selectView(m.view as TabId);
       break;
     default:
       break;
@@ -298,4 +359,4 @@ onThemeChange(() => {
   if (state.view === VIEW.tokens) renderView();
 });
 window.addEventListener('scroll', () => persist(), { passive: true });
-postToHost({ type: 'ready' });
+postToHost({ type: 'ready', ...(saved?.site !== undefined ? { site: saved.site } : {}) });

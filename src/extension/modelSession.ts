@@ -1,0 +1,158 @@
+import * as vscode from 'vscode';
+import { isNormLensError } from '../core/errors';
+import type { SweepReport, SweepSite } from '../core/report/sweepReport';
+import type { SiteEntry } from '../protocol';
+import { fileName } from './analysisService';
+import type { InspectorSession } from './inspectorEditor';
+import { log } from './log';
+import { chooseSite } from './sweepOptions';
+import { siteEntries, type SweepService } from './sweepService';
+
+/** Least time between two partial sweep updates sent to a webview. */
+const ROW_UPDATE_MS = 150;
+
+/**
+ * The whole-model side of one inspector (a dump file, or a folder in the folder Model panel):
+ * lists the sites from the headers, picks the site the per-site views show, runs the sweep behind
+ * the Model view (progress notification with Cancel) and keeps the webview up to date.
+ */
+export class ModelSession implements vscode.Disposable {
+  private sites: SiteEntry[] = [];
+  private kind: 'file' | 'folder' = 'file';
+  private sweep: SweepReport | undefined;
+  private rows: readonly SweepSite[] = [];
+  private fraction = 0;
+  private error: string | undefined;
+  private running: vscode.CancellationTokenSource | undefined;
+  private started = false;
+  private disposed = false;
+
+  constructor(
+    private readonly session: InspectorSession,
+    private readonly sweeps: SweepService,
+  ) {}
+
+  /** Whether this document shows the Model view (two or more sites, or a folder). */
+  get isModel(): boolean {
+    return this.sites.length >= 2 || this.kind === 'folder';
+  }
+
+  /** The site names in depth order. */
+  get siteNames(): string[] {
+    return this.sites.map((s) => s.name);
+  }
+
+  /**
+   * Called when the webview is (re)loaded, before the first analysis: lists the sites, chooses the
+   * site (the webview's restored one, the session's, else the first) and starts the sweep once.
+   */
+  async ready(restoredSite?: string): Promise<void> {
+    const uri = this.session.document.uri;
+    if (uri.scheme !== 'file') return;
+    if (!this.started) {
+      try {
+        const stat = await vscode.workspace.fs.stat(uri);
+        const listing = await this.sweeps.list(uri);
+        this.kind = stat.type & vscode.FileType.Directory ? 'folder' : 'file';
+        this.sites = siteEntries(listing);
+      } catch (e) {
+        // A dump whose sites cannot be listed still opens as one tensor (the analysis says what is wrong).
+        log().debug(`${fileName(uri)}: no site listing (${(e as Error).message})`);
+        return;
+      }
+    }
+    if (!this.isModel) return;
+    const site = chooseSite(this.siteNames, this.session.options.site ?? restoredSite);
+    if (site !== undefined && this.session.options.site !== site) this.session.options = { ...this.session.options, site };
+    await this.postSites();
+    if (!this.started) {
+      this.started = true;
+      void this.run();
+    } else await this.postSweep();
+  }
+
+  /** Shows `site` in every per-site view (a row or chart point of the Model view, the site picker, a command). */
+  select(site: string): boolean {
+    if (!this.siteNames.includes(site)) return false;
+    if (this.session.options.site === site) return true;
+    // Tensor, mask and feature axis were chosen for the previous site; eps and bins carry over.
+    const { eps, bins, useMask } = this.session.options;
+    this.session.options = { site, ...(eps !== undefined ? { eps } : {}), ...(bins !== undefined ? { bins } : {}), ...(useMask !== undefined ? { useMask } : {}) };
+    void this.postSites();
+    void this.session.analyze();
+    return true;
+  }
+
+  /** Re-runs the sweep (the file changed, or settings did). */
+  rerun(): void {
+    if (!this.started) return;
+    this.running?.cancel();
+    this.sweep = undefined;
+    this.rows = [];
+    this.error = undefined;
+    void this.run();
+  }
+
+  private postSites(): Thenable<boolean> {
+    return this.session.post({ type: 'sites', kind: this.kind, sites: this.sites, site: this.session.options.site ?? this.sites[0]?.name ?? '' });
+  }
+
+  private postSweep(): Thenable<boolean> {
+    const uri = this.session.document.uri;
+    const sweep: SweepReport = this.sweep ?? { schemaVersion: 1, source: { path: uri.fsPath, kind: this.kind, format: '' }, sites: [...this.rows], timing: { totalMs: 0, workers: 0 } };
+    return this.session.post({ type: 'sweep', sweep, done: !!this.sweep, fraction: this.sweep ? 1 : this.fraction, ...(this.error ? { error: this.error } : {}) });
+  }
+
+  private async run(): Promise<void> {
+    const uri = this.session.document.uri;
+    const run = new vscode.CancellationTokenSource();
+    this.running = run;
+    let lastPost = 0;
+    try {
+      const report = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `NormLens: sweeping ${this.sites.length} sites of ${fileName(uri)}`, cancellable: true },
+        (progress, token) => {
+          token.onCancellationRequested(() => run.cancel());
+          let last = 0;
+          return this.sweeps.sweep(
+            uri,
+            {},
+            {
+              token: run.token,
+              onProgress: (f) => {
+                this.fraction = f;
+                if (f - last >= 0.01) {
+                  progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
+                  last = f;
+                }
+              },
+              onRow: (rows) => {
+                this.rows = rows;
+                const now = Date.now();
+                if (now - lastPost >= ROW_UPDATE_MS) {
+                  lastPost = now;
+                  void this.postSweep();
+                }
+              },
+            },
+          );
+        },
+      );
+      if (this.running !== run || this.disposed) return;
+      this.sweep = report;
+      this.error = undefined;
+    } catch (e) {
+      if (this.running !== run || this.disposed) return;
+      this.error = isNormLensError(e) && e.kind === 'cancelled' ? 'cancelled. Reopen the file to sweep it again.' : (e as Error).message;
+    } finally {
+      if (this.running === run) this.running = undefined;
+      run.dispose();
+    }
+    await this.postSweep();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.running?.cancel();
+  }
+}

@@ -182,6 +182,8 @@ export interface RenderSummary {
   error?: string;
   /** Whole-model dumps: number of sites, the chosen site and the input tensor its views show. */
   sites?: number;
+  /** Sites the sweep has finished so far. */
+  swept?: number;
   site?: string;
   input?: string;
 }

@@ -8,7 +8,7 @@ export interface DepthLine {
   label: string;
   values: number[];
   color: number;
-  band?: { min: number[]; max: number[] };
+  band?: { min: number[]; max: number[]; label: string };
   /** Points only (e.g. the replay error coloured by best match). */
   pointsOnly?: boolean;
 }
@@ -20,6 +20,19 @@ const MAX_LABEL = 22;
 export function shortSiteLabel(name: string): string {
   return name.length <= MAX_LABEL ? name : `…${name.slice(name.length - MAX_LABEL + 1)}`;
 }
+
+/** Powers of ten between min and max: the only labelled ticks (and grid lines) of a log axis. */
+function decades(_u: uPlot, _axis: number, min: number, max: number): number[] {
+  const out: number[] = [];
+  for (let p = Math.floor(Math.log10(Math.max(min, 1e-300))); p <= Math.ceil(Math.log10(Math.max(max, 1e-300))); p++) {
+    const v = 10 ** p;
+    if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
+  }
+  return out;
+}
+
+/** Tick steps of a count axis: whole numbers only. */
+const COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 1e5, 1e6];
 
 function finiteOrNull(v: number): number | null {
   return Number.isFinite(v) ? v : null;
@@ -37,7 +50,7 @@ export function depthChart(
   yLabel: string,
   names: readonly string[],
   lines: DepthLine[],
-  opts: { logY?: boolean; onPick?: (index: number) => void; chosen?: number } = {},
+  opts: { logY?: boolean; countY?: boolean; onPick?: (index: number) => void; chosen?: number } = {},
 ): void {
   container.setAttribute('role', 'img');
   container.setAttribute('aria-label', `${title}: ${lines.map((l) => l.label).join(', ')} over ${names.length} sites`);
@@ -61,9 +74,9 @@ export function depthChart(
       });
       if (l.band) {
         const maxIdx = data.push(l.band.max.map(finiteOrNull)) - 1;
-        series.push({ label: `${l.label} max`, stroke: withAlpha(color, 0.35), width: 1, points: { show: false }, value: (_u, v) => (v === null || v === undefined ? '—' : fmt(v)) });
+        series.push({ label: `${l.band.label} max`, stroke: withAlpha(color, 0.35), width: 1, points: { show: false }, value: (_u, v) => (v === null || v === undefined ? '—' : fmt(v)) });
         const minIdx = data.push(l.band.min.map(finiteOrNull)) - 1;
-        series.push({ label: `${l.label} min`, stroke: withAlpha(color, 0.35), width: 1, points: { show: false }, value: (_u, v) => (v === null || v === undefined ? '—' : fmt(v)) });
+        series.push({ label: `${l.band.label} min`, stroke: withAlpha(color, 0.35), width: 1, points: { show: false }, value: (_u, v) => (v === null || v === undefined ? '—' : fmt(v)) });
         bands.push({ series: [maxIdx, minIdx], fill: withAlpha(color, 0.15) });
       }
     }
@@ -74,7 +87,10 @@ export function depthChart(
       title,
       width,
       height: 240,
-      scales: { x: { time: false, range: [-0.5, Math.max(0.5, names.length - 0.5)] }, y: opts.logY ? { distr: 3, log: 10 } : {} },
+      scales: {
+        x: { time: false, range: [-0.5, Math.max(0.5, names.length - 0.5)] },
+        y: opts.logY ? { distr: 3, log: 10 } : opts.countY ? { range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } : {},
+      },
       axes: [
         {
           ...common,
@@ -83,7 +99,14 @@ export function depthChart(
           values: (_u, vals) => vals.map((v) => (Number.isInteger(v) && names[v] !== undefined ? shortSiteLabel(names[v]!) : '')),
           ...(rotate ? { rotate: -35, size: Math.min(150, 16 + longest * 5.2) } : {}),
         },
-        { ...common, label: yLabel, size: 64, values: (_u, vals) => vals.map((v) => (v === null || v === undefined ? '' : fmt(v, 3))) },
+        {
+          ...common,
+          label: yLabel,
+          size: 64,
+          values: (_u, vals) => vals.map((v) => (v === null || v === undefined ? '' : fmt(v, 3))),
+          ...(opts.logY ? { splits: decades } : {}),
+          ...(opts.countY ? { incrs: COUNT_INCRS } : {}),
+        },
       ],
       legend: { live: true },
       cursor: { drag: { x: false, y: false }, points: { size: 10 } },

@@ -326,6 +326,7 @@ onHostMessage((m: HostToWebview) => {
     case 'sweep':
       if (!model) break;
       model = { ...model, sweep: m.sweep, done: m.done, fraction: m.fraction, ...(m.error ? { error: m.error } : {}) };
+      setRenderContext({ swept: m.sweep.sites.length });
       if (report && state.view === VIEW.model) renderView();
       break;
     case 'report':

@@ -80,7 +80,7 @@ function depthCharts(ctx: ModelViewContext, rows: SiteRow[]): HTMLElement[] {
   const blocks: HTMLElement[] = [];
   blocks.push(
     chartBlock(ctx, 'depth-rms', 'Token RMS over depth (mean, min–max band)', ['site', 'mean', 'min', 'max'], d.names.map((n, i) => [n, d.rmsMean[i]!, d.rmsMin[i]!, d.rmsMax[i]!]), (box) =>
-      depthChart(ctx.charts, box, 'depth-rms', 'Token RMS over depth (mean, min–max band)', 'token RMS', d.names, [{ label: 'token RMS mean', values: d.rmsMean, color: COLOR.input, band: { min: d.rmsMin, max: d.rmsMax } }], common),
+      depthChart(ctx.charts, box, 'depth-rms', 'Token RMS over depth (mean, min–max band)', 'token RMS', d.names, [{ label: 'token RMS mean', values: d.rmsMean, color: COLOR.input, band: { min: d.rmsMin, max: d.rmsMax, label: 'token RMS' } }], common),
     ),
   );
   blocks.push(
@@ -90,7 +90,7 @@ function depthCharts(ctx: ModelViewContext, rows: SiteRow[]): HTMLElement[] {
   );
   blocks.push(
     chartBlock(ctx, 'depth-outliers', 'Outlier features over depth', ['site', 'outlier features'], d.names.map((n, i) => [n, d.outliers[i]!]), (box) =>
-      depthChart(ctx.charts, box, 'depth-outliers', 'Outlier features over depth', 'features', d.names, [{ label: 'outlier features', values: d.outliers, color: COLOR.extra }], common),
+      depthChart(ctx.charts, box, 'depth-outliers', 'Outlier features over depth', 'features', d.names, [{ label: 'outlier features', values: d.outliers, color: COLOR.extra }], { ...common, countY: true }),
     ),
   );
   // Replay error: one point series per best match, in that norm's colour, and a muted line through all.

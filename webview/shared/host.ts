@@ -30,11 +30,11 @@ export function saveState<T>(state: T): void {
 }
 
 /** What every render summary of this page also says (whole-model dumps: sites, chosen site, input). */
-let renderContext: Pick<RenderSummary, 'sites' | 'site' | 'input'> = {};
+let renderContext: Pick<RenderSummary, 'sites' | 'swept' | 'site' | 'input'> = {};
 
 /** Sets what every later render summary carries besides the drawing. */
-export function setRenderContext(context: Pick<RenderSummary, 'sites' | 'site' | 'input'>): void {
-  renderContext = context;
+export function setRenderContext(context: Pick<RenderSummary, 'sites' | 'swept' | 'site' | 'input'>): void {
+  renderContext = { ...renderContext, ...context };
 }
 
 /** Tells the host what was drawn. */

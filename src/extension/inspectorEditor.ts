@@ -152,6 +152,8 @@ export class InspectorSession extends Disposable {
     const next: ViewOptions = reset ? (this.options.site !== undefined ? { site: this.options.site } : {}) : { ...this.options, ...change };
     // Another input tensor may have another rank: its feature axis comes from the settings again.
     if (!reset && change.tensor !== undefined && change.featureAxis === undefined) delete next.featureAxis;
+    // A tensor picked by hand is analyzed alone, outside the chosen site of a whole-model dump.
+    if (!reset && change.tensor !== undefined && change.site === undefined) delete next.site;
     this.options = next;
     void this.analyze();
   }

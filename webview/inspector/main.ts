@@ -69,7 +69,12 @@ function setOptions(change: ViewOptions): void {
 function controls(r: AnalysisReport): HTMLElement {
   const floating = tensors.filter((t) => /float|bfloat/.test(t.dtype) && t.shape.length >= 1);
   const tensorSel = h('vscode-single-select', { id: 'opt-tensor', 'aria-label': 'input tensor' }, ...floating.map((t) => h('vscode-option', { value: t.name, selected: t.name === r.input.name }, `${t.name} ${fmtShape(t.shape)}`))) as HTMLElement & { value: string };
-  tensorSel.addEventListener('change', () => setOptions({ tensor: tensorSel.value }));
+  tensorSel.addEventListener('change', () => {
+    // In a whole-model dump, a site's input chooses that site (with its output and parameters).
+    const site = hasModelView(model) ? model.sites.find((s) => s.input === tensorSel.value) : undefined;
+    if (site) selectSite(site.name);
+    else setOptions({ tensor: tensorSel.value });
+  });
 
   const axisSel = h('vscode-single-select', { id: 'opt-axis', 'aria-label': 'feature axis' }, ...r.input.shape.map((n, i) => h('vscode-option', { value: String(i), selected: i === r.layout.featureAxis }, `axis ${i} (${n})${i === r.input.shape.length - 1 ? ' last' : ''}`))) as HTMLElement & { value: string };
   axisSel.addEventListener('change', () => setOptions({ featureAxis: Number(axisSel.value) }));

@@ -184,7 +184,7 @@ export async function sweepPath(path: string, options: SweepOptions = {}, hooks:
         }
         const { source, dump } = current;
         const target = siteAnalysis(dump, site);
-        const plan = await planAnalysis(target.dump, siteAnalysisOptions(user, target.options));
+        const plan = await planAnalysis(target.dump, siteAnalysisOptions(user, target.options, site.norm));
         const elements = plan.tokens * plan.features;
         const runHooks: AnalysisRunHooks = {
           ...(cancellation ? { cancellation } : {}),

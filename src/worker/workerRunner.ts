@@ -219,7 +219,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       const chosen = siteAnalysis(whole, site);
       dump = chosen.dump;
       const { tensor: _t, mask: _m, output: _o, weight: _w, bias: _b, runningMean: _rm, runningVar: _rv, roles: _r, ...user } = a;
-      a = siteAnalysisOptions(user, chosen.options);
+      a = siteAnalysisOptions(user, chosen.options, site.norm);
       if (path !== null && site.slice) target = { path, slice: { ...site.slice, name: chosen.options.tensor } };
     }
     const roles =

@@ -1,5 +1,5 @@
 import type { AnalysisOptions } from '../analysis/plan';
-import type { Site, SiteAnalysisOptions } from '../dump/sites';
+import type { Site, SiteAnalysisOptions, SiteNorm } from '../dump/sites';
 import type { SiteTensors } from '../report/sweepReport';
 
 /** What the user chooses for every site of a sweep (`--eps`, `--feature-axis`, `--bins`, `--groups`, thresholds). */
@@ -7,11 +7,13 @@ export type SweepAnalysisOptions = Omit<AnalysisOptions, 'tensor' | 'mask' | 'ou
 
 /**
  * The AnalysisOptions of one site: the site's own tensors and roles (siteAnalysis), the user's
- * options for everything else; a user's `--eps` wins over the eps the capture helper recorded.
+ * options for everything else; a user's `--eps` / `--groups` win over the eps and GroupNorm groups
+ * the capture helper recorded for the module (`norm`).
  */
-export function siteAnalysisOptions(user: SweepAnalysisOptions, site: SiteAnalysisOptions): AnalysisOptions {
+export function siteAnalysisOptions(user: SweepAnalysisOptions, site: SiteAnalysisOptions, norm?: SiteNorm): AnalysisOptions {
   const eps = user.eps ?? site.eps;
-  return { ...user, ...site, ...(eps !== undefined ? { eps } : {}) };
+  const groups = user.groups ?? norm?.groups;
+  return { ...user, ...site, ...(eps !== undefined ? { eps } : {}), ...(groups !== undefined ? { groups } : {}) };
 }
 
 /** The SweepReport tensor names of a site (its tokens tensor is not part of the row). */

@@ -23,8 +23,8 @@ export function summarizeSite(report: AnalysisReport): SiteSummary {
     summary.bestMatch = replay.bestMatch;
     summary.maxAbsError = replay.maxAbsError;
     if (replay.fittedEps !== undefined) summary.fittedEps = replay.fittedEps;
-    const groups = (replay as { groups?: number }).groups;
-    if (typeof groups === 'number') summary.groups = groups;
+    // G only when GroupNorm is the match (DESIGN.md: `groups: G when groupnorm`).
+    if (replay.bestMatch === 'groupnorm' && typeof replay.groups === 'number') summary.groups = replay.groups;
   }
   const subBatches = report.batchDependence.subBatches.filter((s) => s.size < report.layout.batchSize && s.minCount > 1);
   const half = subBatches.length > 0 ? subBatches[subBatches.length - 1]! : undefined;

@@ -58,9 +58,9 @@ describe('sweep: every fixture written from real PyTorch modules', () => {
         if (e.file !== undefined) assert.equal(row.file, e.file);
         if (e.slice !== undefined) assert.deepEqual(row.slice, e.slice);
         if (e.normClass !== undefined) assert.equal(row.normClass, e.normClass);
-        // GroupNorm replay lands with the norm-family refactor; every other expected match is checked.
-        if (e.bestMatch !== undefined && e.bestMatch !== 'groupnorm') assert.ok(sameMatch(row, e.bestMatch), `${row.name}: best match ${row.summary.bestMatch}, expected ${e.bestMatch}`);
-        if (e.bestMatch !== undefined && e.bestMatch !== 'groupnorm') {
+        if (e.bestMatch !== undefined) assert.ok(sameMatch(row, e.bestMatch), `${row.name}: best match ${row.summary.bestMatch}, expected ${e.bestMatch}`);
+        if (e.groups !== undefined) assert.equal(row.summary.groups, e.groups, `${row.name} groups`);
+        if (e.bestMatch !== undefined) {
           assert.ok(!row.warnings.some((w) => w.code === 'recorded-output-mismatch' || w.code === 'shape-mismatch'), `${row.name}: ${row.warnings.map((w) => w.code).join(', ')}`);
         }
         const outliers = row.warnings.filter((w) => w.code === 'outlier-feature');
@@ -95,6 +95,7 @@ describe('sweep: every fixture written from real PyTorch modules', () => {
       assert.equal(row.layout.featureAxis, 1);
       assert.equal(row.layout.featureAxisRule, 'parameters');
       assert.equal(row.summary.bestMatch, 'batchnorm');
+      assert.equal(row.summary.groups, undefined, 'G only for a GroupNorm match');
       assert.ok(!row.warnings.some((w) => w.code === 'shape-mismatch'));
     }
   });

@@ -21,14 +21,25 @@ export function shortSiteLabel(name: string): string {
   return name.length <= MAX_LABEL ? name : `…${name.slice(name.length - MAX_LABEL + 1)}`;
 }
 
-/** Powers of ten between min and max: the only labelled ticks (and grid lines) of a log axis. */
+/**
+ * Ticks of a log axis: powers of ten; when the range holds fewer than two, 1-2-5 steps; when those
+ * are still fewer than three, every whole mantissa (a range inside one decade still gets labels).
+ */
 function decades(_u: uPlot, _axis: number, min: number, max: number): number[] {
-  const out: number[] = [];
-  for (let p = Math.floor(Math.log10(Math.max(min, 1e-300))); p <= Math.ceil(Math.log10(Math.max(max, 1e-300))); p++) {
-    const v = 10 ** p;
-    if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
-  }
-  return out;
+  const pick = (mantissas: number[]): number[] => {
+    const out: number[] = [];
+    for (let p = Math.floor(Math.log10(Math.max(min, 1e-300))); p <= Math.ceil(Math.log10(Math.max(max, 1e-300))); p++) {
+      for (const m of mantissas) {
+        const v = m * 10 ** p;
+        if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
+      }
+    }
+    return out;
+  };
+  const tens = pick([1]);
+  if (tens.length >= 2) return tens;
+  const steps = pick([1, 2, 5]);
+  return steps.length >= 3 ? steps : pick([1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 /** Tick steps of a count axis: whole numbers only. */

@@ -68,8 +68,8 @@ function chartBlock(ctx: ModelViewContext, id: string, title: string, headers: s
   return block;
 }
 
-/** The five depth charts. */
-function depthCharts(ctx: ModelViewContext, rows: SiteRow[]): HTMLElement[] {
+/** The five depth charts (a chart with nothing to draw is a note instead, in `notes`). */
+function depthCharts(ctx: ModelViewContext, rows: SiteRow[], notes: HTMLElement[]): HTMLElement[] {
   const d = depthSeries(rows);
   const chosen = rows.findIndex((r) => r.name === ctx.model.chosen);
   const onPick = (i: number): void => {
@@ -108,7 +108,7 @@ function depthCharts(ctx: ModelViewContext, rows: SiteRow[]): HTMLElement[] {
       ),
     );
   } else {
-    blocks.push(h('p', { class: 'muted depth-note' }, 'Replay error: no site has a recorded output, so there is nothing to replay.'));
+    notes.push(h('p', { class: 'muted depth-note' }, 'Replay error: no site has a recorded output, so there is nothing to replay.'));
   }
   if (d.bnShift.some((v) => Number.isFinite(v))) {
     blocks.push(
@@ -117,7 +117,7 @@ function depthCharts(ctx: ModelViewContext, rows: SiteRow[]): HTMLElement[] {
       ),
     );
   } else {
-    blocks.push(h('p', { class: 'muted depth-note' }, 'BatchNorm sub-batch shift: no site has a batch large enough to split.'));
+    notes.push(h('p', { class: 'muted depth-note' }, 'BatchNorm sub-batch shift: no site has a batch large enough to split.'));
   }
   return blocks;
 }
@@ -223,6 +223,7 @@ function compareBar(ctx: ModelViewContext): HTMLElement {
 export function modelView(ctx: ModelViewContext): HTMLElement {
   const m = ctx.model;
   const rows = siteRows(m.sites, m.sweep);
+  const notes: HTMLElement[] = [];
   const done = rows.filter((r) => r.swept).length;
   const failed = rows.filter((r) => r.swept?.error).length;
   const warned = rows.filter((r) => r.swept && r.swept.warnings.some((w) => w.severity !== 'info')).length;
@@ -240,7 +241,8 @@ export function modelView(ctx: ModelViewContext): HTMLElement {
       h('h2', null, 'Model over depth'),
       h('p', { class: 'explain' }, 'One point per normalization site, in depth order. Look for where statistics change: the first site that carries massive activations (max |x| and outlier features jump), where a recorded output stops matching its norm (replay error), and where BatchNorm depends on the batch. Click a point or a row to open that site in every view.'),
       status,
-      h('div', { class: 'depth-grid' }, ...(rows.length > 0 ? depthCharts(ctx, rows) : [])),
+      h('div', { class: 'depth-grid' }, ...(rows.length > 0 ? depthCharts(ctx, rows, notes) : [])),
+      ...notes,
     ),
     h('section', { class: 'card' }, h('h2', null, 'Sites'), compareBar(ctx), sitesTable(ctx, rows)),
   );

@@ -92,6 +92,14 @@ describe('Whole-model dumps: the Model view', () => {
     assert.equal(s.site, 'layers.1.norm2');
   });
 
+  it('the chosen site and the view survive a reload of the webview', async () => {
+    const before = await showView(VIEW.layerNorm);
+    const s = await renderAfter(() => vscode.commands.executeCommand('workbench.action.webview.reloadWebviewAction'));
+    assert.equal(s.view, VIEW.layerNorm);
+    assert.equal(s.site, before.site);
+    assert.equal(s.input, before.input);
+  });
+
   it('the A/B panel compares two sites of one dump', async () => {
     const picked = await vscode.commands.executeCommand<string[]>(COMMAND.compareSites, encoder(), 'layers.0.norm1', 'norm');
     assert.deepEqual(picked, ['layers.0.norm1', 'norm']);
@@ -109,6 +117,9 @@ describe('Whole-model dumps: the Model view', () => {
     const overview = await showView(VIEW.overview);
     assert.equal(overview.site, 'layer_10');
     assert.deepEqual(overview.charts.length > 0, true);
+    await showView(VIEW.model);
+    await settle(800);
+    await screenshot('model-folder');
   });
 
   for (const [name, theme] of [

@@ -66,6 +66,12 @@ describe('Whole-model dumps: the Model view', () => {
     for (const id of ids) assert.ok(s.tables.some((t) => t.id === id), `data table of ${id}`);
     assert.equal(s.site, ENCODER[0]);
     assert.equal(s.input, 'layers.0.norm1.input');
+    if (canDriveUi()) {
+      // The replay-error chart (points coloured by best match: LayerNorm, then RMSNorm for the final norm).
+      await ui({ kind: 'focus', selector: '#chart-depth-error' });
+      await settle(800);
+      await screenshot('model-encoder-replay');
+    }
   });
 
   it('choosing a site drives every per-site view and the side panel', async () => {

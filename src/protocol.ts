@@ -194,6 +194,8 @@ export type WebviewToHost =
   | { type: 'ready'; site?: string }
   /** The user chose a site (Model view table, site picker): every view shows it. */
   | { type: 'selectSite'; site: string }
+  /** Run the sweep again (after it was cancelled or failed). */
+  | { type: 'resweep' }
   /** The webview finished drawing. */
   | { type: 'rendered'; summary: RenderSummary }
   /** The user changed options; the host re-runs the analysis. */

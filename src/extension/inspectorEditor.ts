@@ -338,6 +338,9 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
           case 'selectSite':
             model?.select(m.site);
             break;
+          case 'resweep':
+            model?.rerun();
+            break;
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
             session.onRendered(m.summary);

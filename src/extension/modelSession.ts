@@ -89,7 +89,9 @@ export class ModelSession implements vscode.Disposable {
     this.running?.cancel();
     this.sweep = undefined;
     this.rows = [];
+    this.fraction = 0;
     this.error = undefined;
+    void this.postSweep();
     void this.run();
   }
 
@@ -143,7 +145,7 @@ export class ModelSession implements vscode.Disposable {
       this.error = undefined;
     } catch (e) {
       if (this.running !== run || this.disposed) return;
-      this.error = isNormLensError(e) && e.kind === 'cancelled' ? 'cancelled. Reopen the file to sweep it again.' : (e as Error).message;
+      this.error = isNormLensError(e) && e.kind === 'cancelled' ? 'the sweep was cancelled.' : (e as Error).message;
     } finally {
       if (this.running === run) this.running = undefined;
       run.dispose();

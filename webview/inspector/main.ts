@@ -223,6 +223,7 @@ function renderView(): void {
         },
         select: selectSite,
         compare: (a, b) => postToHost({ type: 'command', command: COMMAND.compareSites, args: [a, b] }),
+        resweep: () => postToHost({ type: 'resweep' }),
       });
       break;
     case VIEW.overview:
@@ -320,7 +321,7 @@ onHostMessage((m: HostToWebview) => {
       renderProgress(0, 'Analyzing');
       break;
     case 'sites':
-      model = { kind: m.kind, sites: m.sites, chosen: m.site, done: false, fraction: 0, ...(model?.sweep ? { sweep: model.sweep, done: model.done, fraction: model.fraction } : {}) };
+      model = { kind: m.kind, sites: m.sites, chosen: m.site, done: false, fraction: 0, ...(model?.sweep ? { sweep: model.sweep, done: model.done, fraction: model.fraction } : {}), ...(model?.error ? { error: model.error } : {}) };
       // A dump with several sites opens on the Model view, unless the user was elsewhere before a reload.
       if (hasModelView(model) && !saved?.view) state.view = VIEW.model;
       state.site = m.site;
@@ -330,7 +331,7 @@ onHostMessage((m: HostToWebview) => {
       break;
     case 'sweep':
       if (!model) break;
-      model = { ...model, sweep: m.sweep, done: m.done, fraction: m.fraction, ...(m.error ? { error: m.error } : {}) };
+      model = { kind: model.kind, sites: model.sites, chosen: model.chosen, sweep: m.sweep, done: m.done, fraction: m.fraction, ...(m.error ? { error: m.error } : {}) };
       setRenderContext({ swept: m.sweep.sites.length });
       if (report && state.view === VIEW.model) renderView();
       break;

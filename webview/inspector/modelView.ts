@@ -35,6 +35,8 @@ export interface ModelViewContext {
   select(site: string): void;
   /** Opens the A/B panel on two sites. */
   compare(a: string, b: string): void;
+  /** Runs the sweep again (after a cancel or a failure). */
+  resweep(): void;
 }
 
 /** Whether a dump gets the Model view: two or more sites, or any folder. */
@@ -228,7 +230,7 @@ export function modelView(ctx: ModelViewContext): HTMLElement {
   const failed = rows.filter((r) => r.swept?.error).length;
   const warned = rows.filter((r) => r.swept && r.swept.warnings.some((w) => w.severity !== 'info')).length;
   const status = m.error
-    ? h('p', { class: 'error-message', role: 'alert' }, `The sweep stopped: ${m.error}`)
+    ? h('div', { class: 'toolbar', role: 'alert' }, h('span', { class: 'error-message' }, `The sweep stopped: ${m.error}`), h('vscode-button', { id: 'resweep', secondary: true, onclick: () => ctx.resweep() }, 'Sweep Again'))
     : !m.done
       ? h('div', { class: 'progress' }, h('vscode-progress-bar', null), h('span', { class: 'muted' }, `Sweeping site ${Math.min(done + 1, rows.length)} of ${rows.length} (${Math.round(m.fraction * 100)}%)`))
       : h('p', { class: 'muted' }, `${rows.length} sites${m.kind === 'folder' ? ' in this folder' : ''} · ${warned} with warnings${failed ? ` · ${failed} could not be analyzed` : ''} · ${m.sweep ? `${(m.sweep.timing?.totalMs ?? 0) / 1000} s` : ''}`);

@@ -153,6 +153,14 @@ describe('Whole-model dumps: the Model view', () => {
     });
   }
 
+  it('"Open A/B" in the sites table compares the chosen site with another (UI, through the allow-list)', async function () {
+    if (!canDriveUi()) this.skip();
+    // The massive-activations dump is open on the Model view (the screenshot tests): A = layers.0, B = layers.8.
+    await ui({ kind: 'click', selector: '#ab-compare' });
+    const s = await renderMatching('abPanel', 'the A/B panel on layers.0 and layers.8', (r) => r.input === 'layers.0.input ↔ layers.8.input');
+    assert.ok(s.charts.length > 0);
+  });
+
   after(async () => {
     await vscode.workspace.getConfiguration('workbench').update('colorTheme', undefined, vscode.ConfigurationTarget.Global);
   });

@@ -8,6 +8,9 @@ import { log } from './log';
 import { chooseSite } from './sweepOptions';
 import { siteEntries, type SweepService } from './sweepService';
 
+/** Sweeps of at least this many input bytes (at 4 bytes a value) get a notification with Cancel; smaller ones finish too fast for it and show in the status bar. */
+const NOTIFY_BYTES = 16 * 1024 * 1024;
+
 /** Least time between two partial sweep updates sent to a webview. */
 const ROW_UPDATE_MS = 150;
 
@@ -110,9 +113,11 @@ export class ModelSession implements vscode.Disposable {
     const run = new vscode.CancellationTokenSource();
     this.running = run;
     let lastPost = 0;
+    const bytes = this.sites.reduce((sum, s) => sum + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+    const location = bytes >= NOTIFY_BYTES ? vscode.ProgressLocation.Notification : vscode.ProgressLocation.Window;
     try {
       const report = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `NormLens: sweeping ${this.sites.length} sites of ${fileName(uri)}`, cancellable: true },
+        { location, title: `NormLens: sweeping ${this.sites.length} sites of ${fileName(uri)}`, cancellable: true },
         (progress, token) => {
           token.onCancellationRequested(() => run.cancel());
           let last = 0;

@@ -182,8 +182,9 @@ export interface RenderSummary {
   error?: string;
   /** Whole-model dumps: number of sites, the chosen site and the input tensor its views show. */
   sites?: number;
-  /** Sites the sweep has finished so far. */
+  /** Sites the sweep has finished so far, and whether it is over. */
   swept?: number;
+  sweepDone?: boolean;
   site?: string;
   input?: string;
 }

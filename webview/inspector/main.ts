@@ -332,7 +332,7 @@ onHostMessage((m: HostToWebview) => {
     case 'sweep':
       if (!model) break;
       model = { kind: model.kind, sites: model.sites, chosen: model.chosen, sweep: m.sweep, done: m.done, fraction: m.fraction, ...(m.error ? { error: m.error } : {}) };
-      setRenderContext({ swept: m.sweep.sites.length });
+      setRenderContext({ swept: m.sweep.sites.length, sweepDone: m.done });
       if (report && state.view === VIEW.model) renderView();
       break;
     case 'report':

@@ -30,10 +30,10 @@ export function saveState<T>(state: T): void {
 }
 
 /** What every render summary of this page also says (whole-model dumps: sites, chosen site, input). */
-let renderContext: Pick<RenderSummary, 'sites' | 'swept' | 'site' | 'input'> = {};
+let renderContext: Pick<RenderSummary, 'sites' | 'swept' | 'sweepDone' | 'site' | 'input'> = {};
 
 /** Sets what every later render summary carries besides the drawing. */
-export function setRenderContext(context: Pick<RenderSummary, 'sites' | 'swept' | 'site' | 'input'>): void {
+export function setRenderContext(context: Pick<RenderSummary, 'sites' | 'swept' | 'sweepDone' | 'site' | 'input'>): void {
   renderContext = { ...renderContext, ...context };
 }
 

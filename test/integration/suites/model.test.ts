@@ -16,7 +16,7 @@ const layerFolder = () => workspaceUri('sites', 'layer_files');
 
 /** The Model view of the active inspector once every one of `count` sites is swept. */
 function modelRendered(count: number): Promise<RenderSummary> {
-  return renderMatching('inspector', `the Model view with ${count} swept sites`, (s) => s.view === VIEW.model && s.sites === count && s.swept === count, 60000);
+  return renderMatching('inspector', `the Model view with ${count} swept sites`, (s) => s.view === VIEW.model && s.sites === count && s.swept === count && s.sweepDone === true, 60000);
 }
 
 describe('Whole-model dumps: the Model view', () => {

@@ -86,7 +86,7 @@ export class ModelSession implements vscode.Disposable {
     return true;
   }
 
-  /** Re-runs the sweep (the file changed, or settings did). */
+  /** Lists the sites again and re-runs the sweep (the file changed, settings did, or the user asked). */
   rerun(): void {
     if (!this.started) return;
     this.running?.cancel();
@@ -94,8 +94,26 @@ export class ModelSession implements vscode.Disposable {
     this.rows = [];
     this.fraction = 0;
     this.error = undefined;
-    void this.postSweep();
-    void this.run();
+    void this.relist().then(() => {
+      void this.postSweep();
+      void this.run();
+    });
+  }
+
+  /** Reads the site list again (sites may have come or gone); keeps the chosen site when it is still there. */
+  private async relist(): Promise<void> {
+    try {
+      this.sites = siteEntries(await this.sweeps.list(this.session.document.uri));
+    } catch (e) {
+      log().debug(`${fileName(this.session.document.uri)}: no site listing (${(e as Error).message})`);
+      return;
+    }
+    const site = chooseSite(this.siteNames, this.session.options.site);
+    if (site !== undefined && site !== this.session.options.site) {
+      this.session.options = { ...this.session.options, site };
+      void this.session.analyze();
+    }
+    await this.postSites();
   }
 
   private postSites(): Thenable<boolean> {

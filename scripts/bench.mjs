@@ -4,9 +4,11 @@
 // --json` process with a PyTorch (2 threads) and a numpy float64 script doing the same statistics and
 // histograms, and prints median times, ratios and peak RSS (GNU time -v). Then it checks memory and
 // scaling on larger dumps of the same shape family (1 GiB and 2 GiB, generated in bench-data/ and
-// deleted afterwards): normlens time per GiB and peak RSS (target < 300 MiB on 2 GiB).
+// deleted afterwards): normlens time per GiB and peak RSS (target < 300 MiB on 2 GiB). With --xl also
+// an 8 GiB dump (needs 8 GiB free in bench-data/; one round): time should stay linear in size
+// (the same s/GiB) and peak RSS bounded by the chunk size, not by the file.
 //   node scripts/bench.mjs [--rounds N] [--shape 16,1024,4096] [--skip-numpy] [--skip-torch]
-//                          [--large-rounds N] [--skip-large] [--keep-large]
+//                          [--large-rounds N] [--skip-large] [--keep-large] [--xl]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,6 +27,7 @@ const skipNumpy = args.includes('--skip-numpy');
 const skipTorch = args.includes('--skip-torch');
 const skipLarge = args.includes('--skip-large');
 const keepLarge = args.includes('--keep-large');
+const xl = args.includes('--xl');
 const dataDir = join(root, 'bench-data');
 const cli = join(root, 'dist', 'cli.js');
 const reference = join(root, 'scripts', 'bench', 'reference_stats.py');
@@ -120,14 +123,17 @@ if (!skipTorch) console.log(`  ratio normlens (whole process) / PyTorch (in proc
 if (!skipNumpy) console.log(`  ratio normlens (whole process) / numpy (in process):   ${fmt(m.normlens / m.numpyInProcess)}`);
 
 if (!skipLarge) {
-  // Same family, more batch rows: 4x (1 GiB) and 8x (2 GiB) the base dump.
-  const scaled = [4, 8].map((k) => [shape[0] * k, ...shape.slice(1)]);
+  // Same family, more batch rows: 4x (1 GiB) and 8x (2 GiB) the base dump; --xl adds 32x (8 GiB).
+  const factors = xl ? [4, 8, 32] : [4, 8];
+  const scaled = factors.map((k) => [shape[0] * k, ...shape.slice(1)]);
   const rows = [{ shape, file, sizeMiB, wall: m.normlens, analysis: m.normlensAnalysis, rss: m.normlensRss, generated: false }];
   for (const s of scaled) {
     const existed = existsSync(fileFor(s));
     const f = generate(s);
     const runs = [];
-    for (let k = 0; k < largeRounds; k++) runs.push(normlens(f));
+    // The 8 GiB dump runs once (each run reads 8 GiB).
+    const n = s[0] >= shape[0] * 32 ? 1 : largeRounds;
+    for (let k = 0; k < n; k++) runs.push(normlens(f));
     rows.push({ shape: s, file: f, sizeMiB: statSync(f).size / MiB, wall: median(runs.map((r) => r.wall)), analysis: median(runs.map((r) => r.analysis)), rss: Math.max(...runs.map((r) => r.rss)), generated: !existed });
   }
   console.log(`\nscaling (normlens analyze --json; median of ${largeRounds} on the larger dumps, RSS is the max):`);
@@ -135,7 +141,13 @@ if (!skipLarge) {
     const gib = r.sizeMiB / 1024;
     console.log(`  ${r.shape.join('x').padEnd(14)} ${(r.sizeMiB.toFixed(0) + ' MiB').padStart(9)}: ${fmt(r.wall)} s whole process (${fmt(r.wall / gib, 2)} s/GiB), analysis ${fmt(r.analysis)} s (${fmt(r.analysis / gib, 2)} s/GiB), peak RSS ${fmt(r.rss, 0)} MiB`);
   }
-  const big = rows[rows.length - 1];
-  console.log(`  2 GiB dump peak RSS: ${fmt(big.rss, 0)} MiB (target < 300 MiB) ${big.rss < 300 ? 'OK' : 'OVER'}`);
+  const twoGiB = rows.find((r) => r.shape[0] === shape[0] * 8) ?? rows[rows.length - 1];
+  console.log(`  2 GiB dump peak RSS: ${fmt(twoGiB.rss, 0)} MiB (target < 300 MiB) ${twoGiB.rss < 300 ? 'OK' : 'OVER'}`);
+  if (xl) {
+    const base = rows[0];
+    const big = rows[rows.length - 1];
+    const perGiB = (r) => r.wall / (r.sizeMiB / 1024);
+    console.log(`  8 GiB dump: ${fmt(big.wall)} s (${fmt(perGiB(big), 2)} s/GiB vs ${fmt(perGiB(base), 2)} s/GiB at ${base.sizeMiB.toFixed(0)} MiB: ${fmt(perGiB(big) / perGiB(base), 2)}x), peak RSS ${fmt(big.rss, 0)} MiB (vs ${fmt(base.rss, 0)} MiB)`);
+  }
   for (const r of rows) if (r.generated && !keepLarge) rmSync(r.file, { force: true });
 }

@@ -7,6 +7,7 @@
  */
 import type { AnalysisReport } from './core/report/analysisReport';
 import type { SweepReport } from './core/report/sweepReport';
+import type { PackedArray } from './core/report/packReport';
 import type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues } from './core/heatmap/tokenHeatmap';
 import type { RpcClientMessage, RpcServerMessage } from './rpc';
 
@@ -57,6 +58,8 @@ export const COMMAND = {
   selectSite: 'normlens.internal.selectSite',
   lastRender: 'normlens.internal.lastRender',
   renderCount: 'normlens.internal.renderCount',
+  /** `'cancel'` or `'runAgain'` the active inspector's analysis (what its page's buttons do). */
+  analysisControl: 'normlens.internal.analysisControl',
 } as const;
 
 /**
@@ -147,10 +150,20 @@ export interface InitMessage {
 /** Host → webview messages. */
 export type HostToWebview =
   | InitMessage
-  /** A finished analysis report for the current options, with the dump's tensors for the pickers. */
-  | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[] }
+  /**
+   * A finished analysis report for the current options, with the dump's tensors for the pickers; its
+   * long number arrays come as binary `arrays` (src/core/report/packReport.ts), put back by the page.
+   */
+  | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[]; arrays?: PackedArray[] }
+  /**
+   * A first look while the exact analysis runs: the report of an evenly spread token subset, its
+   * warnings left out. Shown labelled as a preview, without exports, until `report` replaces it.
+   */
+  | { type: 'preview'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; preview: PreviewInfo; tokens?: string[]; arrays?: PackedArray[] }
   /** Analysis progress, 0..1. */
   | { type: 'progress'; fraction: number; message: string }
+  /** The analysis was cancelled by the user; the page offers to run it again. */
+  | { type: 'cancelled'; message: string }
   /** The document could not be analyzed; `message` says what to do. */
   | { type: 'error'; message: string }
   /** Two reports side by side (the A/B panel). */
@@ -187,6 +200,28 @@ export interface RenderSummary {
   sweepDone?: boolean;
   site?: string;
   input?: string;
+  /** Set while the page shows a preview (a token subset), not the exact report. */
+  preview?: PreviewInfo;
+  /** Whether the export buttons (JSON, Markdown, chart PNG) can be used now. */
+  exportsEnabled?: boolean;
+  /** Timeline of this page, epoch ms (`script`, `init`, `preview`, `report`, `drawn`...); the host adds its own marks. */
+  marks?: TimelineMark[];
+}
+
+/** One named moment of the open → first chart timeline, in epoch milliseconds. */
+export interface TimelineMark {
+  name: string;
+  at: number;
+}
+
+/** What a preview was computed from: an evenly spread subset of the input's tokens. */
+export interface PreviewInfo {
+  /** Tokens the preview analyzed. */
+  sampledTokens: number;
+  /** Tokens of the whole input. */
+  totalTokens: number;
+  /** "Preview from 2,048 of 16,384 tokens". */
+  label: string;
 }
 
 /** Webview → host messages. */
@@ -203,6 +238,10 @@ export type WebviewToHost =
   | { type: 'setOptions'; options: ViewOptions }
   /** Back to the options of the settings (e.g. from an error caused by an option). */
   | { type: 'resetOptions' }
+  /** Run the analysis again with the current options (after a cancel). */
+  | { type: 'runAgain' }
+  /** Cancel the running analysis (the page's Cancel button). */
+  | { type: 'cancelAnalysis' }
   /** The user asked for an action the host performs (export, reveal, open log); checked against the allow-list. */
   | ({ type: 'command' } & WebviewCommand)
   /** A request the host answers with a `reply` carrying the same id (or its cancellation). */

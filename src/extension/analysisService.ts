@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { availableParallelism } from 'node:os';
 import type { AnalysisOptions } from '../core/analysis/plan';
+import { previewOfPlan, type PreviewResult } from '../core/analysis/preview';
 import { NormLensError, isNormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { Dump } from '../core/formats/types';
@@ -73,7 +74,17 @@ export class SharedDump {
 export interface RunControl {
   token?: vscode.CancellationToken;
   onProgress?(fraction: number): void;
+  /** Steps of the run as they happen (`opened`, `planned`, `passes-done`), for timing logs. */
+  onMark?(name: string): void;
+  /**
+   * Wants a preview of a big dump (an evenly spread token subset, src/core/analysis/preview.ts), computed
+   * from the run's own opened dump and plan before the passes start. Never the result of `analyze`.
+   */
+  onPreview?(preview: PreviewResult): void;
 }
+
+/** Dumps at least this large get a preview for callers that want one (smaller ones are done about as soon). */
+export const PREVIEW_MIN_BYTES = 16 * 1024 * 1024;
 
 interface CacheEntry {
   key: string;
@@ -121,7 +132,13 @@ export class AnalysisService implements vscode.Disposable {
     else {
       const cancel = new vscode.CancellationTokenSource();
       const created: CacheEntry = { key, cancel, waiting: 0, settled: false, result: Promise.resolve(undefined as unknown as AnalysisResult) };
-      created.result = this.run(uri, stat, settings, view.site, { token: cancel.token, onProgress: (f) => this.progress.get(created)?.forEach((p) => p(f)) });
+      created.result = this.run(uri, stat, settings, view.site, {
+        token: cancel.token,
+        onProgress: (f) => this.progress.get(created)?.forEach((c) => c.onProgress?.(f)),
+        onMark: (name) => this.progress.get(created)?.forEach((c) => c.onMark?.(name)),
+        onPreview: (p) => this.progress.get(created)?.forEach((c) => c.onPreview?.(p)),
+        wantsPreview: () => [...(this.progress.get(created) ?? [])].some((c) => c.onPreview),
+      });
       created.result.then(
         () => (created.settled = true),
         () => {
@@ -136,7 +153,8 @@ export class AnalysisService implements vscode.Disposable {
     return this.join(entry, control);
   }
 
-  private readonly progress = new Map<CacheEntry, Set<(f: number) => void>>();
+  /** The callers following each unfinished run (progress and timing marks). */
+  private readonly progress = new Map<CacheEntry, Set<RunControl>>();
 
   /** Waits on a shared run as one caller: its own progress and cancellation. */
   private join(entry: CacheEntry, control: RunControl): Promise<AnalysisResult> {
@@ -144,14 +162,14 @@ export class AnalysisService implements vscode.Disposable {
     entry.waiting++;
     const listeners = this.progress.get(entry) ?? new Set();
     this.progress.set(entry, listeners);
-    if (control.onProgress) listeners.add(control.onProgress);
+    listeners.add(control);
     return new Promise<AnalysisResult>((resolve, reject) => {
       let done = false;
       const leave = () => {
         if (done) return false;
         done = true;
         sub?.dispose();
-        if (control.onProgress) listeners.delete(control.onProgress);
+        listeners.delete(control);
         entry.waiting--;
         return true;
       };
@@ -177,7 +195,7 @@ export class AnalysisService implements vscode.Disposable {
     this.progress.delete(entry);
   }
 
-  private async run(uri: vscode.Uri, stat: vscode.FileStat, settings: NormLensSettings, siteName: string | undefined, control: RunControl): Promise<AnalysisResult> {
+  private async run(uri: vscode.Uri, stat: vscode.FileStat, settings: NormLensSettings, siteName: string | undefined, control: RunControl & { wantsPreview?(): boolean }): Promise<AnalysisResult> {
     const started = Date.now();
     const abort = { aborted: false };
     const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
@@ -198,6 +216,20 @@ export class AnalysisService implements vscode.Disposable {
         keepOpen: true,
         ...site,
         ...(control.onProgress ? { onProgress: control.onProgress } : {}),
+        ...(control.onMark ? { onMark: control.onMark } : {}),
+        // A first look before the passes, from this run's dump and plan: the workers start meanwhile.
+        beforePasses: async (dump, plan) => {
+          if (stat.size < PREVIEW_MIN_BYTES || !control.wantsPreview?.()) return;
+          const started = Date.now();
+          const preview = await previewOfPlan(dump, plan, settings.analysis, { cancellation: abort }, fileName(uri)).catch((e: Error) => {
+            log().debug(`no preview of ${uri.toString()}: ${e.message}`);
+            return null;
+          });
+          if (preview && !abort.aborted) {
+            log().info(`preview of ${uri.toString()} in ${Date.now() - started} ms (${preview.label})`);
+            control.onPreview?.(preview);
+          }
+        },
       });
       const { report, roles } = analysis;
       log().info(`analyzed ${uri.toString()} in ${Date.now() - started} ms (${report.timing.workers} workers): ${report.warnings.length} warnings`);

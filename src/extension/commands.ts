@@ -201,7 +201,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     kind ??= (await vscode.window.showQuickPick([{ label: 'JSON', value: 'json' as const, description: 'the full AnalysisReport' }, { label: 'Markdown', value: 'markdown' as const, description: 'a summary for PRs and notes' }], { placeHolder: 'Export the NormLens report as' }))?.value;
     if (!kind) return undefined;
     const session = inspector.sessionFor(uri);
-    const report = session?.result?.report ?? (await analyze(uri));
+    // Never a preview, never a stale report: while the inspector's analysis runs, wait for its exact result.
+    const report = (session?.busy ? (await session.whenAnalyzed())?.report : session?.result?.report) ?? (await analyze(uri));
     if (!report) return undefined;
     const ext = kind === 'json' ? 'json' : 'md';
     const base = fileName(uri).replace(/\.[^.]+$/, '');

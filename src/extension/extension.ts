@@ -35,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
     vscode.window.registerWebviewPanelSerializer(AbPanel.viewType, AbPanel.serializer(service, context.extensionUri)),
     vscode.window.registerWebviewPanelSerializer(ModelPanel.viewType, ModelPanel.serializer(inspector)),
     inspector.onDidChangeActive((session) => {
-      statusBar.update(session?.result?.report, session?.busy ?? false);
+      statusBar.update(session?.result?.report, session?.busy ?? false, session?.preview?.info);
       // A whole-model dump: the side panel follows the chosen site.
       const site = session?.options.site;
       if (session?.result) sidePanel.show({ uri: session.document.uri, title: site !== undefined ? `${session.title} · ${site}` : session.title, report: session.result.report });

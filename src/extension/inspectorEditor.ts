@@ -2,7 +2,10 @@ import * as vscode from 'vscode';
 import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError } from '../core/errors';
 import type { Dump } from '../core/formats/types';
-import { type HostToWebview, type InspectorViewId, type RenderSummary, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
+import type { PreviewResult } from '../core/analysis/preview';
+import type { AnalysisReport } from '../core/report/analysisReport';
+import { packReport } from '../core/report/packReport';
+import { COMMAND, type Heatmap, type HostToWebview, type InspectorViewId, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
 import { AnalysisService, fileName, type AnalysisResult, type DumpHold } from './analysisService';
 import { Disposable } from './disposable';
@@ -22,6 +25,12 @@ export class DumpDocument implements vscode.CustomDocument {
 /** Dumps at least this large show a progress notification with Cancel (smaller: the status bar). */
 const NOTIFY_BYTES = 16 * 1024 * 1024;
 
+/** What the page says after the user cancelled an analysis. */
+const CANCELLED = 'The analysis was cancelled. Run it again, or change an option.';
+
+/** Heatmaps kept per analysis (a revisit of the Tokens view reads nothing). */
+const HEATMAP_CACHE_SIZE = 8;
+
 /** PNG files start with these 8 bytes. */
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -36,6 +45,19 @@ export class InspectorSession extends Disposable {
   private readonly analyzed = new vscode.EventEmitter<AnalysisResult | undefined>();
   /** Fires after each analysis (undefined when it failed). */
   readonly onDidAnalyze = this.analyzed.event;
+  private readonly previewed = new vscode.EventEmitter<PreviewInfo>();
+  /** Fires when a preview is shown while the exact analysis runs. */
+  readonly onDidPreview = this.previewed.event;
+  /** The preview shown while the exact analysis runs (never a result: no exports, no warnings). */
+  preview: { info: PreviewInfo; message: HostToWebview; fraction: () => number } | undefined;
+  /** True when the last run was cancelled by the user (the page offers "Run again"). */
+  cancelled = false;
+  /** Heatmaps of the current analysis by request, computed on first visit of the Tokens view. */
+  private readonly heatmaps = new Map<string, Promise<Heatmap>>();
+  /** Tensors of the last finished analysis (the preview's pickers show them until the new ones come). */
+  private get lastTensors(): TensorSummary[] | undefined {
+    return this.result?.tensors;
+  }
   /** Where the next chart PNG goes (set by the exportChart command), and who waits for it. */
   private chartExport: { target?: vscode.Uri; resolve: (path: string | null) => void; reject: (e: Error) => void } | undefined;
   /** The dump the current analysis opened, held for heatmap requests (released with the next analysis). */
@@ -44,6 +66,8 @@ export class InspectorSession extends Disposable {
   private reopened: Promise<{ dump: Dump; close: () => Promise<void> }> | undefined;
   /** Answers the webview's requests (heatmaps, chart PNGs). */
   readonly requests: RpcServer<WebviewMethods>;
+  /** The host's open → first chart timeline of the current run (epoch ms), logged and added to render summaries. */
+  readonly marks: TimelineMark[] = [{ name: 'open', at: Date.now() }];
 
   constructor(
     readonly document: DumpDocument,
@@ -52,11 +76,19 @@ export class InspectorSession extends Disposable {
   ) {
     super();
     this.register(this.analyzed);
+    this.register(this.previewed);
     this.register(service.watch(document.uri));
     this.requests = new RpcServer<WebviewMethods>((m) => void this.post(m), {
       heatmap: (params) => this.heatmap(params),
       saveChartPng: (params) => this.saveChartPng(params.name, params.dataUrl),
     });
+  }
+
+  /** Records a moment of the timeline and logs it relative to the opening of the editor. */
+  mark(name: string): void {
+    const at = Date.now();
+    this.marks.push({ name, at });
+    log().info(`${this.title}: [timing] ${name} +${at - this.marks[0]!.at} ms`);
   }
 
   /** Takes ownership of a listener for the session's lifetime. */
@@ -79,17 +111,46 @@ export class InspectorSession extends Disposable {
     return this.run !== undefined;
   }
 
-  /** The report message for the current result. */
+  /** The report message for the current result (long number arrays packed as binary). */
   private reportMessage(result: AnalysisResult): HostToWebview {
-    return { type: 'report', report: result.report, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
+    const packed = packReport(pageReport(result.report));
+    return { type: 'report', report: packed.report, arrays: packed.arrays, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
+  }
+
+  /** True once the page has said `ready` (state messages before that are sent by `refill`). */
+  private pageReady = false;
+
+  /** Posts a state message (progress, preview, report, error) once the page listens; `refill` sends the state then. */
+  private postState(message: HostToWebview): Thenable<boolean> {
+    return this.pageReady ? this.post(message) : Promise.resolve(false);
   }
 
   /** Sends the current state to a (re)loaded webview: the report, the error, or a run in progress. */
   refill(): void {
-    if (this.busy) void this.post({ type: 'progress', fraction: 0, message: 'Analyzing' });
-    else if (this.result) void this.post(this.reportMessage(this.result));
+    this.pageReady = true;
+    if (this.busy) {
+      void this.post({ type: 'progress', fraction: 0, message: 'Analyzing' });
+      if (this.preview) void this.post(this.preview.message);
+    } else if (this.result) void this.post(this.reportMessage(this.result));
+    else if (this.cancelled) void this.post({ type: 'cancelled', message: this.error ?? CANCELLED });
     else if (this.error) void this.post({ type: 'error', message: this.error });
     else void this.analyze();
+  }
+
+  /** Cancels the running analysis (the page's Cancel button, the notification's Cancel). */
+  cancel(): void {
+    this.run?.cancel();
+  }
+
+  /** The outcome of the analysis running now (the current result when none runs): what exports wait for. */
+  whenAnalyzed(): Promise<AnalysisResult | undefined> {
+    if (!this.busy) return Promise.resolve(this.result);
+    return new Promise((resolve) => {
+      const sub = this.analyzed.event((r) => {
+        sub.dispose();
+        resolve(r);
+      });
+    });
   }
 
   /** Runs (or re-runs) the analysis with the current options; a newer run supersedes an older one. */
@@ -97,10 +158,17 @@ export class InspectorSession extends Disposable {
     this.run?.cancel();
     const run = new vscode.CancellationTokenSource();
     this.run = run;
+    this.preview = undefined;
+    this.cancelled = false;
+    this.heatmaps.clear();
+    let exact = false;
     const current = () => this.run === run && !this.isDisposed;
     // Listeners hear about the outcome once the run is over (so `busy` is already false).
     let outcome: { result: AnalysisResult | undefined } | undefined;
     let last = 0;
+    // A re-run starts a new timeline (keeps the list short however often options change).
+    if (this.result || this.error) this.marks.splice(0, this.marks.length, { name: 'rerun', at: Date.now() });
+    this.mark('analysis-start');
     // Big dumps get a notification with Cancel; small ones finish too fast for one to be useful.
     const size = await vscode.workspace.fs.stat(this.document.uri).then(
       (st) => st.size,
@@ -112,38 +180,61 @@ export class InspectorSession extends Disposable {
         token.onCancellationRequested(() => run.cancel());
         return this.service.analyze(this.document.uri, this.options, {
           token: run.token,
+          onMark: (name) => current() && this.mark(name),
+          // A first look at a big dump, computed by the run before its passes; shown unless the exact came first.
+          onPreview: (p) => {
+            if (current() && !exact) void this.showPreview(p, () => last);
+          },
           onProgress: (f) => {
             if (!current() || (f - last < 0.02 && f !== 1)) return;
             progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
-            void this.post({ type: 'progress', fraction: f, message: 'Analyzing' });
+            void this.postState({ type: 'progress', fraction: f, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
             last = f;
           },
         });
       });
+      exact = true;
       if (!current()) return;
+      this.mark(`analyzed (pass 1 ${result.report.timing.pass1Ms} ms, pass 2 ${result.report.timing.pass2Ms} ms, ${result.report.timing.workers} workers)`);
       this.result = result;
+      this.preview = undefined;
       this.error = undefined;
       this.releaseDump();
       this.heldDump = result.dump.acquire();
-      await this.post(this.reportMessage(result));
+      const message = this.reportMessage(result);
+      this.mark('report-packed');
+      await this.postState(message);
+      this.mark('report-posted');
       outcome = { result };
     } catch (e) {
+      exact = true;
       if (!current()) return;
-      const message = run.token.isCancellationRequested
-        ? 'The analysis was cancelled. Change an option, or reopen the file, to run it again.'
-        : isNormLensError(e)
-          ? e.message
-          : `unexpected error: ${(e as Error).message}`;
+      const cancelled = run.token.isCancellationRequested;
+      const message = cancelled ? CANCELLED : isNormLensError(e) ? e.message : `unexpected error: ${(e as Error).message}`;
       log().warn(`${this.title}: ${message}`);
       this.result = undefined;
+      this.preview = undefined;
       this.error = message;
-      await this.post({ type: 'error', message });
+      this.cancelled = cancelled;
+      await this.postState(cancelled ? { type: 'cancelled', message } : { type: 'error', message });
       outcome = { result: undefined };
     } finally {
       if (this.run === run) this.run = undefined;
       run.dispose();
       if (outcome && !this.isDisposed) this.analyzed.fire(outcome.result);
     }
+  }
+
+  /** Shows a run's preview: labelled, without warnings, exports or heatmap in the page; the status bar says "preview". */
+  private async showPreview(p: PreviewResult, fraction: () => number): Promise<void> {
+    this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens, pass 1 ${p.report.timing.pass1Ms} ms, pass 2 ${p.report.timing.pass2Ms} ms)`);
+    const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label };
+    const packed = packReport(pageReport(p.report));
+    const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, options: this.options, tensors: this.lastTensors ?? [], preview: info };
+    this.preview = { info, message, fraction };
+    this.previewed.fire(info);
+    await this.postState(message);
+    this.mark('preview-posted');
   }
 
   /** Changes view options from the webview and re-runs; `reset` goes back to the settings. */
@@ -160,6 +251,10 @@ export class InspectorSession extends Disposable {
 
   /** Asks the webview for its current chart as PNG and saves it (to `target`, else where the user picks). */
   exportChart(target?: vscode.Uri): Promise<string | null> {
+    if (!this.result || this.busy) {
+      void vscode.window.showInformationMessage(`NormLens: the chart can be saved once the exact analysis of ${this.title} is done${this.preview ? ' (the page shows a preview now)' : ''}.`);
+      return Promise.resolve(null);
+    }
     this.chartExport?.reject(new Error('superseded by a newer export'));
     return new Promise((resolve, reject) => {
       this.chartExport = { ...(target ? { target } : {}), resolve, reject };
@@ -168,7 +263,21 @@ export class InspectorSession extends Disposable {
   }
 
   /** A tokens × features grid of the analyzed input, read from the dump the analysis opened. */
-  private async heatmap(params: WebviewMethods['heatmap']['params']): Promise<WebviewMethods['heatmap']['result']> {
+  private heatmap(params: WebviewMethods['heatmap']['params']): Promise<WebviewMethods['heatmap']['result']> {
+    const key = JSON.stringify(params);
+    let hm = this.heatmaps.get(key);
+    if (!hm) {
+      hm = this.computeHeatmap(params);
+      hm.catch(() => this.heatmaps.delete(key));
+      this.heatmaps.set(key, hm);
+      // Oldest first in a Map: drop beyond the cache size.
+      for (const k of this.heatmaps.keys()) if (this.heatmaps.size > HEATMAP_CACHE_SIZE) this.heatmaps.delete(k);
+    }
+    return hm;
+  }
+
+  /** Reads the analyzed input once for a heatmap request (the Tokens view asks only when shown). */
+  private async computeHeatmap(params: WebviewMethods['heatmap']['params']): Promise<WebviewMethods['heatmap']['result']> {
     const r = this.result?.report;
     if (!r) throw new Error('no analysis yet');
     const dump = this.heldDump?.dump ?? (await (this.reopened ??= this.service.open(this.document.uri))).dump;
@@ -213,9 +322,16 @@ export class InspectorSession extends Disposable {
     await this.post({ type: 'showView', view });
   }
 
-  onRendered(summary: RenderSummary): void {
+  /** Records what the page drew (with the host's marks merged into its timeline) and returns it. */
+  onRendered(summary: RenderSummary): RenderSummary {
+    // The page's marks and the host's, in time order: the whole timeline in one place for tests and logs.
+    const marks = [...this.marks.map((m) => ({ name: `host:${m.name}`, at: m.at })), ...(summary.marks ?? []).map((m) => ({ name: `webview:${m.name}`, at: m.at }))].sort((a, b) => a.at - b.at);
+    summary = { ...summary, marks };
+    const t0 = this.marks[0]!.at;
+    log().info(`${this.title}: [timing] rendered ${summary.preview ? 'preview' : summary.view}: ${marks.map((m) => `${m.name} +${m.at - t0}`).join(', ')}`);
     this.lastRender = summary;
     for (const w of this.renderWaiters.splice(0)) w(summary);
+    return summary;
   }
 
   /** Resolves with the next render summary. */
@@ -230,6 +346,22 @@ export class InspectorSession extends Disposable {
     this.requests.abortAll();
     super.dispose();
   }
+}
+
+/**
+ * The report as the inspector page gets it: without the full per-token arrays it does not draw
+ * (token rstd, output moments of each norm, RMS per token: the page draws their `series`), which are
+ * most of a big dump's report; LayerNorm's per-token mean and var stay (the per-batch-element charts).
+ * Exports and commands use the full report.
+ */
+export function pageReport(report: AnalysisReport): AnalysisReport {
+  const ln = report.layerNorm.perToken;
+  return {
+    ...report,
+    layerNorm: { ...report.layerNorm, perToken: { mean: ln.mean, var: ln.var, rstd: [], outputMean: [], outputStd: [] } },
+    rmsNorm: { ...report.rmsNorm, perToken: { rms: [], outputMean: [], outputStd: [] } },
+    batchNorm: { ...report.batchNorm, perToken: { outputMean: [], outputStd: [] } },
+  };
 }
 
 /** Decodes a PNG data URL from a webview canvas, refusing anything that is not a PNG. */
@@ -278,6 +410,15 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (affectsAnalysis(e)) for (const s of this.sessions) this.reanalyze(s);
       }),
+      // What the page's Cancel and "Run again" buttons do, for tests and keybindings.
+      vscode.commands.registerCommand(COMMAND.analysisControl, (action?: unknown) => {
+        const s = this.active;
+        if (!s) return false;
+        if (action === 'cancel') s.cancel();
+        else if (action === 'runAgain') void s.analyze();
+        else return false;
+        return true;
+      }),
     );
   }
 
@@ -323,10 +464,15 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     this.setFocused(session);
     panel.webview.options = webviewOptions(this.context.extensionUri);
     panel.webview.html = renderWebviewHtml(panel.webview, this.context.extensionUri, 'inspector', session.title);
+    // The analysis starts now, while the page loads (hundreds of ms); the page gets its state on `ready`.
+    // A whole-model dump first lists its sites (headers only) to analyze the chosen site.
+    if (model) void model.prepare().finally(() => void session.analyze());
+    else void session.analyze();
     session.track(
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
         switch (m.type) {
           case 'ready': {
+            session.mark('webview-ready');
             const view = this.pendingViews.get(document.uri.toString());
             this.pendingViews.delete(document.uri.toString());
             void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(view ? { view } : {}) });
@@ -343,14 +489,19 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
             break;
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
-            session.onRendered(m.summary);
-            this.noteRender(m.summary);
+            this.noteRender(session.onRendered(m.summary));
             break;
           case 'setOptions':
             session.setOptions(m.options);
             break;
           case 'resetOptions':
             session.setOptions({}, true);
+            break;
+          case 'runAgain':
+            void session.analyze();
+            break;
+          case 'cancelAnalysis':
+            session.cancel();
             break;
           case 'command':
             runWebviewCommand(m, { from: session.title, uri: document.uri, reveal: (_uri, view) => session.showView(view) });
@@ -363,6 +514,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
       }),
     );
     session.track(session.onDidAnalyze(() => this.activeChanged.fire(this.focusedSession)));
+    session.track(session.onDidPreview(() => this.activeChanged.fire(this.focusedSession)));
     session.track(
       panel.onDidChangeViewState(() => {
         if (panel.active) this.setFocused(session);

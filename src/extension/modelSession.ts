@@ -45,14 +45,16 @@ export class ModelSession implements vscode.Disposable {
     return this.sites.map((s) => s.name);
   }
 
+  private prepared: Promise<void> | undefined;
+
   /**
-   * Called when the webview is (re)loaded, before the first analysis: lists the sites, chooses the
-   * site (the webview's restored one, the session's, else the first) and starts the sweep once.
+   * Lists the sites from the headers (once) and chooses the first site, before the first analysis
+   * starts (the editor awaits it: a whole-model dump analyzes its chosen site, not the whole file).
    */
-  async ready(restoredSite?: string): Promise<void> {
-    const uri = this.session.document.uri;
-    if (uri.scheme !== 'file') return;
-    if (!this.started) {
+  prepare(): Promise<void> {
+    this.prepared ??= (async () => {
+      const uri = this.session.document.uri;
+      if (uri.scheme !== 'file') return;
       try {
         const stat = await vscode.workspace.fs.stat(uri);
         const listing = await this.sweeps.list(uri);
@@ -63,10 +65,20 @@ export class ModelSession implements vscode.Disposable {
         log().debug(`${fileName(uri)}: no site listing (${(e as Error).message})`);
         return;
       }
-    }
+      const site = chooseSite(this.siteNames, this.session.options.site);
+      if (this.isModel && site !== undefined) this.session.options = { ...this.session.options, site };
+    })();
+    return this.prepared;
+  }
+
+  /**
+   * Called when the webview is (re)loaded: sends the sites (switching to the site the page's saved
+   * state had chosen, after a window reload) and the sweep, starting the sweep once.
+   */
+  async ready(restoredSite?: string): Promise<void> {
+    await this.prepare();
     if (!this.isModel) return;
-    const site = chooseSite(this.siteNames, this.session.options.site ?? restoredSite);
-    if (site !== undefined && this.session.options.site !== site) this.session.options = { ...this.session.options, site };
+    if (restoredSite !== undefined && restoredSite !== this.session.options.site && !this.started) this.select(restoredSite);
     await this.postSites();
     if (!this.started) {
       this.started = true;

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { AnalysisReport } from '../core/report/analysisReport';
+import type { PreviewInfo } from '../protocol';
 
 /** The status-bar item for the active dump: shape, dtype and warnings; click opens the side panel. */
 export class DumpStatusBar implements vscode.Disposable {
@@ -10,8 +11,16 @@ export class DumpStatusBar implements vscode.Disposable {
     this.item.command = 'normlens.compareNorms';
   }
 
-  /** Shows the report's summary, or hides the item when there is none. */
-  update(report: AnalysisReport | undefined, busy = false): void {
+  /** Shows the report's summary, or hides the item when there is none; while a preview shows, says so. */
+  update(report: AnalysisReport | undefined, busy = false, preview?: PreviewInfo): void {
+    if (busy && preview) {
+      // Never the preview's numbers here: they are not the dump's.
+      this.item.text = '$(sync~spin) NormLens preview';
+      this.item.tooltip = `NormLens shows a preview (${preview.label.replace(/^Preview from /, 'from ')}); the exact analysis is running.`;
+      this.item.backgroundColor = undefined;
+      this.item.show();
+      return;
+    }
     if (!report) {
       if (busy) {
         this.item.text = '$(sync~spin) NormLens';

@@ -44,6 +44,10 @@ export interface AnalyzeFileOptions extends AnalysisRunHooks {
   readonly layerAxis?: number;
   /** The tensor `layerAxis` splits (default: the input of the dump's only site). */
   readonly layerTensor?: string;
+  /** Called at each step of the run (`opened`, `planned`, `passes-done`), for timing logs. */
+  readonly onMark?: (name: string) => void;
+  /** Runs once the dump is open and planned, before the passes (while workers start): a preview. */
+  readonly beforePasses?: (dump: Dump, plan: AnalysisPlan) => Promise<void>;
 }
 
 /**
@@ -209,6 +213,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
   let keep = false;
   try {
     const whole = await openDump(source, options.open);
+    options.onMark?.('opened');
     const infos = whole.tensors.map((t) => t.info);
     let dump = whole;
     let a: AnalysisOptions = options.analysis ?? {};
@@ -225,6 +230,8 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
     const roles =
       a.roles ?? guessRoles(infos, { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
     const plan = await planAnalysis(dump, { ...a, roles });
+    options.onMark?.('planned');
+    await options.beforePasses?.(dump, plan);
     const elements = plan.tokens * plan.features;
     const useWorkers = path !== null && wanted > 0 && elements >= minElements;
     const described = { description: source.description, format: dump.format };
@@ -242,6 +249,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       pool.limit(count);
       report = await executeAnalysis(plan, pool.executorFor(target ?? { path }, count), described, options);
     }
+    options.onMark?.('passes-done');
     keep = options.keepOpen === true;
     return {
       report,

@@ -1,6 +1,7 @@
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
+import { unpackReport } from '../../src/core/report/packReport';
 import { MAX_BINS, MIN_BINS } from '../../src/core/analysis/plan';
-import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type TensorSummary, type ViewOptions } from '../../src/protocol';
+import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions } from '../../src/protocol';
 import { ChartRegistry } from '../shared/charts';
 import { fmtShape, h } from '../shared/dom';
 import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState, setRenderContext } from '../shared/host';
@@ -26,6 +27,21 @@ interface InspectorState {
   /** Scroll position of the page. */
   scrollY?: number;
 }
+
+/** This page's open → first chart timeline (epoch ms), sent with every render summary. */
+const marks: TimelineMark[] = [{ name: 'script', at: performance.timeOrigin + performance.now() }];
+function mark(name: string): void {
+  marks.push({ name, at: performance.timeOrigin + performance.now() });
+}
+
+/** Tells the host what is drawn, with the timeline and whether this is a preview. */
+function rendered(summary: RenderSummary): void {
+  mark(`drawn:${summary.view}`);
+  reportRendered({ ...summary, ...(preview ? { preview } : {}), exportsEnabled: exportsEnabled(), marks: marks.slice(-MAX_MARKS) });
+}
+
+/** Marks kept in a summary (a long session would otherwise grow them without end). */
+const MAX_MARKS = 32;
 
 const app = document.getElementById('app')!;
 const charts = new ChartRegistry();
@@ -55,6 +71,8 @@ function selectSite(site: string): void {
   persist();
   postToHost({ type: 'selectSite', site });
 }
+/** Set while the page shows a preview: what it was computed from. */
+let preview: PreviewInfo | undefined;
 
 function persist(): void {
   saveState<InspectorState>({ ...state, scrollY: window.scrollY });
@@ -122,19 +140,44 @@ function controls(r: AnalysisReport): HTMLElement {
   );
 }
 
-/** Export actions, at the right of the page header. */
+/** Export actions, at the right of the page header; disabled while a preview shows (they wait for the exact report). */
 function exportButtons(): HTMLElement {
+  const off = preview !== undefined;
+  const why = (title: string) => (off ? 'Exports wait for the exact report (this is a preview)' : title);
   return h(
     'div',
     { class: 'header-actions', role: 'toolbar', 'aria-label': 'export' },
-    h('vscode-button', { secondary: true, title: 'Save the full report as JSON', onclick: () => postToHost({ type: 'command', command: COMMAND.exportReport, args: ['json'] }) }, 'Export JSON'),
-    h('vscode-button', { secondary: true, title: 'Save a Markdown summary', onclick: () => postToHost({ type: 'command', command: COMMAND.exportReport, args: ['markdown'] }) }, 'Export Markdown'),
-    h('vscode-button', { secondary: true, title: 'Save the first chart of this view as PNG', onclick: () => void exportCharts() }, 'Save chart PNG'),
+    h('vscode-button', { secondary: true, disabled: off, class: 'export', title: why('Save the full report as JSON'), onclick: () => !preview && postToHost({ type: 'command', command: COMMAND.exportReport, args: ['json'] }) }, 'Export JSON'),
+    h('vscode-button', { secondary: true, disabled: off, class: 'export', title: why('Save a Markdown summary'), onclick: () => !preview && postToHost({ type: 'command', command: COMMAND.exportReport, args: ['markdown'] }) }, 'Export Markdown'),
+    h('vscode-button', { secondary: true, disabled: off, class: 'export', title: why('Save the first chart of this view as PNG'), onclick: () => void exportCharts() }, 'Save chart PNG'),
   );
+}
+
+/** Whether the export buttons on the page can be used (what render summaries report). */
+function exportsEnabled(): boolean {
+  const buttons = [...document.querySelectorAll<HTMLElement & { disabled: boolean }>('vscode-button.export')];
+  return buttons.length > 0 && buttons.every((b) => !b.disabled);
+}
+
+/** The preview banner: what the numbers are from, and the exact run's progress. */
+function previewBanner(p: PreviewInfo, fraction: number): HTMLElement {
+  return h(
+    'div',
+    { class: 'preview-banner', role: 'status', 'aria-live': 'polite' },
+    h('vscode-progress-ring', null),
+    h('div', null, h('strong', null, `${p.label} — exact analysis ${Math.round(fraction * 100)}%…`), h('div', { class: 'muted' }, 'Every number below (shapes included) describes that subset only. Warnings, exports and the Tokens heatmap wait for the exact report, which replaces this page.')),
+    cancelButton(),
+  );
+}
+
+/** Stops the running analysis (the host keeps the page usable: "Run again"). */
+function cancelButton(): HTMLElement {
+  return h('vscode-button', { secondary: true, id: 'cancel-analysis', onclick: () => postToHost({ type: 'cancelAnalysis' }) }, 'Cancel');
 }
 
 /** Saves the first chart of the current view (or the heatmap) as PNG through the host. */
 async function exportCharts(): Promise<void> {
+  if (preview) return;
   const id = charts.chartIds()[0];
   const canvas = document.querySelector<HTMLCanvasElement>('canvas.heatmap');
   const dataUrl = id ? charts.chartPng(id) : canvas?.toDataURL('image/png');
@@ -143,7 +186,9 @@ async function exportCharts(): Promise<void> {
 }
 
 function header(r: AnalysisReport | undefined): HTMLElement {
-  const sub = r
+  const sub = preview
+    ? preview.label
+    : r
     ? `${r.source.format} · ${r.input.name} ${r.input.dtype} ${fmtShape(r.input.shape)} · feature axis ${r.layout.featureAxis} · ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`
     : '';
   return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), hasModelView(model) ? sitePicker(model, selectSite) : null, r ? exportButtons() : null);
@@ -154,6 +199,7 @@ function viewContext(r: AnalysisReport): ViewContext {
     report: r,
     charts,
     show: (v) => selectView(v),
+    preview: preview !== undefined,
     batchElement: state.batchElement,
     setBatchElement: (b) => {
       state.batchElement = b;
@@ -186,7 +232,9 @@ function renderReport(): void {
     }
   });
   progressEl = h('div', { class: 'progress', hidden: true });
-  app.replaceChildren(header(r), controls(r), progressEl, tabs, viewHost);
+  // A preview has no option controls (a change would re-run anyway) and says what it is first.
+  app.classList.toggle('is-preview', preview !== undefined);
+  app.replaceChildren(header(r), preview ? previewBanner(preview, previewFraction) : controls(r), progressEl, tabs, viewHost);
   app.setAttribute('aria-busy', 'false');
   renderView();
 }
@@ -242,6 +290,11 @@ function renderView(): void {
       el = replayView(ctx);
       break;
     case VIEW.tokens:
+      if (preview) {
+        // The heatmap reads the whole input: it comes with the exact report.
+        el = h('div', { class: 'view' }, h('section', { class: 'card' }, h('h2', null, 'Tokens × features'), h('p', { class: 'muted preview-note' }, 'The heatmap is drawn from the whole dump once the exact analysis is done.')));
+        break;
+      }
       asyncRender = true;
       el = tokensView({
         tokens: r.layout.tokens,
@@ -255,14 +308,14 @@ function renderView(): void {
         },
         request: (params: HeatmapRequest) => hostRequests.request('heatmap', params),
         charts,
-        onRendered: () => reportRendered(charts.summary(VIEW.tokens, r.warnings.map((w) => w.code))),
+        onRendered: () => rendered(charts.summary(VIEW.tokens, r.warnings.map((w) => w.code))),
       });
       break;
   }
   viewHost.replaceChildren(el);
   if (!asyncRender) {
     // Charts are created in microtasks after the view is in the DOM (they need its width).
-    setTimeout(() => reportRendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
+    setTimeout(() => rendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
   }
 }
 
@@ -291,12 +344,41 @@ function renderError(message: string): void {
     ),
   );
   app.setAttribute('aria-busy', 'false');
-  reportRendered(charts.summary('error', [], message));
+  rendered(charts.summary('error', [], message));
 }
 
+/** After a cancel: what happened and a way to run the analysis again. */
+function renderCancelled(message: string): void {
+  charts.clear();
+  report = undefined;
+  preview = undefined;
+  app.classList.remove('is-preview');
+  app.replaceChildren(
+    header(undefined),
+    h(
+      'section',
+      { class: 'card', role: 'status' },
+      h('h2', null, 'Analysis cancelled'),
+      h('p', null, message),
+      h('div', { class: 'toolbar' }, h('vscode-button', { id: 'run-again', onclick: () => postToHost({ type: 'runAgain' }) }, 'Run again'), h('vscode-button', { secondary: true, onclick: () => postToHost({ type: 'command', command: COMMAND.showLog }) }, 'Show Log')),
+    ),
+  );
+  app.setAttribute('aria-busy', 'false');
+  rendered(charts.summary('cancelled', []));
+}
+
+/** Progress of the exact run shown with a preview. */
+let previewFraction = 0;
+
 function renderProgress(fraction: number, message: string): void {
+  if (preview) {
+    previewFraction = fraction;
+    const banner = app.querySelector('.preview-banner strong');
+    if (banner) banner.textContent = `${preview.label} — exact analysis ${Math.round(fraction * 100)}%…`;
+    return;
+  }
   if (!report) {
-    app.replaceChildren(header(undefined), h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `${message} ${Math.round(fraction * 100)}%`)));
+    app.replaceChildren(header(undefined), h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `${message} ${Math.round(fraction * 100)}%`), fraction > 0 ? cancelButton() : null));
     return;
   }
   if (progressEl) {
@@ -308,6 +390,7 @@ function renderProgress(fraction: number, message: string): void {
 onHostMessage((m: HostToWebview) => {
   switch (m.type) {
     case 'init':
+      mark('init');
       title = m.title;
       if (m.uri) {
         state.uri = m.uri;
@@ -335,9 +418,24 @@ onHostMessage((m: HostToWebview) => {
       setRenderContext({ swept: m.sweep.sites.length, sweepDone: m.done });
       if (report && state.view === VIEW.model) renderView();
       break;
+    case 'preview':
+      mark('preview');
+      preview = m.preview;
+      report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
+      setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
+      tensors = m.tensors;
+      tokenLabels = m.tokens;
+      renderReport();
+      break;
+    case 'cancelled':
+      renderCancelled(m.message);
+      break;
     case 'report':
-      report = m.report;
-      setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: m.report.input.name });
+      mark('report');
+      preview = undefined;
+      previewFraction = 0;
+      report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
+      setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
       tensors = m.tensors;
       tokenLabels = m.tokens;
       options = m.options;
@@ -348,6 +446,8 @@ onHostMessage((m: HostToWebview) => {
       renderProgress(m.fraction, m.message);
       break;
     case 'error':
+      preview = undefined;
+      app.classList.remove('is-preview');
       renderError(m.message);
       break;
     case 'exportChart':

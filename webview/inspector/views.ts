@@ -82,6 +82,8 @@ export interface ViewContext {
   /** Current selection of the per-batch-element charts. */
   batchElement: number;
   setBatchElement(b: number): void;
+  /** True while the page shows a preview: warnings are not judged from it. */
+  preview?: boolean;
 }
 
 function section(title: string, ...children: (Node | string | null | false)[]): HTMLElement {
@@ -149,6 +151,7 @@ function severityLabel(w: AnalysisWarning): string {
 
 /** The warnings list; each links to the view that shows the evidence. */
 export function warningList(ctx: ViewContext, warnings: AnalysisWarning[], filter?: (w: AnalysisWarning) => boolean, here: ViewId = VIEW.overview): HTMLElement {
+  if (ctx.preview) return h('p', { class: 'muted preview-note' }, 'Warnings come with the exact analysis: a preview judges nothing.');
   const shown = filter ? warnings.filter(filter) : warnings;
   if (shown.length === 0) return h('p', { class: 'ok' }, 'No warnings: nothing here looks off.');
   return h(
@@ -211,7 +214,7 @@ export function overviewView(ctx: ViewContext): HTMLElement {
         stat('±Inf', fmtInt(g.posInf + g.negInf)),
       ),
     ),
-    section(`Warnings (${r.warnings.length})`, warningList(ctx, r.warnings)),
+    section(ctx.preview ? 'Warnings' : `Warnings (${r.warnings.length})`, warningList(ctx, r.warnings)),
     section('Tensors', tensorTable),
     section('Input distribution', histogramBlock(ctx, 'overview-input', `Values of ${r.input.name}`, 'value', [{ label: r.input.name, hist: r.histograms.input, color: COLOR.input }])),
   );

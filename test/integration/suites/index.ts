@@ -4,6 +4,7 @@ import './inspector.test';
 import './commands.test';
 import './settings.test';
 import './largeFile.test';
+import './preview.test';
 import './screenshots.test';
 import './virtualFs.test';
 import './hostPath.test';

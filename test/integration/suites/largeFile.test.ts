@@ -3,11 +3,12 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { closeAll, openAndRender } from '../support';
+import type { RenderSummary } from '../../../src/protocol';
+import { closeAll, openAndRender, renderMatching } from '../support';
 
-/** Writes a (16, 1024, 4096) float32 .npy (256 MiB) of seeded pseudo-random activations, in chunks. */
-function writeLargeNpy(path: string): void {
-  const shape = [16, 1024, 4096];
+/** Writes a (B, 1024, 4096) float32 .npy (B = 16: 256 MiB) of seeded pseudo-random activations, in chunks. */
+export function writeLargeNpy(path: string, batch = 16): void {
+  const shape = [batch, 1024, 4096];
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
   header = header.padEnd(128 - 10 - 1, ' ') + '\n';
   const fd = openSync(path, 'w');
@@ -22,7 +23,7 @@ function writeLargeNpy(path: string): void {
     const row = 4096;
     const chunk = new Float32Array(row * 256);
     let s = 12345;
-    for (let t = 0; t < 16 * 1024; t += 256) {
+    for (let t = 0; t < batch * 1024; t += 256) {
       for (let i = 0; i < chunk.length; i++) {
         s = (s * 1103515245 + 12345) >>> 0;
         const f = i % row;
@@ -34,6 +35,21 @@ function writeLargeNpy(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The render's timeline (host and webview marks) in ms after `t0`, one `name +ms` per step. */
+export function timeline(marks: readonly { name: string; at: number }[] | undefined, t0: number): string {
+  return (marks ?? []).map((m) => `${m.name} +${Math.round(m.at - t0)}`).join(', ');
+}
+
+/** The exact report of the 256 MiB dump: no preview label, exports on, its warnings. */
+export function assertExact(s: RenderSummary): void {
+  assert.equal(s.preview, undefined);
+  assert.equal(s.view, 'overview');
+  assert.equal(s.error, undefined);
+  assert.ok(s.charts.length > 0);
+  assert.equal(s.exportsEnabled, true);
+  assert.ok(s.warnings.includes('outlier-feature'), 'feature 1234 carries massive activations');
 }
 
 describe('A 256 MiB dump', () => {
@@ -48,15 +64,47 @@ describe('A 256 MiB dump', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('opens in the inspector and draws its first chart (time logged)', async function () {
+  it('opens in the inspector: a preview at once, then the exact first chart (times logged)', async function () {
     this.timeout(180000);
     const started = Date.now();
-    const s = await openAndRender(vscode.Uri.file(file));
-    const ms = Date.now() - started;
-    console.log(`[normlens-test] 256 MiB .npy: first chart rendered ${ms} ms after opening`);
-    assert.equal(s.view, 'overview');
-    assert.equal(s.error, undefined);
-    assert.ok(s.charts.length > 0);
-    assert.ok(s.warnings.includes('outlier-feature'), 'feature 1234 carries massive activations');
+    const first = await openAndRender(vscode.Uri.file(file));
+    const exact = first.preview ? await renderMatching('inspector', 'the exact report', (s) => !s.preview && s.view === 'overview', 120000) : first;
+    const drawn = (exact.marks ?? []).filter((m) => m.name === 'webview:drawn:overview');
+    const at = (m: { at: number } | undefined) => (m ? `${Math.round(m.at - started)} ms` : 'n/a');
+    console.log(`[normlens-test] 256 MiB .npy: preview drawn ${first.preview ? at(drawn[0]) : 'n/a (none)'}, exact first chart drawn ${at(drawn[drawn.length - 1])} after opening`);
+    console.log(`[normlens-test] 256 MiB .npy timeline: ${timeline(exact.marks, started)}`);
+    assert.ok(first.preview, 'a preview came before the exact report');
+    assert.match(first.preview.label, /^Preview from [\d,]+ of 16,384 tokens$/);
+    assert.deepEqual(first.warnings, [], 'no warnings from a preview');
+    assert.equal(first.exportsEnabled, false, 'exports wait for the exact report');
+    assertExact(exact);
+  });
+});
+
+// A 2 GiB dump, only when asked for (NORMLENS_TEST_XL=1: writing it takes a while and needs 2 GiB of disk).
+(process.env.NORMLENS_TEST_XL ? describe : describe.skip)('A 2 GiB dump (NORMLENS_TEST_XL=1)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'normlens-xl-'));
+  const file = join(dir, 'activations-2gib.npy');
+  before(function () {
+    this.timeout(600000);
+    writeLargeNpy(file, 128);
+  });
+  after(async () => {
+    await closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows a preview, then the exact report (times logged)', async function () {
+    this.timeout(600000);
+    const started = Date.now();
+    const first = await openAndRender(vscode.Uri.file(file));
+    const exact = first.preview ? await renderMatching('inspector', 'the exact report', (s) => !s.preview && s.view === 'overview', 590000) : first;
+    const drawn = (exact.marks ?? []).filter((m) => m.name === 'webview:drawn:overview');
+    console.log(`[normlens-test] 2 GiB .npy: preview drawn ${first.preview ? `${Math.round(drawn[0]!.at - started)} ms` : 'n/a'}, exact first chart drawn ${Math.round(drawn[drawn.length - 1]!.at - started)} ms after opening`);
+    console.log(`[normlens-test] 2 GiB .npy timeline: ${timeline(exact.marks, started)}`);
+    assert.ok(first.preview);
+    assert.match(first.preview.label, /^Preview from [\d,]+ of 131,072 tokens$/);
+    assert.equal(exact.preview, undefined);
+    assert.ok(exact.warnings.includes('outlier-feature'));
   });
 });

@@ -1,0 +1,132 @@
+import { strict as assert } from 'node:assert';
+import { analyzeDump } from '../../../src/core/analysis/analyze';
+import { analyzePreview, chooseTokenSubset, evenlySpread, previewLabel } from '../../../src/core/analysis/preview';
+import { planAnalysis } from '../../../src/core/analysis/plan';
+import type { AnalysisReport } from '../../../src/core/report/analysisReport';
+import { packReport, unpackReport } from '../../../src/core/report/packReport';
+import { memoryDump, normalGenerator } from '../analysis/memoryDump';
+
+/** Values of a (B, T, F) input: normal, a per-feature offset, and one massive feature. */
+function activations(B: number, T: number, F: number, seed = 1): Float32Array {
+  const g = normalGenerator(seed);
+  const x = new Float32Array(B * T * F);
+  for (let i = 0; i < x.length; i++) {
+    const f = i % F;
+    x[i] = g() * (1 + (f % 5) * 0.3) + (f % 7) * 0.1 + (f === 3 ? 40 : 0);
+  }
+  return x;
+}
+
+/** The statistics a preview must share exactly with the analysis of its subset written as its own array. */
+function sameStatistics(preview: AnalysisReport, subset: AnalysisReport): void {
+  assert.deepEqual(preview.global, subset.global);
+  assert.deepEqual(preview.layout, subset.layout);
+  assert.deepEqual(preview.layerNorm.perToken, subset.layerNorm.perToken);
+  assert.deepEqual(preview.rmsNorm.perToken, subset.rmsNorm.perToken);
+  assert.deepEqual(preview.batchNorm.perFeature, subset.batchNorm.perFeature);
+  assert.deepEqual(preview.histograms, subset.histograms);
+}
+
+describe('preview: an evenly spread token subset, analyzed exactly', () => {
+  it('spreads indices evenly from the first', () => {
+    assert.deepEqual(evenlySpread(10, 5), [0, 2, 4, 6, 8]);
+    assert.deepEqual(evenlySpread(16384, 2048).slice(0, 3), [0, 8, 16]);
+    assert.deepEqual(evenlySpread(3, 5), [0, 1, 2]);
+  });
+
+  it('labels the subset it was computed from', () => {
+    assert.equal(previewLabel(2048, 16384), 'Preview from 2,048 of 16,384 tokens');
+  });
+
+  it('feature-last (B, T, F): whole token rows per batch element, statistics exact on the subset', async () => {
+    const [B, T, F] = [4, 64, 16];
+    const x = activations(B, T, F);
+    const mask = Float64Array.from({ length: B * T }, (_, i) => (i % T < T - 5 * (i % B) ? 1 : 0));
+    const dump = memoryDump([
+      { name: 'hidden_states', shape: [B, T, F], values: x },
+      { name: 'attention_mask', shape: [B, T], dtype: 'float64', values: mask },
+    ]);
+    const preview = await analyzePreview(dump, {}, {}, 'test', 32);
+    assert.ok(preview);
+    assert.equal(preview.sampledTokens, 32);
+    assert.equal(preview.totalTokens, 256);
+    assert.equal(preview.label, 'Preview from 32 of 256 tokens');
+    assert.deepEqual(preview.report.warnings, [], 'a preview carries no warnings');
+
+    // The subset written as its own array: 8 positions (stride 8) of each of the 4 batch elements.
+    const m = 8;
+    const sub = new Float32Array(B * m * F);
+    const subMask = new Float64Array(B * m);
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < m; j++) {
+        const t = b * T + j * 8;
+        sub.set(x.subarray(t * F, (t + 1) * F), (b * m + j) * F);
+        subMask[b * m + j] = mask[t]!;
+      }
+    }
+    const exact = await analyzeDump(memoryDump([
+      { name: 'hidden_states', shape: [B, m, F], values: sub },
+      { name: 'attention_mask', shape: [B, m], dtype: 'float64', values: subMask },
+    ]));
+    sameStatistics(preview.report, exact);
+    assert.equal(exact.layout.validTokens, preview.report.layout.validTokens);
+  });
+
+  it('rank 2 (T, F): tokens at an even stride', async () => {
+    const [T, F] = [1000, 8];
+    const x = activations(1, T, F, 7);
+    const preview = await analyzePreview(memoryDump([{ name: 'x', shape: [T, F], values: x }]), {}, {}, 'test', 100);
+    assert.ok(preview);
+    const idx = evenlySpread(T, 100);
+    const sub = new Float32Array(100 * F);
+    idx.forEach((t, k) => sub.set(x.subarray(t * F, (t + 1) * F), k * F));
+    const exact = await analyzeDump(memoryDump([{ name: 'x', shape: [100, F], values: sub }]));
+    sameStatistics(preview.report, exact);
+  });
+
+  it('channels-first (N, C, L): evenly spread samples and runs of positions, bounded reads, exact on the subset', async () => {
+    const [N, C, L] = [6, 4, 512];
+    const x = activations(1, N * C, L, 3);
+    const reads: number[] = [];
+    const dump = memoryDump([{ name: 'x', shape: [N, C, L], values: x }]);
+    const input = dump.tensors[0]!;
+    const counting = { ...dump, tensors: [{ ...input, read: (s: number, c: number) => (reads.push(c), input.read(s, c)) }] };
+    const plan = await planAnalysis(counting, { featureAxis: 1 });
+    const subset = chooseTokenSubset(plan, 256);
+    assert.ok(subset);
+    const preview = await analyzePreview(counting, { featureAxis: 1 }, {}, 'test', 256);
+    assert.ok(preview);
+    assert.equal(preview.sampledTokens, subset.tokens.length);
+    assert.ok(preview.sampledTokens <= 256);
+    assert.ok(reads.reduce((a, b) => a + b, 0) <= 2 * subset.tokens.length * C, 'reads only (about) the subset');
+
+    // The same subset, gathered by hand: samples × position runs, shape (N', C, L').
+    const [n, , l] = subset.shape as [number, number, number];
+    const sub = new Float32Array(n * C * l);
+    const samples = [...new Set(subset.tokens.map((t) => Math.floor(t / L)))];
+    const positions = subset.tokens.slice(0, l).map((t) => t % L);
+    samples.forEach((o, si) => {
+      for (let c = 0; c < C; c++) positions.forEach((p, pi) => (sub[(si * C + c) * l + pi] = x[(o * C + c) * L + p]!));
+    });
+    const exact = await analyzeDump(memoryDump([{ name: 'x', shape: [n, C, l], values: sub }]), { featureAxis: 1 });
+    sameStatistics(preview.report, exact);
+  });
+
+  it('gives no preview when the input is not larger than the subset', async () => {
+    const dump = memoryDump([{ name: 'x', shape: [16, 8], values: activations(1, 16, 8) }]);
+    assert.equal(await analyzePreview(dump, {}, {}, 'test', 32), null);
+  });
+});
+
+describe('packReport: long number arrays as binary for webview messages', () => {
+  it('round-trips a report and leaves the original untouched', async () => {
+    const report = await analyzeDump(memoryDump([{ name: 'x', shape: [2, 600, 4], values: activations(2, 600, 4) }]));
+    const before = JSON.stringify(report);
+    const packed = packReport(report, 512);
+    assert.ok(packed.arrays.length > 0);
+    assert.ok(packed.arrays.some((a) => a.path.join('.') === 'layerNorm.perToken.mean'));
+    assert.equal(JSON.stringify(report), before, 'the report itself is not changed');
+    assert.ok(JSON.stringify(packed.report).length < before.length / 2);
+    assert.deepEqual(JSON.parse(JSON.stringify(unpackReport(structuredClone(packed)))), JSON.parse(before));
+  });
+});

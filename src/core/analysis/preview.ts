@@ -202,5 +202,7 @@ export async function previewOfPlan(dump: Dump, plan: AnalysisPlan, options: Ana
   // Small chunks: the thread that runs a preview (the extension host) gets to handle its events between them.
   const report = await analyzeDump(sub.dump, { ...sub.options, chunkBytes: PREVIEW_CHUNK_BYTES }, hooks, description);
   report.warnings = [];
+  // The subset's axis is given to its analysis; the rule that chose it is the exact run's.
+  report.layout.featureAxisRule = plan.featureAxisRule;
   return { report, sampledTokens: subset.tokens.length, totalTokens: subset.totalTokens, label: previewLabel(subset.tokens.length, subset.totalTokens) };
 }

@@ -208,8 +208,12 @@ function compareBar(ctx: ModelViewContext): HTMLElement {
     const sel = h('vscode-single-select', { id, 'aria-label': label, combobox: names.length > 12 }, ...names.map((n) => h('vscode-option', { value: n, selected: n === value }, n))) as HTMLElement & { value: string };
     return sel;
   };
-  const a = pick('ab-site-a', 'site A', ctx.model.chosen);
-  const b = pick('ab-site-b', 'site B', names.find((n) => n !== ctx.model.chosen && n === names[names.length - 1]) ?? names[0] ?? '');
+  // The chosen values are kept here (the select's own value is empty until the element has upgraded).
+  const chosen = { a: ctx.model.chosen, b: names.find((n) => n !== ctx.model.chosen && n === names[names.length - 1]) ?? names[0] ?? '' };
+  const a = pick('ab-site-a', 'site A', chosen.a);
+  const b = pick('ab-site-b', 'site B', chosen.b);
+  a.addEventListener('change', () => (chosen.a = a.value || chosen.a));
+  b.addEventListener('change', () => (chosen.b = b.value || chosen.b));
   return h(
     'div',
     { class: 'toolbar', role: 'toolbar', 'aria-label': 'compare two sites' },
@@ -217,7 +221,7 @@ function compareBar(ctx: ModelViewContext): HTMLElement {
     a,
     h('label', { for: 'ab-site-b' }, 'with'),
     b,
-    h('vscode-button', { id: 'ab-compare', secondary: true, title: 'Open the two sites side by side in the A/B panel', onclick: () => ctx.compare(a.value, b.value) }, 'Open A/B'),
+    h('vscode-button', { id: 'ab-compare', secondary: true, title: 'Open the two sites side by side in the A/B panel', onclick: () => ctx.compare(chosen.a, chosen.b) }, 'Open A/B'),
   );
 }
 

@@ -6,6 +6,7 @@
  * `init` (never data inlined into HTML), then sends `report` / `progress` / `error` as they come.
  */
 import type { AnalysisReport } from './core/report/analysisReport';
+import type { SweepReport } from './core/report/sweepReport';
 import type { PackedArray } from './core/report/packReport';
 import type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues } from './core/heatmap/tokenHeatmap';
 import type { RpcClientMessage, RpcServerMessage } from './rpc';
@@ -22,6 +23,8 @@ export const VIEW = {
   tokens: 'tokens',
   /** The Replay view: a recorded output against each norm recomputed from the input. */
   replay: 'replay',
+  /** The Model view: every site of a whole-model dump over depth (first tab when a dump has two or more sites). */
+  model: 'model',
 } as const;
 
 /** An inspector view id. */
@@ -44,7 +47,15 @@ export const COMMAND = {
   exportReport: 'normlens.exportReport',
   exportChart: 'normlens.exportChart',
   showLog: 'normlens.showLog',
+  /** Sweeps every site of a dump or folder; returns the SweepReport. */
+  sweep: 'normlens.sweep',
+  /** Opens the Model view of a folder of dumps (explorer context menu). */
+  sweepFolder: 'normlens.sweepFolder',
+  /** Opens the A/B panel on two sites of one dump. */
+  compareSites: 'normlens.compareSites',
   showView: 'normlens.internal.showView',
+  /** Chooses a site of the active inspector's whole-model dump (as a click in the sites table does). */
+  selectSite: 'normlens.internal.selectSite',
   lastRender: 'normlens.internal.lastRender',
   renderCount: 'normlens.internal.renderCount',
   /** `'cancel'` or `'runAgain'` the active inspector's analysis (what its page's buttons do). */
@@ -61,7 +72,9 @@ export type WebviewCommand =
   /** Export this webview's report, always asking where to save. */
   | { command: typeof COMMAND.exportReport; args: ['json' | 'markdown'] }
   /** Show this webview's dump in the inspector, on a view (side panel warning links). */
-  | { command: typeof COMMAND.showView; args: [InspectorViewId] };
+  | { command: typeof COMMAND.showView; args: [InspectorViewId] }
+  /** Compare two sites of this webview's dump in the A/B panel (the Model view's sites table). */
+  | { command: typeof COMMAND.compareSites; args: [string, string] };
 
 /** Ids of the commands a webview may ask for. */
 export type WebviewCommandId = WebviewCommand['command'];
@@ -82,11 +95,31 @@ export interface TensorSummary {
   role: string;
 }
 
+/** One site of a whole-model dump as the site picker lists it (headers only, before the sweep). */
+export interface SiteEntry {
+  name: string;
+  /** Shape of the site's input. */
+  shape: number[];
+  /** Input tensor name (a folder site: `file: tensor`). */
+  input: string;
+}
+
+/** One side of the A/B panel: a dump, or one site of a whole-model dump. */
+export interface AbSide {
+  title: string;
+  uri: string;
+  /** The site shown, for a whole-model dump. */
+  site?: string;
+  report: AnalysisReport;
+}
+
 /** Which webview a message belongs to. */
 export type WebviewKind = 'inspector' | 'sidePanel' | 'abPanel';
 
 /** Options the user can change from the webview; a change re-runs the analysis. */
 export interface ViewOptions {
+  /** Site of a whole-model dump to analyze (DESIGN.md "Whole-model dumps"); undefined: the whole dump as one. */
+  site?: string;
   /** Name of the tensor analyzed as input (undefined: guessed). */
   tensor?: string;
   /** Mask tensor name (default: found by role). */
@@ -134,11 +167,15 @@ export type HostToWebview =
   /** The document could not be analyzed; `message` says what to do. */
   | { type: 'error'; message: string }
   /** Two reports side by side (the A/B panel). */
-  | { type: 'abReports'; a: { title: string; uri: string; report: AnalysisReport }; b: { title: string; uri: string; report: AnalysisReport } }
+  | { type: 'abReports'; a: AbSide; b: AbSide }
   /** Ask the webview for its current chart as PNG (it answers with a `saveChartPng` request). */
   | { type: 'exportChart' }
   /** Ask the webview to switch to a view (e.g. a warning link from the side panel). */
   | { type: 'showView'; view: InspectorViewId }
+  /** The dump's sites (two or more: the Model view and the site picker appear) and the chosen one. */
+  | { type: 'sites'; kind: 'file' | 'folder'; sites: SiteEntry[]; site: string }
+  /** Sweep rows so far (`done` false while it runs, with `fraction`), or why it failed. */
+  | { type: 'sweep'; sweep: SweepReport; done: boolean; fraction: number; error?: string }
   /** A reply to (or progress of) a webview request. */
   | RpcServerMessage;
 
@@ -156,6 +193,13 @@ export interface RenderSummary {
   heatmap?: { rows: number; cols: number };
   /** Visible error text, if any. */
   error?: string;
+  /** Whole-model dumps: number of sites, the chosen site and the input tensor its views show. */
+  sites?: number;
+  /** Sites the sweep has finished so far, and whether it is over. */
+  swept?: number;
+  sweepDone?: boolean;
+  site?: string;
+  input?: string;
   /** Set while the page shows a preview (a token subset), not the exact report. */
   preview?: PreviewInfo;
   /** Whether the export buttons (JSON, Markdown, chart PNG) can be used now. */
@@ -182,8 +226,12 @@ export interface PreviewInfo {
 
 /** Webview → host messages. */
 export type WebviewToHost =
-  /** The webview script runs and can receive `init`. */
-  | { type: 'ready' }
+  /** The webview script runs and can receive `init`; `site` is the site its saved state had chosen. */
+  | { type: 'ready'; site?: string }
+  /** The user chose a site (Model view table, site picker): every view shows it. */
+  | { type: 'selectSite'; site: string }
+  /** Run the sweep again (after it was cancelled or failed). */
+  | { type: 'resweep' }
   /** The webview finished drawing. */
   | { type: 'rendered'; summary: RenderSummary }
   /** The user changed options; the host re-runs the analysis. */

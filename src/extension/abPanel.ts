@@ -9,6 +9,25 @@ import { renderWebviewHtml, webviewOptions } from './webviewHtml';
 interface AbPanelState {
   a: string;
   b: string;
+  /** Sites of whole-model dumps, when a side shows one. */
+  siteA?: string;
+  siteB?: string;
+}
+
+/** One side of the panel: a dump, and the site of it to compare (whole-model dumps). */
+export interface AbTarget {
+  uri: vscode.Uri;
+  site?: string;
+}
+
+/** A side's title: the file name, and the site when there is one. */
+function sideTitle(t: AbTarget): string {
+  return t.site !== undefined ? `${fileName(t.uri)} · ${t.site}` : fileName(t.uri);
+}
+
+/** A URI or a target, as a target. */
+function target(t: vscode.Uri | AbTarget): AbTarget {
+  return t instanceof vscode.Uri ? { uri: t } : t;
 }
 
 /** The A/B panel: two dumps' statistics and distributions side by side. */
@@ -23,8 +42,8 @@ export class AbPanel {
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
-    private readonly a: vscode.Uri,
-    private readonly b: vscode.Uri,
+    private readonly a: AbTarget,
+    private readonly b: AbTarget,
     private readonly service: AnalysisService,
     extensionUri: vscode.Uri,
   ) {
@@ -47,9 +66,12 @@ export class AbPanel {
     });
   }
 
-  /** Opens an A/B panel for `a` and `b`. */
-  static open(a: vscode.Uri, b: vscode.Uri, service: AnalysisService, extensionUri: vscode.Uri): AbPanel {
-    const panel = vscode.window.createWebviewPanel(AbPanel.viewType, `A/B: ${fileName(a)} ↔ ${fileName(b)}`, vscode.ViewColumn.Active, webviewOptions(extensionUri));
+  /** Opens an A/B panel for `a` and `b` (two dumps, or two sites of one whole-model dump). */
+  static open(first: vscode.Uri | AbTarget, second: vscode.Uri | AbTarget, service: AnalysisService, extensionUri: vscode.Uri): AbPanel {
+    const a = target(first);
+    const b = target(second);
+    const title = a.uri.toString() === b.uri.toString() && a.site !== undefined && b.site !== undefined ? `A/B: ${a.site} ↔ ${b.site}` : `A/B: ${sideTitle(a)} ↔ ${sideTitle(b)}`;
+    const panel = vscode.window.createWebviewPanel(AbPanel.viewType, title, vscode.ViewColumn.Active, webviewOptions(extensionUri));
     return new AbPanel(panel, a, b, service, extensionUri);
   }
 
@@ -61,7 +83,8 @@ export class AbPanel {
           panel.dispose();
           return;
         }
-        new AbPanel(panel, vscode.Uri.parse(state.a), vscode.Uri.parse(state.b), service, extensionUri);
+        const side = (uri: string, site: string | undefined): AbTarget => ({ uri: vscode.Uri.parse(uri), ...(typeof site === 'string' ? { site } : {}) });
+        new AbPanel(panel, side(state.a, state.siteA), side(state.b, state.siteB), service, extensionUri);
       },
     };
   }
@@ -83,12 +106,13 @@ export class AbPanel {
       const [ra, rb] = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'NormLens: analyzing both dumps', cancellable: true }, (_p, token) => {
         token.onCancellationRequested(() => this.cancel.cancel());
         const run = { token: this.cancel.token };
-        return Promise.all([this.service.analyze(this.a, {}, run), this.service.analyze(this.b, {}, run)]);
+        const options = (t: AbTarget) => (t.site !== undefined ? { site: t.site } : {});
+        return Promise.all([this.service.analyze(this.a.uri, options(this.a), run), this.service.analyze(this.b.uri, options(this.b), run)]);
       });
       await this.post({
         type: 'abReports',
-        a: { title: fileName(this.a), uri: this.a.toString(), report: ra.report },
-        b: { title: fileName(this.b), uri: this.b.toString(), report: rb.report },
+        a: { title: sideTitle(this.a), uri: this.a.uri.toString(), ...(this.a.site !== undefined ? { site: this.a.site } : {}), report: ra.report },
+        b: { title: sideTitle(this.b), uri: this.b.uri.toString(), ...(this.b.site !== undefined ? { site: this.b.site } : {}), report: rb.report },
       });
     } catch (e) {
       log().warn(`A/B panel failed: ${(e as Error).message}`);

@@ -12,6 +12,7 @@ import type { TensorSummary, ViewOptions } from '../protocol';
 import { analyzeFile, type OpenedDump } from '../worker/workerRunner';
 import { log } from './log';
 import { readSettings, type NormLensSettings } from './settings';
+import { analysisTarget } from './siteTarget';
 
 /** A finished analysis with what the views need besides the report. */
 export interface AnalysisResult {
@@ -125,13 +126,13 @@ export class AnalysisService implements vscode.Disposable {
     const stat = await statOrThrow(uri);
     // Read once per request: the cache key and the run use the same settings.
     const settings = readSettings(view, uri);
-    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, settings.workers, settings.maxInMemoryBytes]);
+    const key = JSON.stringify([uri.toString(), stat.mtime, stat.size, settings.analysis, settings.open, settings.workers, settings.maxInMemoryBytes, view.site ?? null]);
     let entry = this.cache.find((e) => e.key === key);
     if (entry) log().debug(`report cache hit for ${uri.toString()}`);
     else {
       const cancel = new vscode.CancellationTokenSource();
       const created: CacheEntry = { key, cancel, waiting: 0, settled: false, result: Promise.resolve(undefined as unknown as AnalysisResult) };
-      created.result = this.run(uri, stat, settings, {
+      created.result = this.run(uri, stat, settings, view.site, {
         token: cancel.token,
         onProgress: (f) => this.progress.get(created)?.forEach((c) => c.onProgress?.(f)),
         onMark: (name) => this.progress.get(created)?.forEach((c) => c.onMark?.(name)),
@@ -194,13 +195,17 @@ export class AnalysisService implements vscode.Disposable {
     this.progress.delete(entry);
   }
 
-  private async run(uri: vscode.Uri, stat: vscode.FileStat, settings: NormLensSettings, control: RunControl & { wantsPreview?(): boolean }): Promise<AnalysisResult> {
+  private async run(uri: vscode.Uri, stat: vscode.FileStat, settings: NormLensSettings, siteName: string | undefined, control: RunControl & { wantsPreview?(): boolean }): Promise<AnalysisResult> {
     const started = Date.now();
     const abort = { aborted: false };
     const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
     try {
+      // A site of a whole-model dump (in a folder: of one of its files).
+      const target = await analysisTarget(uri, stat, siteName, settings.open);
+      const site = target.site !== undefined ? { site: target.site } : {};
+      if (target.uri !== uri) stat = await statOrThrow(target.uri);
       // Local files are streamed (and analyzed on worker threads); anything else is read into memory.
-      const file = uri.scheme === 'file' ? uri.fsPath : await this.source(uri, stat, settings.maxInMemoryBytes);
+      const file = target.uri.scheme === 'file' ? target.uri.fsPath : await this.source(target.uri, stat, settings.maxInMemoryBytes);
       const cores = availableParallelism();
       const analysis = await analyzeFile(file, {
         analysis: settings.analysis,
@@ -209,6 +214,7 @@ export class AnalysisService implements vscode.Disposable {
         workerScript: vscode.Uri.joinPath(this.extensionUri, 'dist', 'worker.js').fsPath,
         cancellation: abort,
         keepOpen: true,
+        ...site,
         ...(control.onProgress ? { onProgress: control.onProgress } : {}),
         ...(control.onMark ? { onMark: control.onMark } : {}),
         // A first look before the passes, from this run's dump and plan: the workers start meanwhile.

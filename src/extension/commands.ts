@@ -1,13 +1,16 @@
 import * as vscode from 'vscode';
 import type { AnalysisReport } from '../core/report/analysisReport';
+import type { SweepReport } from '../core/report/sweepReport';
 import { renderMarkdownReport } from '../core/report/markdownReport';
-import { isNormLensError } from '../core/errors';
+import { isNormLensError, NormLensError } from '../core/errors';
 import { COMMAND, isInspectorViewId, type ViewOptions } from '../protocol';
 import { AnalysisService, fileName } from './analysisService';
 import { AbPanel } from './abPanel';
 import { InspectorEditorProvider } from './inspectorEditor';
 import { log } from './log';
+import { ModelPanel } from './modelPanel';
 import type { SidePanelProvider } from './sidePanel';
+import { siteEntries, type SweepCommandOptions, type SweepService } from './sweepService';
 
 /** Dump file extensions NormLens opens. */
 const DUMP_FILTERS = { 'Activation dumps': ['npy', 'npz', 'safetensors', 'json'] };
@@ -18,6 +21,25 @@ export interface CommandContext {
   service: AnalysisService;
   inspector: InspectorEditorProvider;
   sidePanel: SidePanelProvider;
+  sweeps: SweepService;
+}
+
+/** Options of `normlens.sweep` besides the URI. */
+export interface SweepCommandArgs extends SweepCommandOptions {
+  /** Show a progress notification with Cancel (default true). */
+  progress?: boolean;
+}
+
+/** Numbers a caller may pass to `normlens.sweep`, checked (other extensions call it). */
+function sweepOptionsOf(raw: unknown): SweepCommandArgs {
+  const o = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const out: SweepCommandArgs = {};
+  for (const k of ['layerAxis', 'featureAxis', 'eps', 'groups', 'bins'] as const) {
+    const v = o[k];
+    if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+  }
+  if (o['progress'] === false) out.progress = false;
+  return out;
 }
 
 /** Turns a command argument (Uri, string path/URI, explorer item) into a Uri. */
@@ -69,7 +91,7 @@ function showError(e: unknown): void {
 
 /** Registers every NormLens command. */
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
-  const { service, inspector, sidePanel, context } = ctx;
+  const { service, inspector, sidePanel, context, sweeps } = ctx;
 
   const analyze = async (arg?: unknown, options: AnalyzeCommandOptions = {}): Promise<AnalysisReport | undefined> => {
     const uri = await targetUri(ctx, arg);
@@ -119,6 +141,57 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     b ??= (await vscode.window.showOpenDialog({ filters: DUMP_FILTERS, openLabel: 'Use as B' }))?.[0];
     if (!b) return;
     AbPanel.open(a, b, service, context.extensionUri);
+  };
+
+  const sweep = async (arg?: unknown, raw?: unknown): Promise<SweepReport | undefined> => {
+    const uri = toUri(arg) ?? ctx.inspector.focused?.document.uri ?? (await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: true, canSelectMany: false, openLabel: 'Sweep' }))?.[0];
+    if (!uri) return undefined;
+    const { progress = true, ...options } = sweepOptionsOf(raw);
+    if (!progress) return sweeps.sweep(uri, options);
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `NormLens: sweeping ${fileName(uri)}`, cancellable: true }, (p, token) => {
+      let last = 0;
+      return sweeps.sweep(uri, options, {
+        token,
+        onProgress: (f) => {
+          p.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
+          last = f;
+        },
+      });
+    });
+  };
+
+  /** Opens the Model view of a folder (explorer context menu), or of a whole-model dump file. */
+  const sweepFolder = async (arg?: unknown): Promise<vscode.Uri | undefined> => {
+    const uri = toUri(arg) ?? (await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, canSelectMany: false, openLabel: 'Sweep Folder' }))?.[0];
+    if (!uri) return undefined;
+    const stat = await vscode.workspace.fs.stat(uri);
+    if (stat.type & vscode.FileType.Directory) ModelPanel.open(uri, inspector, context.extensionUri);
+    else await openInspector(uri);
+    return uri;
+  };
+
+  /** Compares two sites of one dump in the A/B panel; asks for what is not given. */
+  const compareSites = async (arg?: unknown, first?: unknown, second?: unknown): Promise<string[] | undefined> => {
+    const uri = await targetUri(ctx, arg);
+    if (!uri) return undefined;
+    const names = siteEntries(await sweeps.list(uri)).map((s) => s);
+    if (names.length < 2) {
+      void vscode.window.showInformationMessage(`${fileName(uri)} has ${names.length} site: there is nothing to compare. Compare two dumps with "NormLens: Compare Two Dumps (A/B)".`);
+      return undefined;
+    }
+    const known = (v: unknown): string | undefined => (typeof v === 'string' && names.some((s) => s.name === v) ? v : undefined);
+    if ((first !== undefined && !known(first)) || (second !== undefined && !known(second))) {
+      throw new NormLensError('usage', `no site '${String(known(first) ? second : first)}' in ${fileName(uri)}. Sites: ${names.slice(0, 6).map((s) => `'${s.name}'`).join(', ')}${names.length > 6 ? ', ...' : ''}.`);
+    }
+    const pick = async (placeHolder: string, except?: string) =>
+      (await vscode.window.showQuickPick(names.filter((s) => s.name !== except).map((s) => ({ label: s.name, description: `${s.input} (${s.shape.join(', ')})` })), { placeHolder, matchOnDescription: true }))?.label;
+    const current = inspector.sessionFor(uri)?.options.site;
+    const a = known(first) ?? (await pick(`Site A of ${fileName(uri)}${current ? ` (shown now: ${current})` : ''}`));
+    if (!a) return undefined;
+    const b = known(second) ?? (await pick(`Site B, compared with ${a}`, a));
+    if (!b) return undefined;
+    AbPanel.open({ uri, site: a }, { uri, site: b }, service, context.extensionUri);
+    return [a, b];
   };
 
   const exportReport = async (format?: unknown, arg?: unknown, target?: unknown): Promise<string | undefined> => {
@@ -180,6 +253,15 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMAND.exportChart, guard(exportChart)),
     vscode.commands.registerCommand(COMMAND.openSample, guard(openSample)),
     vscode.commands.registerCommand(COMMAND.showLog, () => log().show()),
+    vscode.commands.registerCommand(COMMAND.sweep, guard(sweep)),
+    vscode.commands.registerCommand(COMMAND.sweepFolder, guard(sweepFolder)),
+    vscode.commands.registerCommand(COMMAND.compareSites, guard(compareSites)),
+    // Chooses a site in the active inspector as the Model view's table does (tests, keybindings).
+    vscode.commands.registerCommand(COMMAND.selectSite, (site: unknown) => {
+      const session = inspector.active;
+      if (!session || typeof site !== 'string') return false;
+      return inspector.modelOf(session)?.select(site) ?? false;
+    }),
     vscode.commands.registerCommand(COMMAND.showView, async (view: unknown) => {
       const session = inspector.active;
       if (!session || !isInspectorViewId(view)) return false;

@@ -4,7 +4,9 @@ import { registerCommands } from './commands';
 import { AbPanel } from './abPanel';
 import { InspectorEditorProvider } from './inspectorEditor';
 import { createLog, log } from './log';
+import { ModelPanel } from './modelPanel';
 import { SidePanelProvider } from './sidePanel';
+import { SweepService } from './sweepService';
 import { DumpStatusBar } from './statusBar';
 
 /** What `activate` returns to other extensions (and tests). */
@@ -17,11 +19,13 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
   context.subscriptions.push(createLog());
   log().info(`NormLens ${context.extension.packageJSON.version} activated in VS Code ${vscode.version}`);
   const service = new AnalysisService(context.extensionUri);
-  const inspector = new InspectorEditorProvider(context, service);
+  const sweeps = new SweepService(context.extensionUri);
+  const inspector = new InspectorEditorProvider(context, service, sweeps);
   const statusBar = new DumpStatusBar();
   const sidePanel = new SidePanelProvider(context.extensionUri, (uri, view) => inspector.reveal(uri, view));
   context.subscriptions.push(
     service,
+    sweeps,
     statusBar,
     // One provider under two view types: default for .npy/.npz, "Open With..." for .safetensors/.json.
     ...[InspectorEditorProvider.viewType, InspectorEditorProvider.optInViewType].map((viewType) =>
@@ -29,12 +33,15 @@ export function activate(context: vscode.ExtensionContext): NormLensApi {
     ),
     vscode.window.registerWebviewViewProvider(SidePanelProvider.viewId, sidePanel),
     vscode.window.registerWebviewPanelSerializer(AbPanel.viewType, AbPanel.serializer(service, context.extensionUri)),
+    vscode.window.registerWebviewPanelSerializer(ModelPanel.viewType, ModelPanel.serializer(inspector)),
     inspector.onDidChangeActive((session) => {
       statusBar.update(session?.result?.report, session?.busy ?? false, session?.preview?.info);
-      if (session?.result) sidePanel.show({ uri: session.document.uri, title: session.title, report: session.result.report });
+      // A whole-model dump: the side panel follows the chosen site.
+      const site = session?.options.site;
+      if (session?.result) sidePanel.show({ uri: session.document.uri, title: site !== undefined ? `${session.title} · ${site}` : session.title, report: session.result.report });
       else if (session?.error || inspector.isEmpty) sidePanel.show(undefined);
     }),
-    ...registerCommands({ context, service, inspector, sidePanel }),
+    ...registerCommands({ context, service, inspector, sidePanel, sweeps }),
   );
   return { version: String(context.extension.packageJSON.version) };
 }

@@ -10,6 +10,8 @@ import { RpcServer } from '../rpc';
 import { AnalysisService, fileName, type AnalysisResult, type DumpHold } from './analysisService';
 import { Disposable } from './disposable';
 import { log } from './log';
+import { ModelSession } from './modelSession';
+import type { SweepService } from './sweepService';
 import { affectsAnalysis } from './settings';
 import { runWebviewCommand } from './webviewCommands';
 import { renderWebviewHtml, webviewOptions } from './webviewHtml';
@@ -237,9 +239,12 @@ export class InspectorSession extends Disposable {
 
   /** Changes view options from the webview and re-runs; `reset` goes back to the settings. */
   setOptions(change: ViewOptions, reset = false): void {
-    const next: ViewOptions = reset ? {} : { ...this.options, ...change };
+    // A whole-model dump keeps its chosen site through a reset.
+    const next: ViewOptions = reset ? (this.options.site !== undefined ? { site: this.options.site } : {}) : { ...this.options, ...change };
     // Another input tensor may have another rank: its feature axis comes from the settings again.
     if (!reset && change.tensor !== undefined && change.featureAxis === undefined) delete next.featureAxis;
+    // A tensor picked by hand is analyzed alone, outside the chosen site of a whole-model dump.
+    if (!reset && change.tensor !== undefined && change.site === undefined) delete next.site;
     this.options = next;
     void this.analyze();
   }
@@ -392,17 +397,21 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
   /** Fires when the focused inspector changes or finishes an analysis. */
   readonly onDidChangeActive = this.activeChanged.event;
 
+  /** The whole-model side (sites, sweep) of each session. */
+  private readonly models = new Map<InspectorSession, ModelSession>();
+
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly service: AnalysisService,
+    private readonly sweeps?: SweepService,
   ) {
     context.subscriptions.push(
       this.activeChanged,
       service.onDidChangeFile((uri) => {
-        for (const s of this.sessions) if (s.document.uri.toString() === uri.toString()) void s.analyze();
+        for (const s of this.sessions) if (s.document.uri.toString() === uri.toString()) this.reanalyze(s, uri);
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (affectsAnalysis(e)) for (const s of this.sessions) void s.analyze();
+        if (affectsAnalysis(e)) for (const s of this.sessions) this.reanalyze(s);
       }),
       // What the page's Cancel and "Run again" buttons do, for tests and keybindings.
       vscode.commands.registerCommand(COMMAND.analysisControl, (action?: unknown) => {
@@ -414,6 +423,18 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
         return true;
       }),
     );
+  }
+
+  /** Re-runs a session's analysis, and its sweep when it has one. */
+  private reanalyze(s: InspectorSession, changed?: vscode.Uri): void {
+    if (changed) this.sweeps?.invalidate(changed);
+    this.models.get(s)?.rerun();
+    void s.analyze();
+  }
+
+  /** The whole-model side of `session` (sites and sweep), if it has one. */
+  modelOf(session: InspectorSession): ModelSession | undefined {
+    return this.models.get(session);
   }
 
   /** The inspector that has focus now, if any (what commands act on). */
@@ -431,13 +452,25 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
   }
 
   resolveCustomEditor(document: DumpDocument, panel: vscode.WebviewPanel): void {
+    this.attach(document, panel);
+  }
+
+  /** Shows `document` in `panel` (a custom editor, or the folder Model panel) with the inspector UI. */
+  attach(document: DumpDocument, panel: vscode.WebviewPanel): InspectorSession {
     const session = new InspectorSession(document, panel, this.service);
+    const model = this.sweeps ? new ModelSession(session, this.sweeps) : undefined;
+    if (model) {
+      this.models.set(session, model);
+      session.track(model);
+    }
     this.sessions.add(session);
     this.setFocused(session);
     panel.webview.options = webviewOptions(this.context.extensionUri);
     panel.webview.html = renderWebviewHtml(panel.webview, this.context.extensionUri, 'inspector', session.title);
     // The analysis starts now, while the page loads (hundreds of ms); the page gets its state on `ready`.
-    void session.analyze();
+    // A whole-model dump first lists its sites (headers only) to analyze the chosen site.
+    if (model) void model.prepare().finally(() => void session.analyze());
+    else void session.analyze();
     session.track(
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => {
         switch (m.type) {
@@ -446,9 +479,17 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
             const view = this.pendingViews.get(document.uri.toString());
             this.pendingViews.delete(document.uri.toString());
             void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(view ? { view } : {}) });
-            session.refill();
+            // Sites first (a whole-model dump analyzes its chosen site), then the report.
+            if (model) void model.ready(m.site).finally(() => session.refill());
+            else session.refill();
             break;
           }
+          case 'selectSite':
+            model?.select(m.site);
+            break;
+          case 'resweep':
+            model?.rerun();
+            break;
           case 'rendered':
             log().debug(`${session.title}: rendered ${m.summary.view} (${m.summary.charts.length} charts, ${m.summary.tables.length} tables)`);
             this.noteRender(session.onRendered(m.summary));
@@ -485,9 +526,11 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     );
     panel.onDidDispose(() => {
       this.sessions.delete(session);
+      this.models.delete(session);
       if (this.focusedSession === session) this.setFocused(undefined);
       session.dispose();
     });
+    return session;
   }
 
   private setFocused(s: InspectorSession | undefined): void {

@@ -3,7 +3,7 @@ import { COMMAND, isInspectorViewId, type InspectorViewId, type WebviewCommandId
 import { log } from './log';
 
 /** Commands a NormLens webview may ask the host to run (no arguments from the page are trusted). */
-const WEBVIEW_COMMANDS: ReadonlySet<string> = new Set<WebviewCommandId>([COMMAND.showLog, COMMAND.openSample, COMMAND.exportReport, COMMAND.showView]);
+const WEBVIEW_COMMANDS: ReadonlySet<string> = new Set<WebviewCommandId>([COMMAND.showLog, COMMAND.openSample, COMMAND.exportReport, COMMAND.showView, COMMAND.compareSites]);
 
 /** What a webview's commands act on. */
 export interface WebviewCommandTarget {
@@ -34,6 +34,10 @@ export function runWebviewCommand(message: { command: unknown; args?: unknown },
       break;
     case COMMAND.showView:
       if (target.uri && target.reveal && isInspectorViewId(args[0])) void target.reveal(target.uri, args[0]);
+      break;
+    case COMMAND.compareSites:
+      // Two sites of this webview's dump; the command checks that the dump has them.
+      if (target.uri && typeof args[0] === 'string' && typeof args[1] === 'string') void vscode.commands.executeCommand(command, target.uri, args[0], args[1]);
       break;
     default:
       void vscode.commands.executeCommand(command);

@@ -2,7 +2,7 @@ import type { AnalysisReport } from '../../src/core/report/analysisReport';
 import type { HostToWebview } from '../../src/protocol';
 import { ChartRegistry, dataTable, histogramChart, histogramRows, type HistogramSeries } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
-import { onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
+import { onHostMessage, postToHost, reportRendered, saveState, setRenderContext } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
 
 const app = document.getElementById('app')!;
@@ -76,7 +76,8 @@ onHostMessage((m: HostToWebview) => {
       app.replaceChildren(h('div', { class: 'loading' }, h('vscode-progress-ring', null), h('span', null, `Analyzing ${m.title}…`)));
       break;
     case 'abReports':
-      saveState({ a: m.a.uri, b: m.b.uri });
+      setRenderContext({ input: `${m.a.report.input.name} ↔ ${m.b.report.input.name}` });
+      saveState({ a: m.a.uri, b: m.b.uri, ...(m.a.site !== undefined ? { siteA: m.a.site } : {}), ...(m.b.site !== undefined ? { siteB: m.b.site } : {}) });
       render(m.a, m.b);
       break;
     case 'error':

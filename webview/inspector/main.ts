@@ -4,14 +4,23 @@ import { MAX_BINS, MIN_BINS } from '../../src/core/analysis/plan';
 import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions } from '../../src/protocol';
 import { ChartRegistry } from '../shared/charts';
 import { fmtShape, h } from '../shared/dom';
-import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState } from '../shared/host';
+import { getSavedState, hostRequests, onHostMessage, postToHost, reportRendered, saveState, setRenderContext } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
 import { tokensView, type HeatmapState } from './heatmapView';
 import { VIEWS, VIEW_TITLES, batchNormView, compareView, layerNormView, overviewView, replayView, type ViewContext, type ViewId } from './views';
+import { hasModelView, modelView, sitePicker, type ModelState } from './modelView';
+import type { SiteSort } from './siteRows';
+
+/** A tab: the Model view (whole-model dumps) or one of the per-site views. */
+type TabId = ViewId | typeof VIEW.model;
 
 /** UI state kept across reloads (webview getState/setState). */
 interface InspectorState {
-  view: ViewId;
+  view: TabId;
+  /** Whole-model dumps: the chosen site, the document (panel restore) and the sites table's order. */
+  site?: string;
+  uri?: string;
+  siteSort?: SiteSort;
   logScale: boolean;
   batchElement: number;
   heatmap?: HeatmapState;
@@ -46,6 +55,22 @@ let tensors: TensorSummary[] = [];
 let tokenLabels: string[] | undefined;
 let options: ViewOptions = {};
 let progressEl: HTMLElement | undefined;
+/** The dump's sites and sweep (whole-model dumps only). */
+let model: ModelState | undefined;
+
+/** Tabs in order: the Model view first when the dump has several sites. */
+function tabViews(): readonly TabId[] {
+  return hasModelView(model) ? [VIEW.model, ...VIEWS] : VIEWS;
+}
+
+/** Makes `site` the chosen site: the host re-runs the per-site views on it. */
+function selectSite(site: string): void {
+  if (!model || site === model.chosen) return;
+  model.chosen = site;
+  state.site = site;
+  persist();
+  postToHost({ type: 'selectSite', site });
+}
 /** Set while the page shows a preview: what it was computed from. */
 let preview: PreviewInfo | undefined;
 
@@ -62,7 +87,12 @@ function setOptions(change: ViewOptions): void {
 function controls(r: AnalysisReport): HTMLElement {
   const floating = tensors.filter((t) => /float|bfloat/.test(t.dtype) && t.shape.length >= 1);
   const tensorSel = h('vscode-single-select', { id: 'opt-tensor', 'aria-label': 'input tensor' }, ...floating.map((t) => h('vscode-option', { value: t.name, selected: t.name === r.input.name }, `${t.name} ${fmtShape(t.shape)}`))) as HTMLElement & { value: string };
-  tensorSel.addEventListener('change', () => setOptions({ tensor: tensorSel.value }));
+  tensorSel.addEventListener('change', () => {
+    // In a whole-model dump, a site's input chooses that site (with its output and parameters).
+    const site = hasModelView(model) ? model.sites.find((s) => s.input === tensorSel.value) : undefined;
+    if (site) selectSite(site.name);
+    else setOptions({ tensor: tensorSel.value });
+  });
 
   const axisSel = h('vscode-single-select', { id: 'opt-axis', 'aria-label': 'feature axis' }, ...r.input.shape.map((n, i) => h('vscode-option', { value: String(i), selected: i === r.layout.featureAxis }, `axis ${i} (${n})${i === r.input.shape.length - 1 ? ' last' : ''}`))) as HTMLElement & { value: string };
   axisSel.addEventListener('change', () => setOptions({ featureAxis: Number(axisSel.value) }));
@@ -161,7 +191,7 @@ function header(r: AnalysisReport | undefined): HTMLElement {
     : r
     ? `${r.source.format} · ${r.input.name} ${r.input.dtype} ${fmtShape(r.input.shape)} · feature axis ${r.layout.featureAxis} · ${r.warnings.length} warning${r.warnings.length === 1 ? '' : 's'}`
     : '';
-  return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), r ? exportButtons() : null);
+  return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), hasModelView(model) ? sitePicker(model, selectSite) : null, r ? exportButtons() : null);
 }
 
 function viewContext(r: AnalysisReport): ViewContext {
@@ -190,12 +220,12 @@ function renderReport(): void {
   viewHost = h('div', { class: 'view-host' });
   tabs = h(
     'vscode-tabs',
-    { 'selected-index': VIEWS.indexOf(state.view), 'aria-label': 'NormLens views' },
-    ...VIEWS.map((v) => h('vscode-tab-header', { slot: 'header', 'data-view': v }, VIEW_TITLES[v])),
+    { 'selected-index': Math.max(0, tabViews().indexOf(state.view)), 'aria-label': 'NormLens views' },
+    ...tabViews().map((v) => h('vscode-tab-header', { slot: 'header', 'data-view': v }, v === VIEW.model ? 'Model' : VIEW_TITLES[v])),
   ) as HTMLElement & { selectedIndex: number };
   tabs.addEventListener('vsc-tabs-select', (e) => {
     const idx = (e as CustomEvent<{ selectedIndex: number }>).detail.selectedIndex;
-    const v = VIEWS[idx];
+    const v = tabViews()[idx];
     if (v && v !== state.view) {
       state.view = v;
       persist();
@@ -210,10 +240,11 @@ function renderReport(): void {
   renderView();
 }
 
-function selectView(v: ViewId): void {
+function selectView(v: TabId): void {
+  if (!tabViews().includes(v)) return;
   state.view = v;
   persist();
-  if (tabs) tabs.selectedIndex = VIEWS.indexOf(v);
+  if (tabs) tabs.selectedIndex = tabViews().indexOf(v);
   renderView();
   window.scrollTo({ top: 0 });
 }
@@ -226,7 +257,24 @@ function renderView(): void {
   const ctx = viewContext(r);
   let el: HTMLElement;
   let asyncRender = false;
+  if (!tabViews().includes(state.view)) state.view = VIEW.overview;
   switch (state.view) {
+    case VIEW.model:
+      el = modelView({
+        model: model!,
+        charts,
+        sort: state.siteSort ?? { column: 'index', descending: false },
+        setSort: (sort) => {
+          state.siteSort = sort;
+          persist();
+          renderView();
+          document.querySelector<HTMLElement>(`button.sort[data-column="${sort.column}"]`)?.focus();
+        },
+        select: selectSite,
+        compare: (a, b) => postToHost({ type: 'command', command: COMMAND.compareSites, args: [a, b] }),
+        resweep: () => postToHost({ type: 'resweep' }),
+      });
+      break;
     case VIEW.overview:
       el = overviewView(ctx);
       break;
@@ -345,17 +393,37 @@ onHostMessage((m: HostToWebview) => {
     case 'init':
       mark('init');
       title = m.title;
+      if (m.uri) {
+        state.uri = m.uri;
+        persist();
+      }
       options = m.options;
-      if (m.view && (VIEWS as readonly string[]).includes(m.view)) {
-        state.view = m.view as ViewId;
+      if (m.view && ([VIEW.model, ...VIEWS] as readonly string[]).includes(m.view)) {
+        state.view = m.view as TabId;
         persist();
       }
       renderProgress(0, 'Analyzing');
+      break;
+    case 'sites':
+      model = { kind: m.kind, sites: m.sites, chosen: m.site, done: false, fraction: 0, ...(model?.sweep ? { sweep: model.sweep, done: model.done, fraction: model.fraction } : {}), ...(model?.error ? { error: model.error } : {}) };
+      // A dump with several sites opens on the Model view, unless the user was elsewhere before a reload.
+      if (hasModelView(model) && !saved?.view) state.view = VIEW.model;
+      state.site = m.site;
+      persist();
+      setRenderContext({ sites: m.sites.length, site: m.site, ...(report ? { input: report.input.name } : {}) });
+      if (report) renderReport();
+      break;
+    case 'sweep':
+      if (!model) break;
+      model = { kind: model.kind, sites: model.sites, chosen: model.chosen, sweep: m.sweep, done: m.done, fraction: m.fraction, ...(m.error ? { error: m.error } : {}) };
+      setRenderContext({ swept: m.sweep.sites.length, sweepDone: m.done });
+      if (report && state.view === VIEW.model) renderView();
       break;
     case 'preview':
       mark('preview');
       preview = m.preview;
       report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
+      setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
       tensors = m.tensors;
       tokenLabels = m.tokens;
       renderReport();
@@ -368,6 +436,7 @@ onHostMessage((m: HostToWebview) => {
       preview = undefined;
       previewFraction = 0;
       report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
+      setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
       tensors = m.tensors;
       tokenLabels = m.tokens;
       options = m.options;
@@ -386,7 +455,7 @@ onHostMessage((m: HostToWebview) => {
       void exportCharts();
       break;
     case 'showView':
-      if ((VIEWS as readonly string[]).includes(m.view)) selectView(m.view as ViewId);
+      if ((tabViews() as readonly string[]).includes(m.view)) selectView(m.view as TabId);
       break;
     default:
       break;
@@ -398,4 +467,4 @@ onThemeChange(() => {
   if (state.view === VIEW.tokens) renderView();
 });
 window.addEventListener('scroll', () => persist(), { passive: true });
-postToHost({ type: 'ready' });
+postToHost({ type: 'ready', ...(saved?.site !== undefined ? { site: saved.site } : {}) });

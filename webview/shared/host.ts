@@ -29,7 +29,15 @@ export function saveState<T>(state: T): void {
   vscodeApi.setState(state);
 }
 
+/** What every render summary of this page also says (whole-model dumps: sites, chosen site, input). */
+let renderContext: Pick<RenderSummary, 'sites' | 'swept' | 'sweepDone' | 'site' | 'input'> = {};
+
+/** Sets what every later render summary carries besides the drawing. */
+export function setRenderContext(context: Pick<RenderSummary, 'sites' | 'swept' | 'sweepDone' | 'site' | 'input'>): void {
+  renderContext = { ...renderContext, ...context };
+}
+
 /** Tells the host what was drawn. */
 export function reportRendered(summary: RenderSummary): void {
-  postToHost({ type: 'rendered', summary });
+  postToHost({ type: 'rendered', summary: { ...summary, ...renderContext } });
 }

@@ -2,7 +2,7 @@ import type { AnalysisReport } from '../../src/core/report/analysisReport';
 import { COMMAND, type HostToWebview } from '../../src/protocol';
 import { ChartRegistry, dataTable, histogramChart, histogramRows, categoryChart } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
-import { onHostMessage, postToHost, reportRendered } from '../shared/host';
+import { onHostMessage, postToHost, reportRendered, setRenderContext } from '../shared/host';
 import { onThemeChange } from '../shared/theme';
 import { WARNING_VIEW } from '../shared/warningViews';
 
@@ -97,6 +97,7 @@ onHostMessage((m: HostToWebview) => {
       title = m.title;
       break;
     case 'report':
+      setRenderContext({ input: m.report.input.name });
       render(m.report);
       break;
     case 'error':

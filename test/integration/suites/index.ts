@@ -10,3 +10,4 @@ import './virtualFs.test';
 import './hostPath.test';
 import './groupNorm.test';
 import './ui.test';
+import './model.test';

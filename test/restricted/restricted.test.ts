@@ -19,13 +19,13 @@ describe('The packaged extension in Restricted Mode', () => {
     assert.ok(commands.includes('normlens.analyze'));
   });
 
-  it('analyses a small dump in process', async () => {
+  it('analyzes a small dump in process', async () => {
     const r = await vscode.commands.executeCommand<AnalysisReport>('normlens.analyze', file(), { progress: false });
     assert.equal(r.global.mean, 5.5);
     assert.deepEqual(r.layerNorm.perToken.mean, [1.5, 5.5, 9.5]);
   });
 
-  it('analyses a larger dump on worker threads from the packaged dist/worker.js', async () => {
+  it('analyzes a larger dump on worker threads from the packaged dist/worker.js', async () => {
     // big.npy: (512, 4096) float32, feature f holds f / 4096 in every token.
     const r = await vscode.commands.executeCommand<AnalysisReport>('normlens.analyze', file('big.npy'), { progress: false });
     assert.ok(r.timing.workers > 0, `workers used: ${r.timing.workers}`);

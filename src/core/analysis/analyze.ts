@@ -1,7 +1,7 @@
 import type { DecodedValues, Dump } from '../formats/types';
 import type { AnalysisReport } from '../report/analysisReport';
 import { buildPass1Sections, buildReport, type Pass1ReportSections, type SampleChannelReportInput } from './buildReport';
-import { mergePass1, runPass1, type Pass1Partial } from './pass1';
+import { mergePass1Adopting, runPass1, type Pass1Partial } from './pass1';
 import { mergePass2, runPass2, type Pass2Partial } from './pass2';
 import { buildSharedPass2Context, pass2ContextFor, type Pass2Context } from './pass2Context';
 import { planAnalysis, resolvePlanTensors, type AnalysisOptions, type AnalysisPlan } from './plan';
@@ -59,9 +59,11 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     hooks.onProgress?.(Math.min(1, done / total));
   };
   const ranges = plan.randomAccess ? splitTokens(plan, executor.parallelism) : [{ start: 0, end: plan.tokens }];
-  const parts1 = await executor.runPass1(plan, ranges, onElements);
+  const parts1: Pass1Partial[] = await executor.runPass1(plan, ranges, onElements);
   throwIfCancelled(hooks.cancellation);
-  const p1 = mergePass1(plan, parts1);
+  // The merge takes over the first partial's cells; the partials are dropped right after.
+  const p1 = mergePass1Adopting(plan, parts1);
+  parts1.length = 0;
   const stats = computePass1Statistics(plan, p1);
   const plain = plan.weight === null && plan.bias === null;
   let shared = buildSharedPass2Context(plan, stats, p1);

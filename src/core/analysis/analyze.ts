@@ -88,10 +88,15 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     sampleChannel = { setup, groups, reasons: { groupnorm: groups.reason, instancenorm: null } };
   }
   const pass1Done = Date.now();
-  const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plain));
-  // Pass 2 reads the output too: progress counts its elements once more.
+  // Pass 2 reads the output too: progress counts its elements once more. The contexts (per-token
+  // slices) are held by the executor only, until their ranges are sent.
   const onElements2 = plan.outputName !== null ? (n: number): void => onElements(2 * n) : onElements;
-  const pass2 = executor.runPass2(plan, ranges, contexts, onElements2);
+  const pass2 = executor.runPass2(
+    plan,
+    ranges,
+    ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plain)),
+    onElements2,
+  );
   // The requests are out: build the pass-1 sections of the report while the workers run pass 2.
   let pre: Pass1ReportSections;
   try {
@@ -103,6 +108,7 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
   const parts2 = await pass2;
   throwIfCancelled(hooks.cancellation);
   const p2 = mergePass2(plan, parts2);
+  parts2.length = 0;
   const pass2Done = Date.now();
   const report = buildReport(plan, source, p1, stats, shared, p2, {
     totalMs: 0,

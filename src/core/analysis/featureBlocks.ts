@@ -2,7 +2,9 @@ import type { DecodedValues, TensorHandle } from '../formats/types';
 import { mergeMomentArrays } from './moments';
 import { runPass1, type Pass1Partial } from './pass1';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
+import { batchNormStatistics } from './statistics';
 import type { PassHooks } from './tiles';
+import { TokenSeriesReducer } from './tokenReduction';
 
 // Building blocks of the per-feature side of the bounded analysis (inputs with more features than a
 // feature cap). NOT yet wired into executeAnalysis: such inputs are still refused by the memory
@@ -13,7 +15,11 @@ import type { PassHooks } from './tiles';
 //    read per outer index: x[o, f0:f1, :] is contiguous in C order for any feature axis);
 //  - runPass1ByFeatureBlocks: pass 1 block after block; each block's per-(unit, feature) cells go to
 //    a visitor (exact, the same numbers as the unblocked pass), and the per-token moments are
-//    Chan-merged across blocks (exact up to rounding: count, mean, M2, Σx², min, max per token).
+//    Chan-merged across blocks (exact up to rounding: count, mean, M2, Σx², min, max per token);
+//  - FeatureBlockReducer: folds each block's per-feature BatchNorm statistics (over valid tokens,
+//    merged over batch units) into reduced per-feature series: exact summaries with the features of
+//    min and max, min/mean/max buckets (the same as downsampleSeries of the full arrays), and the
+//    top-k features by std, by max |x| and by RMS. (TokenSeriesReducer indexes by feature here.)
 
 /** The features [f0, f1) of the plan's feature axis: [f0, f1) ⊂ [0, plan.features). */
 export interface FeatureBlock {
@@ -163,4 +169,45 @@ export async function runPass1ByFeatureBlocks(
   // As the unblocked feature-last kernel: a token without any finite value has a NaN mean.
   if (plan.inner === 1) for (let t = 0; t < plan.tokens; t++) if (all.tokenCount[t] === 0) all.tokenMean[t] = NaN;
   return all;
+}
+
+/** Features listed per reduced per-feature series in `top`. */
+export const REDUCED_FEATURE_TOP_K = 64;
+
+/**
+ * Per-feature series reduced block after block (features in increasing order): BatchNorm mean and
+ * std (biased) over valid tokens, max |x| and RMS (√(mean² + var), from the moments) per feature.
+ */
+export class FeatureBlockReducer {
+  readonly mean: TokenSeriesReducer;
+  readonly std: TokenSeriesReducer;
+  readonly maxAbs: TokenSeriesReducer;
+  readonly rms: TokenSeriesReducer;
+  private scratch = new Float64Array(0);
+
+  constructor(features: number, maxPoints: number, topK = REDUCED_FEATURE_TOP_K) {
+    this.mean = new TokenSeriesReducer(features, maxPoints, 0);
+    this.std = new TokenSeriesReducer(features, maxPoints, topK);
+    this.maxAbs = new TokenSeriesReducer(features, maxPoints, topK);
+    this.rms = new TokenSeriesReducer(features, maxPoints, topK);
+  }
+
+  /** Adds the features of `block` from its pass-1 partial (a run of runPass1ByFeatureBlocks). */
+  add(block: FeatureBlock, blockPlan: AnalysisPlan, p: Pass1Partial): void {
+    const v = batchNormStatistics(blockPlan, p).valid;
+    const B = block.f1 - block.f0;
+    if (this.scratch.length < B) this.scratch = new Float64Array(B);
+    const x = this.scratch.subarray(0, B);
+    for (let j = 0; j < B; j++) x[j] = v.count[j]! > 0 ? v.mean[j]! : NaN;
+    this.mean.add(x, block.f0, null);
+    for (let j = 0; j < B; j++) x[j] = v.count[j]! > 0 ? Math.sqrt(v.m2[j]! / v.count[j]!) : NaN;
+    this.std.add(x, block.f0, null);
+    for (let j = 0; j < B; j++) x[j] = v.count[j]! > 0 ? Math.max(Math.abs(v.min[j]!), Math.abs(v.max[j]!)) : NaN;
+    this.maxAbs.add(x, block.f0, null);
+    for (let j = 0; j < B; j++) {
+      const n = v.count[j]!;
+      x[j] = n > 0 ? Math.sqrt(v.mean[j]! * v.mean[j]! + v.m2[j]! / n) : NaN;
+    }
+    this.rms.add(x, block.f0, null);
+  }
 }

@@ -1,5 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { featureBlockHandle, featureBlockPlan, featureBlocks, runPass1ByFeatureBlocks } from '../../../src/core/analysis/featureBlocks';
+import { FeatureBlockReducer, featureBlockHandle, featureBlockPlan, featureBlocks, runPass1ByFeatureBlocks } from '../../../src/core/analysis/featureBlocks';
+import { downsampleSeries, summarize } from '../../../src/core/analysis/histogram';
+import { batchNormStatistics } from '../../../src/core/analysis/statistics';
+import type { DownsampledSeries } from '../../../src/core/report/analysisReport';
 import { runPass1, type Pass1Partial } from '../../../src/core/analysis/pass1';
 import { planAnalysis, resolvePlanTensors, type AnalysisOptions } from '../../../src/core/analysis/plan';
 import { memoryDump, normalGenerator, type MemoryTensor } from '../analysis/memoryDump';
@@ -82,10 +85,38 @@ describe('feature blocks (pass 1 by blocks of features)', () => {
       const tensorsOf = resolvePlanTensors(dump, plan);
       const whole = await runPass1(tensorsOf, plan, { start: 0, end: plan.tokens });
       const blocks: { f0: number; f1: number; p: Pass1Partial }[] = [];
+      // maxPoints 16 < 50 features: bucketed series (bucket size 4), top 5.
+      const reducer = new FeatureBlockReducer(F, 16, 5);
       const merged = await runPass1ByFeatureBlocks(tensorsOf, plan, 8, (block, sub, p) => {
         assert.equal(sub.features, block.f1 - block.f0);
         blocks.push({ ...block, p });
+        reducer.add(block, sub, p);
       });
+      // The reduced per-feature series against the full arrays of the unblocked run.
+      const bn = batchNormStatistics(plan, whole).valid;
+      const full = {
+        mean: Array.from({ length: F }, (_, f) => (bn.count[f]! > 0 ? bn.mean[f]! : NaN)),
+        std: Array.from({ length: F }, (_, f) => (bn.count[f]! > 0 ? Math.sqrt(bn.m2[f]! / bn.count[f]!) : NaN)),
+        maxAbs: Array.from({ length: F }, (_, f) => Math.max(Math.abs(bn.min[f]!), Math.abs(bn.max[f]!))),
+        rms: Array.from({ length: F }, (_, f) => Math.sqrt(bn.mean[f]! ** 2 + bn.m2[f]! / bn.count[f]!)),
+      };
+      for (const k of ['mean', 'std', 'maxAbs', 'rms'] as const) {
+        const want: DownsampledSeries = downsampleSeries(full[k], 16);
+        const got = reducer[k].series();
+        assert.equal(got.bucketSize, want.bucketSize);
+        assert.equal(got.length, F);
+        for (const s of ['mean', 'min', 'max'] as const) got[s].forEach((x, i) => close(x, want[s][i]!, `${k}.series.${s}[${i}]`));
+        const ws = summarize(full[k], () => true);
+        const gs = reducer[k].summary();
+        close(gs.mean, ws.mean, `${k}.summary.mean`);
+        close(gs.std, ws.std, `${k}.summary.std`, 1e-10);
+        assert.equal(gs.min, ws.min);
+        assert.equal(gs.max, ws.max);
+        if (k !== 'mean') {
+          const top = full[k].map((value, token) => ({ token, value })).sort((a, b) => b.value - a.value || a.token - b.token).slice(0, 5);
+          assert.deepEqual(reducer[k].top().map((e) => e.token), top.map((e) => e.token), `${k}.top`);
+        }
+      }
       assert.equal(blocks.length, 7);
       for (let t = 0; t < plan.tokens; t++) {
         assert.equal(merged.tokenCount[t], whole.tokenCount[t], `count[${t}]`);

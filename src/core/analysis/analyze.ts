@@ -1,7 +1,7 @@
 import type { DecodedValues, Dump } from '../formats/types';
 import type { AnalysisReport } from '../report/analysisReport';
 import { buildPass1Sections, buildReport, type Pass1ReportSections, type SampleChannelReportInput } from './buildReport';
-import { mergePass1, runPass1, type Pass1Partial } from './pass1';
+import { mergePass1Adopting, runPass1, type Pass1Partial } from './pass1';
 import { mergePass2, runPass2, type Pass2Partial } from './pass2';
 import { buildSharedPass2Context, pass2ContextFor, type Pass2Context } from './pass2Context';
 import { planAnalysis, resolvePlanTensors, type AnalysisOptions, type AnalysisPlan } from './plan';
@@ -59,9 +59,11 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     hooks.onProgress?.(Math.min(1, done / total));
   };
   const ranges = plan.randomAccess ? splitTokens(plan, executor.parallelism) : [{ start: 0, end: plan.tokens }];
-  const parts1 = await executor.runPass1(plan, ranges, onElements);
+  const parts1: Pass1Partial[] = await executor.runPass1(plan, ranges, onElements);
   throwIfCancelled(hooks.cancellation);
-  const p1 = mergePass1(plan, parts1);
+  // The merge takes over the first partial's cells; the partials are dropped right after.
+  const p1 = mergePass1Adopting(plan, parts1);
+  parts1.length = 0;
   const stats = computePass1Statistics(plan, p1);
   const plain = plan.weight === null && plan.bias === null;
   let shared = buildSharedPass2Context(plan, stats, p1);
@@ -86,10 +88,15 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     sampleChannel = { setup, groups, reasons: { groupnorm: groups.reason, instancenorm: null } };
   }
   const pass1Done = Date.now();
-  const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plain));
-  // Pass 2 reads the output too: progress counts its elements once more.
+  // Pass 2 reads the output too: progress counts its elements once more. The contexts (per-token
+  // slices) are held by the executor only, until their ranges are sent.
   const onElements2 = plan.outputName !== null ? (n: number): void => onElements(2 * n) : onElements;
-  const pass2 = executor.runPass2(plan, ranges, contexts, onElements2);
+  const pass2 = executor.runPass2(
+    plan,
+    ranges,
+    ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plain)),
+    onElements2,
+  );
   // The requests are out: build the pass-1 sections of the report while the workers run pass 2.
   let pre: Pass1ReportSections;
   try {
@@ -101,6 +108,7 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
   const parts2 = await pass2;
   throwIfCancelled(hooks.cancellation);
   const p2 = mergePass2(plan, parts2);
+  parts2.length = 0;
   const pass2Done = Date.now();
   const report = buildReport(plan, source, p1, stats, shared, p2, {
     totalMs: 0,

@@ -9,8 +9,13 @@ const MiB = 1024 * 1024;
  * with a replay), and the report's number arrays (11) — with a margin for the JSON text.
  */
 const FLOATS_PER_TOKEN = 56;
-/** Float64 values per (unit, feature) cell: valid (5) and padding (3) moments, per partial. */
+/** Float64 values per (unit, feature) cell: valid (5) and padding (3) moments, per pass-1 partial. */
 const FLOATS_PER_CELL = 8;
+/**
+ * Float64 values per (unit, feature) cell held once (not per partial): GroupNorm/InstanceNorm
+ * moments and their context (3 + 3), and each pass-2 partial's replay sums for them (2 per norm).
+ */
+const FLOATS_PER_CELL_ONCE = 6;
 /** Float64 values per feature besides the cells: statistics, pass-2 context, replay sums, report arrays. */
 const FLOATS_PER_FEATURE = 48;
 /** What Node and the code take before any data (measured ~50 MiB RSS for the CLI). */
@@ -66,8 +71,12 @@ export function estimateAnalysisMemory(plan: AnalysisPlan, workers: number): Mem
       hint: { kind: 'limit', setting: 'normlens.limits.maxTokenSeries', flag: '--max-token-series', value: Math.min(plan.maxTokenSeries, REDUCED_TOKEN_BLOCK) },
     },
     {
-      what: `per-feature statistics of ${plan.features.toLocaleString('en-US')} features (× ${plan.units} batch ${plan.units === 1 ? 'entry' : 'entries'})`,
-      bytes: (cells * FLOATS_PER_CELL * partials + plan.features * FLOATS_PER_FEATURE) * 8,
+      what: `per-(batch entry, feature) accumulators of ${cells.toLocaleString('en-US')} cells (${plan.units} batch ${plan.units === 1 ? 'entry' : 'entries'} × ${plan.features.toLocaleString('en-US')} features, ${partials} partials)`,
+      bytes: cells * (FLOATS_PER_CELL * partials + FLOATS_PER_CELL_ONCE + (plan.outputName !== null ? 4 * readers : 0)) * 8,
+    },
+    {
+      what: `per-feature statistics of ${plan.features.toLocaleString('en-US')} features`,
+      bytes: plan.features * FLOATS_PER_FEATURE * 8,
     },
     { what: 'the mask', bytes: plan.mask ? plan.tokens : 0 },
   ];

@@ -474,6 +474,49 @@ export function mergePass1(plan: AnalysisPlan, parts: readonly Pass1Partial[], r
 }
 
 /**
+ * mergePass1 that takes over the per-(unit, feature) cell arrays of parts[0] instead of copying them
+ * (the same numbers: merging into empty cells copies the first partial's exactly), so the merge holds
+ * one set of cells less. parts[0]'s cells are changed: the caller drops the partials afterwards.
+ */
+export function mergePass1Adopting(plan: AnalysisPlan, parts: readonly Pass1Partial[], range: TokenRange = { start: 0, end: plan.tokens }): Pass1Partial {
+  const first = parts[0];
+  if (first === undefined) return mergePass1(plan, parts, range);
+  const n = range.end - range.start;
+  const all: Pass1Partial = {
+    tokenStart: range.start,
+    tokenEnd: range.end,
+    tokenCount: new Float64Array(n),
+    tokenMean: new Float64Array(n),
+    tokenM2: new Float64Array(n),
+    tokenSumSq: new Float64Array(n),
+    tokenMin: new Float64Array(n).fill(Infinity),
+    tokenMax: new Float64Array(n).fill(-Infinity),
+    validCount: first.validCount,
+    validMean: first.validMean,
+    validM2: first.validM2,
+    validMin: first.validMin,
+    validMax: first.validMax,
+    paddingCount: first.paddingCount,
+    paddingMean: first.paddingMean,
+    paddingM2: first.paddingM2,
+    nan: first.nan,
+    posInf: first.posInf,
+    negInf: first.negInf,
+  };
+  if (n > 0) {
+    const at = first.tokenStart - all.tokenStart;
+    all.tokenCount.set(first.tokenCount, at);
+    all.tokenMean.set(first.tokenMean, at);
+    all.tokenM2.set(first.tokenM2, at);
+    all.tokenSumSq.set(first.tokenSumSq, at);
+    all.tokenMin.set(first.tokenMin, at);
+    all.tokenMax.set(first.tokenMax, at);
+  }
+  for (let k = 1; k < parts.length; k++) mergePass1Into(all, parts[k]!);
+  return all;
+}
+
+/**
  * Merges `p` into `all`: per-token entries are copied when `all` has room for them (an `all` over
  * an empty token range only collects the per-(unit, feature) cells and non-finite counts).
  */

@@ -72,6 +72,11 @@ export const DEFAULT_MAX_TOKEN_SERIES = 1 << 20;
 export const REDUCED_TOKEN_BLOCK = 1 << 16;
 /** Default memory budget of one analysis, MiB (the estimate of memoryBudget.ts must fit). */
 export const DEFAULT_MAX_MEMORY_MB = 1024;
+/**
+ * Most per-(batch unit, feature) cells of the accumulators (units × features): 2^20 cells, so one
+ * pass-1 partial's cell arrays (≤ 8 Float64 per cell) stay ≤ 64 MiB; larger batches are grouped.
+ */
+export const MAX_UNIT_FEATURE_CELLS = 1 << 20;
 /** Probabilities of the per-batch-element quantiles. */
 export const QUANTILE_PROBABILITIES: readonly number[] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
 
@@ -207,7 +212,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
   const batchAxis = rank === 1 ? null : featureAxis === 0 ? 1 : 0;
   const batchSize = batchAxis === null ? 1 : shape[batchAxis]!;
   const tokensPerBatchElement = tokens / batchSize;
-  const maxEntries = Math.max(1, Math.min(options.maxBatchEntries ?? 1024, Math.floor((4 * 1024 * 1024) / features)));
+  const maxEntries = Math.max(1, Math.min(options.maxBatchEntries ?? 1024, Math.floor(MAX_UNIT_FEATURE_CELLS / features)));
   const batchElementsPerUnit = Math.ceil(batchSize / maxEntries);
   const units = Math.ceil(batchSize / batchElementsPerUnit);
   const eps = options.eps ?? dump.eps ?? DEFAULT_EPS;

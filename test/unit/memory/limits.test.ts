@@ -5,7 +5,7 @@ import { withHintFlags } from '../../../src/cli/cliIO';
 import { main } from '../../../src/cli/main';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
 import { estimateAnalysisMemory } from '../../../src/core/analysis/memoryBudget';
-import { planAnalysis } from '../../../src/core/analysis/plan';
+import { MAX_UNIT_FEATURE_CELLS, planAnalysis } from '../../../src/core/analysis/plan';
 import { hintAsFlag, isNormLensError, plural } from '../../../src/core/errors';
 import { renderMarkdownReport } from '../../../src/core/report/markdownReport';
 import { formatReportText } from '../../../src/core/report/textSummary';
@@ -60,6 +60,25 @@ describe('memory budget (maxMemoryMB)', () => {
     assert.ok(estimateAnalysisMemory(plan, 2).bytes < 1024 * 1024 * 1024);
     const small = await planAnalysis(dump, { maxTokenSeries: 8 });
     assert.ok(estimateAnalysisMemory(small, 2).bytes <= estimateAnalysisMemory(plan, 2).bytes);
+  });
+
+  it('per-(batch element, feature) cells are capped at 2^20: (512, 1024, 4096) groups the batch in pairs, (N, C, H, W) with C = 1024, N = 1024 stays per sample', async () => {
+    const dump = memoryDump([{ name: 'x', shape: [2, 4], values: values(8, 5) }]);
+    const handle = dump.tensors[0]!;
+    const sized = (shape: number[]): typeof handle => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      return { ...handle, info: { ...handle.info, shape, size, byteLength: 8 * size }, read: async (): Promise<never> => assert.fail('read while planning') };
+    };
+    const xl = await planAnalysis({ ...dump, tensors: [sized([512, 1024, 4096])] }, { featureAxis: -1 });
+    assert.equal(xl.units, 256);
+    assert.equal(xl.batchElementsPerUnit, 2);
+    assert.ok(xl.units * xl.features <= MAX_UNIT_FEATURE_CELLS);
+    const item = estimateAnalysisMemory(xl, 2).items.find((i) => /cells/.test(i.what))!;
+    // 8 Float64 per cell per pass-1 partial: 64 MiB a partial (it was 256 MiB with 2^22 cells).
+    assert.ok(item.bytes <= 320 * 1024 * 1024, `${item.what}: ${item.bytes}`);
+    const nchw = await planAnalysis({ ...dump, tensors: [sized([1024, 1024, 2, 2])] }, { featureAxis: 1 });
+    assert.equal(nchw.units, 1024);
+    assert.equal(nchw.batchElementsPerUnit, 1);
   });
 
   it('a compressed member (read front to back) keeps full per-token arrays above the cap, within the budget', async () => {

@@ -1,4 +1,4 @@
-import type { SampleChannelNormKind } from '../report/analysisReport';
+import type { BatchNormRunningKind, SampleChannelNormKind } from '../report/analysisReport';
 import { uniformEdges } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
@@ -6,12 +6,12 @@ import { inverseRoot, type Pass1Statistics } from './statistics';
 import type { TokenRange } from './tiles';
 
 /**
- * A norm recomputed per (sample, channel) — GroupNorm, InstanceNorm: y = x·scale[n·C + c] +
+ * A norm recomputed per (sample, channel) — GroupNorm, InstanceNorm, eval-mode BatchNorm (running stats, the same scale/offset for every sample): y = x·scale[n·C + c] +
  * offset[n·C + c]; `centre` is the mean the statistics were taken around (for the replay's eps fit).
  */
 export interface SampleChannelNormContext {
-  readonly kind: SampleChannelNormKind;
-  /** Index in NORMS (replay error slots 2·slot, 2·slot + 1). */
+  readonly kind: SampleChannelNormKind | BatchNormRunningKind;
+  /** Index in NORMS, BATCHNORM_RUNNING_SLOT for eval-mode BatchNorm (replay error slots 2·slot, 2·slot + 1). */
   readonly slot: number;
   /** Statistic groups per sample (C for InstanceNorm). */
   readonly groups: number;

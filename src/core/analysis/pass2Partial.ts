@@ -39,6 +39,9 @@ export interface ReplaySums {
   /** Per feature: Σ(x−mean_f)·y′ and Σy′² for BatchNorm (all-token statistics). */
   readonly batchNormA: Float64Array;
   readonly batchNormB: Float64Array;
+  /** Per feature: Σ(x − running_mean_f)·y′ and Σy′² for eval-mode BatchNorm on the feature-last kernel (zeros otherwise). */
+  readonly batchNormRunningA: Float64Array;
+  readonly batchNormRunningB: Float64Array;
   readonly errors: Float64Array;
   /**
    * Per-(sample, channel) norms (context order), index (j·N + n)·C + c: Σ(x − centre)·y′ and Σy′²
@@ -126,6 +129,8 @@ export function createPass2Partial(plan: AnalysisPlan, range: TokenRange, withRe
           rmsNormB: new Float64Array(n),
           batchNormA: new Float64Array(plan.features),
           batchNormB: new Float64Array(plan.features),
+          batchNormRunningA: new Float64Array(plan.features),
+          batchNormRunningB: new Float64Array(plan.features),
           errors: new Float64Array(REPLAY_SLOTS),
           sampleChannelA: new Float64Array(cells),
           sampleChannelB: new Float64Array(cells),
@@ -179,6 +184,8 @@ export function mergePass2Into(all: Pass2Partial, p: Pass2Partial): void {
       }
       addInto(a.batchNormA, r.batchNormA);
       addInto(a.batchNormB, r.batchNormB);
+      addInto(a.batchNormRunningA, r.batchNormRunningA);
+      addInto(a.batchNormRunningB, r.batchNormRunningB);
       addInto(a.sampleChannelA, r.sampleChannelA);
       addInto(a.sampleChannelB, r.sampleChannelB);
       const e = a.errors;

@@ -15,6 +15,7 @@ import {
   replaySqSlot,
   type ReplaySums,
 } from './pass2Partial';
+import { featureRunningReplay } from './pass2Context';
 import type { SampleChannelSetup } from './sampleChannelNorms';
 import type { AnalysisPlan } from './plan';
 import type { Pass1Statistics } from './statistics';
@@ -143,6 +144,21 @@ export function buildReplay(
     batchnorm: fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
     ...(setup ? sampleChannelFits(plan, r, setup) : {}),
   };
+  // Eval-mode BatchNorm on a feature-last layout: per feature, Σ(x − rm)² = m2 + n·(mean − rm)², s² = running_var + eps.
+  const rm = plan.runningMean;
+  const rv = plan.runningVar;
+  if (featureRunningReplay(plan) && rm !== null && rv !== null) {
+    fits['batchnorm-running'] = fitGroups(
+      r.batchNormRunningA,
+      r.batchNormRunningB,
+      (f) => {
+        const n = all.count[f]!;
+        const d = n > 0 ? all.mean[f]! - rm[f]! : 0;
+        return n > 0 ? all.m2[f]! + n * d * d : 0;
+      },
+      (f) => rv[f]!,
+    );
+  }
   // The five norms in table order, then eval-mode BatchNorm (running stats) when it was replayed.
   const kinds: ReplayCandidateKind[] = [...NORMS.map((d) => d.kind), 'batchnorm-running' as const].filter((k) => fits[k] !== undefined);
   const candidates = {} as PerCandidate<ReplayCandidate>;

@@ -1,5 +1,5 @@
-import { NORMS, type NormDescription } from '../../src/core/analysis/norms';
-import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram, NormKind } from '../../src/core/report/analysisReport';
+import { BATCHNORM_RUNNING_NAME, NORMS, type NormDescription } from '../../src/core/analysis/norms';
+import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram, ReplayCandidateKind } from '../../src/core/report/analysisReport';
 import { ChartRegistry, categoryChart, dataTable, histogramChart, histogramRows, seriesChart, type HistogramSeries } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
 import { VIEW, type ViewOptions } from '../../src/protocol';
@@ -23,7 +23,7 @@ export const VIEW_TITLES: Record<ViewId, string> = {
 export const COLOR = { input: 0, layerNorm: 1, rmsNorm: 2, batchNorm: 3, extra: 4, bad: 5, groupNorm: 6, instanceNorm: 7 } as const;
 
 /** A norm's chart colour, from the norm table's key. */
-function normColor(kind: NormKind): number {
+function normColor(kind: ReplayCandidateKind): number {
   const d = NORMS.find((n) => n.kind === kind);
   return d ? COLOR[d.key] : COLOR.extra;
 }
@@ -513,13 +513,17 @@ export function replayView(ctx: ViewContext): HTMLElement {
       section('No recorded output', h('p', null, 'This dump has no output tensor (named output, normalized or y). Dump the norm’s output next to its input, or pick one with the output option, to check it against LayerNorm, RMSNorm and BatchNorm of the input (and GroupNorm / InstanceNorm for (N, C, ...) activations).')),
     );
   }
-  const kinds = NORMS.map((d) => d.kind).filter((k) => c.candidates[k] !== undefined);
-  const names = Object.fromEntries(NORMS.map((d) => [d.kind, d.kind === 'groupnorm' && c.groups !== undefined ? `GroupNorm (G = ${c.groups})` : d.name])) as Record<NormKind, string>;
+  // The five norms, then eval-mode BatchNorm (running stats) when the dump had them.
+  const kinds: ReplayCandidateKind[] = [...NORMS.map((d) => d.kind), 'batchnorm-running' as const].filter((k) => c.candidates[k] !== undefined);
+  const names = { ...Object.fromEntries(NORMS.map((d) => [d.kind, d.kind === 'groupnorm' && c.groups !== undefined ? `GroupNorm (G = ${c.groups})` : d.name])), 'batchnorm-running': BATCHNORM_RUNNING_NAME } as Record<ReplayCandidateKind, string>;
+  // The candidate behind bestMatch: eval-mode BatchNorm is bestMatch 'batchnorm' with running statistics.
+  const evalMode = c.bestMatch === 'batchnorm' && c.batchNormStatistics === 'running';
+  const best: ReplayCandidateKind | 'none' = evalMode ? 'batchnorm-running' : c.bestMatch;
   const mismatch = r.warnings.filter((w) => w.code === 'recorded-output-mismatch');
   const verdict =
-    c.bestMatch === 'none'
+    best === 'none'
       ? `No normalization of ${r.input.name} explains ${c.tensor}: the smallest max |error| is ${fmt(c.maxAbsError)} (tolerance ${fmt(c.tolerance)}).`
-      : `${c.tensor} is ${names[c.bestMatch]} of ${r.input.name}: max |error| ${fmt(c.maxAbsError)} within the ${c.dtype} tolerance ${fmt(c.tolerance)}${c.fittedEps !== undefined ? `, fitted eps ${fmt(c.fittedEps)}` : ''}.`;
+      : `${c.tensor} is ${names[best]} of ${r.input.name}: max |error| ${fmt(c.maxAbsError)} within the ${c.dtype} tolerance ${fmt(c.tolerance)}${c.fittedEps !== undefined ? `, fitted eps ${fmt(c.fittedEps)}` : ''}.${evalMode ? ' The model is in eval mode: BatchNorm normalizes with running_mean/running_var, not this batch’s statistics, so the output does not depend on the batch.' : ''}`;
   const table = h(
     'table',
     { class: 'data-table', id: 'table-replay' },
@@ -530,7 +534,7 @@ export function replayView(ctx: ViewContext): HTMLElement {
       null,
       ...kinds.map((k) => {
         const cand = c.candidates[k]!;
-        return h('tr', { class: k === c.bestMatch ? 'best' : '', 'data-norm': k }, h('th', { scope: 'row' }, names[k] + (k === c.bestMatch ? ' (best)' : '')), h('td', null, fmt(cand.maxAbsError)), h('td', null, fmt(cand.rmsError)), h('td', null, fmt(cand.relativeRmsError)), h('td', null, fmt(cand.shapeResidual)), h('td', null, cand.fittedEps === null ? '—' : fmt(cand.fittedEps)), h('td', null, cand.withinTolerance ? 'yes' : 'no'));
+        return h('tr', { class: k === best ? 'best' : '', 'data-norm': k }, h('th', { scope: 'row' }, names[k] + (k === best ? ' (best)' : '')), h('td', null, fmt(cand.maxAbsError)), h('td', null, fmt(cand.rmsError)), h('td', null, fmt(cand.relativeRmsError)), h('td', null, fmt(cand.shapeResidual)), h('td', null, cand.fittedEps === null ? '—' : fmt(cand.fittedEps)), h('td', null, cand.withinTolerance ? 'yes' : 'no'));
       }),
     ),
   );
@@ -540,7 +544,7 @@ export function replayView(ctx: ViewContext): HTMLElement {
     { class: 'view' },
     section('Verdict', h('p', { class: c.bestMatch === 'none' ? 'verdict bad' : 'verdict good' }, verdict), mismatch.length ? warningList(ctx, mismatch, undefined, VIEW.replay) : null),
     section('Candidates', table),
-    c.recordedHistogram && c.bestMatch !== 'groupnorm' && c.bestMatch !== 'instancenorm'
+    c.recordedHistogram && c.bestMatch !== 'groupnorm' && c.bestMatch !== 'instancenorm' && !evalMode
       ? section(
           'Recorded vs recomputed',
           histogramBlock(ctx, 'replay-hist', 'Recorded output vs recomputed', 'value', [
@@ -551,12 +555,13 @@ export function replayView(ctx: ViewContext): HTMLElement {
       : null,
     c.recordedSampleChannelHistogram && (r.groupNorm || r.instanceNorm)
       ? section(
-          'Recorded vs GroupNorm / InstanceNorm',
-          h('p', { class: 'explain' }, 'The recorded output beside the per-sample norms recomputed from the input (shared edges).'),
+          r.batchNormRunning ? 'Recorded vs GroupNorm / InstanceNorm / eval-mode BatchNorm' : 'Recorded vs GroupNorm / InstanceNorm',
+          h('p', { class: 'explain' }, r.batchNormRunning ? 'The recorded output beside the per-sample norms and BatchNorm with the running statistics, recomputed from the input (shared edges).' : 'The recorded output beside the per-sample norms recomputed from the input (shared edges).'),
           histogramBlock(ctx, 'replay-sample-hist', 'Recorded output vs per-sample norms', 'value', [
             { label: `recorded ${c.tensor}`, hist: c.recordedSampleChannelHistogram, color: COLOR.input },
             ...(r.groupNorm ? [{ label: names.groupnorm, hist: r.groupNorm.histogram, color: COLOR.groupNorm }] : []),
             ...(r.instanceNorm ? [{ label: 'InstanceNorm', hist: r.instanceNorm.histogram, color: COLOR.instanceNorm }] : []),
+            ...(r.batchNormRunning ? [{ label: BATCHNORM_RUNNING_NAME, hist: r.batchNormRunning.histogram, color: COLOR.batchNorm }] : []),
           ]),
         )
       : null,

@@ -5,6 +5,7 @@ import {
   type BatchElementQuantiles,
   type BatchNormFeatureStats,
   type DownsampledSeries,
+  type BatchNormRunningReport,
   type GroupNormReport,
   type Histogram,
   type InstanceNormReport,
@@ -89,12 +90,12 @@ function sampleStatistics(m: CellMoments): SampleStatistics {
 }
 
 /** The `groupNorm` and `instanceNorm` sections (null where the norm does not apply). */
-function sampleChannelSections(plan: AnalysisPlan, p2: Pass2Partial, input: SampleChannelReportInput): { groupNorm: GroupNormReport | null; instanceNorm: InstanceNormReport | null } {
+function sampleChannelSections(plan: AnalysisPlan, p2: Pass2Partial, input: SampleChannelReportInput): { groupNorm: GroupNormReport | null; instanceNorm: InstanceNormReport | null; batchNormRunning?: BatchNormRunningReport } {
   const setup = input.setup;
   if (setup === null) return { groupNorm: null, instanceNorm: null };
   const bins = plan.bins;
   const edges = Array.from(setup.context.edges);
-  const histogram = (kind: SampleChannelNormKind): Histogram => {
+  const histogram = (kind: SampleChannelNormKind | 'batchnorm-running'): Histogram => {
     const j = setup.context.norms.findIndex((n) => n.kind === kind);
     const counts = Array.from(p2.sampleChannelHistograms.subarray(j * bins, (j + 1) * bins));
     return { edges: [...edges], counts, total: counts.reduce((a, b) => a + b, 0) };
@@ -119,6 +120,8 @@ function sampleChannelSections(plan: AnalysisPlan, p2: Pass2Partial, input: Samp
   const inm = setup.instanceNorm;
   const instanceNorm: InstanceNormReport | null =
     inm === null ? null : { samples: plan.units, channels: plan.features, eps: plan.eps, affine, perChannel: sampleStatistics(inm.moments), histogram: histogram('instancenorm') };
+  // Eval-mode BatchNorm (running stats): its output histogram, when it was replayed.
+  if (setup.batchNormRunning !== null) return { groupNorm, instanceNorm, batchNormRunning: { eps: plan.eps, histogram: histogram('batchnorm-running') } };
   return { groupNorm, instanceNorm };
 }
 
@@ -329,7 +332,7 @@ export function buildReport(
   const { batchValid, batchAll, padding, runningStats, subBatches } = pre;
   const replay = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildReplay(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges, sampleChannel.setup, reduced?.fits ?? null) : null;
   const warnings = collectWarnings({ plan, p1, stats, replay, subBatches, padding, runningStats, ...(reduced ? { tokenFindings: reduced.findings } : {}) });
-  const { groupNorm, instanceNorm } = sampleChannelSections(plan, p2, sampleChannel);
+  const { groupNorm, instanceNorm, batchNormRunning } = sampleChannelSections(plan, p2, sampleChannel);
 
   const tokenHist = (values: ArrayLike<number>): Histogram => histogramOf(values, bins, isValid);
   const thresholds = JSON.parse(JSON.stringify(plan.thresholds)) as { [key: string]: JsonValue };
@@ -394,6 +397,7 @@ export function buildReport(
     comparison: replay,
     groupNorm,
     instanceNorm,
+    ...(batchNormRunning ? { batchNormRunning } : {}),
     normAvailability: { ...sampleChannel.reasons },
     warnings,
     timing,

@@ -23,10 +23,17 @@
  *    pass2ChannelsFirst.ts; and kernels/assembly/kernels.ts to keep the WebAssembly fast path), its
  *    replay sums (pass2Partial.ts, replay.ts);
  *  - as a heatmap mode: `HeatmapValues` in src/core/heatmap/tokenHeatmap.ts (and the host's request).
+ *
+ * A variant of a norm the replay tries is not a sixth norm: eval-mode BatchNorm (running stats,
+ * candidate `batchnorm-running`, BATCHNORM_RUNNING_SLOT) is a per-(sample, channel) scale/offset in
+ * sampleChannelNorms.ts (same for every sample) with its own replay slot after the five; it is never
+ * a bestMatch (BatchNorm is, with `batchNormStatistics: 'running'`), and the axis-choice figure, family
+ * table and colours stay about the five norms. It touched: analysisReport.ts (candidate key, report
+ * field), sampleChannelNorms.ts, pass2Partial.ts (slot count), replay.ts, warnings.ts, the summaries.
  * Replay slots, candidate order, bestMatch, warning texts, summary names, colours keys and the
  * Compare view's axis-choice figure and family table follow from the table.
  */
-import type { NormKind } from '../report/analysisReport';
+import type { NormKind, ReplayCandidateKind } from '../report/analysisReport';
 
 /** The axes of an (N, C, positions...) activation a norm's statistics can span. */
 export type NormAxis = 'batch' | 'channel' | 'position';
@@ -156,6 +163,24 @@ export function normDescription(kind: NormKind): NormDescription {
   const d = NORMS.find((n) => n.kind === kind);
   if (!d) throw new Error(`unknown norm kind ${kind}`);
   return d;
+}
+
+/** Replay slot of the eval-mode BatchNorm candidate (`batchnorm-running`): after the five norms. */
+export const BATCHNORM_RUNNING_SLOT = NORMS.length;
+/** Replay error slots (and error histograms): the five norms, then eval-mode BatchNorm. */
+export const REPLAY_CANDIDATE_SLOTS = NORMS.length + 1;
+
+/** Display name of the eval-mode BatchNorm replay candidate. */
+export const BATCHNORM_RUNNING_NAME = 'BatchNorm (eval, running stats)';
+
+/** Display name of a replay candidate: the norm's name, or BATCHNORM_RUNNING_NAME. */
+export function candidateName(kind: ReplayCandidateKind): string {
+  return kind === 'batchnorm-running' ? BATCHNORM_RUNNING_NAME : normDescription(kind).name;
+}
+
+/** The best match as text: the norm kind, with " (running stats)" for eval-mode BatchNorm. */
+export function bestMatchText(bestMatch: NormKind | 'none', batchNormStatistics: 'all-tokens' | 'running' | undefined): string {
+  return bestMatch === 'batchnorm' && batchNormStatistics === 'running' ? 'batchnorm (running stats)' : bestMatch;
 }
 
 /** Position of `kind` in NORMS: its replay error slots are 2·index (max) and 2·index + 1 (sum of squares). */

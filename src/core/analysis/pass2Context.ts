@@ -1,4 +1,4 @@
-import type { SampleChannelNormKind } from '../report/analysisReport';
+import type { BatchNormRunningKind, SampleChannelNormKind } from '../report/analysisReport';
 import { uniformEdges } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
@@ -6,12 +6,12 @@ import { inverseRoot, type Pass1Statistics } from './statistics';
 import type { TokenRange } from './tiles';
 
 /**
- * A norm recomputed per (sample, channel) — GroupNorm, InstanceNorm: y = x·scale[n·C + c] +
+ * A norm recomputed per (sample, channel) — GroupNorm, InstanceNorm, eval-mode BatchNorm (running stats, the same scale/offset for every sample): y = x·scale[n·C + c] +
  * offset[n·C + c]; `centre` is the mean the statistics were taken around (for the replay's eps fit).
  */
 export interface SampleChannelNormContext {
-  readonly kind: SampleChannelNormKind;
-  /** Index in NORMS (replay error slots 2·slot, 2·slot + 1). */
+  readonly kind: SampleChannelNormKind | BatchNormRunningKind;
+  /** Index in NORMS, BATCHNORM_RUNNING_SLOT for eval-mode BatchNorm (replay error slots 2·slot, 2·slot + 1). */
   readonly slot: number;
   /** Statistic groups per sample (C for InstanceNorm). */
   readonly groups: number;
@@ -57,6 +57,20 @@ export interface SharedPass2Context {
   readonly weightMean: number;
   /** GroupNorm / InstanceNorm of an (N, C, ...) input; null when they do not apply. */
   readonly sampleChannel: SampleChannelContext | null;
+  /**
+   * Eval-mode BatchNorm (running_mean/running_var) for the feature-last replay: y = x·scale_f +
+   * offset_f, `mean` the running mean (eps fit). Null unless featureRunningReplay(plan).
+   */
+  readonly bnRunning: { readonly scale: Float64Array; readonly offset: Float64Array; readonly mean: Float64Array } | null;
+}
+
+/**
+ * Whether the feature-last kernel replays eval-mode BatchNorm: running stats and a recorded output
+ * on a feature-last layout (one position per token: (N, C), (B, T, H)). Channels-first inputs get it
+ * as a per-(sample, channel) norm (sampleChannelNorms.ts).
+ */
+export function featureRunningReplay(plan: AnalysisPlan): boolean {
+  return plan.runningMean !== null && plan.runningVar !== null && plan.outputName !== null && plan.inner === 1;
 }
 
 /** Range of the LayerNorm (z) and RMSNorm (u) normalized values before affine, over valid tokens. */
@@ -141,6 +155,17 @@ export function buildSharedPass2Context(
     bnScaleAll[f] = ra * weight[f]!;
     bnOffsetAll[f] = bias[f]! - bnMeanAll[f]! * ra * weight[f]!;
   }
+  let bnRunning: SharedPass2Context['bnRunning'] = null;
+  if (featureRunningReplay(plan) && plan.runningMean !== null && plan.runningVar !== null) {
+    const scale = new Float64Array(F);
+    const offset = new Float64Array(F);
+    const mean = Float64Array.from(plan.runningMean);
+    for (let f = 0; f < F; f++) {
+      scale[f] = inverseRoot(plan.runningVar[f]! + eps) * weight[f]!;
+      offset[f] = bias[f]! - mean[f]! * scale[f]!;
+    }
+    bnRunning = { scale, offset, mean };
+  }
   // Range of the valid inputs and of the normalized values (before affine) over valid tokens.
   let inLo = Infinity;
   let inHi = -Infinity;
@@ -189,6 +214,7 @@ export function buildSharedPass2Context(
     batchNormShift: biasSum / F,
     weightMean: weightSum / F,
     sampleChannel,
+    bnRunning,
   };
 }
 

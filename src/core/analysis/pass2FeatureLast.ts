@@ -1,6 +1,7 @@
 import type { DecodedValues } from '../formats/types';
 import { binGuessTolerance, binIndex, binNear } from './histogram';
 import { layout, type WasmKernels } from './kernels/wasmKernelLoader';
+import { BATCHNORM_RUNNING_SLOT } from './norms';
 import type { Pass2Context } from './pass2Context';
 import {
   ERROR_BINS,
@@ -16,6 +17,7 @@ import {
   REPLAY_SQ_LN,
   REPLAY_SQ_RMS,
   REPLAY_SUM_SQ_OUTPUT,
+  replayMaxSlot,
   type Pass2Partial,
   type ReplaySums,
 } from './pass2Partial';
@@ -201,6 +203,33 @@ function replayToken(r: ReplaySums, c: Pass2Context, v: DecodedValues, out: Deco
   r.layerNormB[k] = bL;
   r.rmsNormA[k] = aR;
   r.rmsNormB[k] = bR;
+  if (c.bnRunning !== null) replayRunningToken(r, c, c.bnRunning, v, out, q, F);
+}
+
+/** Eval-mode BatchNorm (running stats) of one feature-last token against the recorded output. */
+function replayRunningToken(r: ReplaySums, c: Pass2Context, run: NonNullable<Pass2Context['bnRunning']>, v: DecodedValues, out: DecodedValues, q: number, F: number): void {
+  const { bias: b, invWeight: iw } = c;
+  const { scale, offset, mean } = run;
+  const { batchNormRunningA, batchNormRunningB, errorHistograms } = r;
+  const e = r.errors;
+  const maxSlot = replayMaxSlot(BATCHNORM_RUNNING_SLOT);
+  const eh = BATCHNORM_RUNNING_SLOT * ERROR_BINS;
+  let mx = e[maxSlot]!;
+  let sq = 0;
+  for (let f = 0; f < F; f++) {
+    const x = v[q + f]!;
+    const o = out[q + f]!;
+    if (o - o !== 0 || x - x !== 0) continue;
+    const err = Math.abs(o - (x * scale[f]! + offset[f]!));
+    errorHistograms[eh + errorBin(err)]++;
+    if (err > mx) mx = err;
+    sq += err * err;
+    const yp = (o - b[f]!) * iw[f]!;
+    batchNormRunningA[f] += (x - mean[f]!) * yp;
+    batchNormRunningB[f] += yp * yp;
+  }
+  e[maxSlot] = mx;
+  e[maxSlot + 1] += sq;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { NORMS } from './norms';
+import { REPLAY_CANDIDATE_SLOTS } from './norms';
 import type { AnalysisPlan } from './plan';
 import type { TokenRange } from './tiles';
 
@@ -39,6 +39,9 @@ export interface ReplaySums {
   /** Per feature: Σ(x−mean_f)·y′ and Σy′² for BatchNorm (all-token statistics). */
   readonly batchNormA: Float64Array;
   readonly batchNormB: Float64Array;
+  /** Per feature: Σ(x − running_mean_f)·y′ and Σy′² for eval-mode BatchNorm on the feature-last kernel (zeros otherwise). */
+  readonly batchNormRunningA: Float64Array;
+  readonly batchNormRunningB: Float64Array;
   readonly errors: Float64Array;
   /**
    * Per-(sample, channel) norms (context order), index (j·N + n)·C + c: Σ(x − centre)·y′ and Σy′²
@@ -50,7 +53,7 @@ export interface ReplaySums {
   readonly recordedHistogram: Float64Array;
   /** Recorded finite values of valid tokens on the per-(sample, channel) norms' edges (empty when they do not apply). */
   readonly recordedSampleChannelHistogram: Float64Array;
-  /** |recorded − replayed| per compared element on ERROR_EDGES: ERROR_BINS per norm, in NORMS order. */
+  /** |recorded − replayed| per compared element on ERROR_EDGES: ERROR_BINS per norm, in NORMS order, then eval-mode BatchNorm. */
   readonly errorHistograms: Float64Array;
 }
 
@@ -95,14 +98,14 @@ export const REPLAY_MAX_RMS = 2;
 export const REPLAY_SQ_RMS = 3;
 export const REPLAY_MAX_BN = 4;
 export const REPLAY_SQ_BN = 5;
-export const REPLAY_COMPARED = 2 * NORMS.length;
+export const REPLAY_COMPARED = 2 * REPLAY_CANDIDATE_SLOTS;
 export const REPLAY_SUM_SQ_OUTPUT = REPLAY_COMPARED + 1;
 export const REPLAY_MAX_ABS_OUTPUT = REPLAY_COMPARED + 2;
 export const REPLAY_NON_FINITE_OUTPUT = REPLAY_COMPARED + 3;
 /** Recorded values of valid tokens outside the norm-output edges (counted in the end bins). */
 export const REPLAY_RECORDED_CLAMPED = REPLAY_COMPARED + 4;
 const REPLAY_SLOTS = REPLAY_COMPARED + 5;
-const REPLAY_MAX_SLOTS = [...NORMS.map((_, j) => 2 * j), REPLAY_MAX_ABS_OUTPUT];
+const REPLAY_MAX_SLOTS = [...Array.from({ length: REPLAY_CANDIDATE_SLOTS }, (_, j) => 2 * j), REPLAY_MAX_ABS_OUTPUT];
 
 /** An empty pass-2 partial for `range`. */
 export function createPass2Partial(plan: AnalysisPlan, range: TokenRange, withReplay: boolean, sampleChannelNorms = 0, groupFitCandidates = 0): Pass2Partial {
@@ -126,12 +129,14 @@ export function createPass2Partial(plan: AnalysisPlan, range: TokenRange, withRe
           rmsNormB: new Float64Array(n),
           batchNormA: new Float64Array(plan.features),
           batchNormB: new Float64Array(plan.features),
+          batchNormRunningA: new Float64Array(plan.features),
+          batchNormRunningB: new Float64Array(plan.features),
           errors: new Float64Array(REPLAY_SLOTS),
           sampleChannelA: new Float64Array(cells),
           sampleChannelB: new Float64Array(cells),
           recordedHistogram: new Float64Array(plan.bins),
           recordedSampleChannelHistogram: new Float64Array(sampleChannelNorms > 0 ? plan.bins : 0),
-          errorHistograms: new Float64Array(NORMS.length * ERROR_BINS),
+          errorHistograms: new Float64Array(REPLAY_CANDIDATE_SLOTS * ERROR_BINS),
         }
       : null,
     sampleChannelHistograms: new Float64Array(sampleChannelNorms * plan.bins),
@@ -179,6 +184,8 @@ export function mergePass2Into(all: Pass2Partial, p: Pass2Partial): void {
       }
       addInto(a.batchNormA, r.batchNormA);
       addInto(a.batchNormB, r.batchNormB);
+      addInto(a.batchNormRunningA, r.batchNormRunningA);
+      addInto(a.batchNormRunningB, r.batchNormRunningB);
       addInto(a.sampleChannelA, r.sampleChannelA);
       addInto(a.sampleChannelB, r.sampleChannelB);
       const e = a.errors;

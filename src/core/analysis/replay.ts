@@ -1,7 +1,7 @@
 import type { DType } from '../formats/types';
-import type { Histogram, NormKind, PerNorm, Replay, ReplayCandidate } from '../report/analysisReport';
+import type { Histogram, NormKind, PerCandidate, Replay, ReplayCandidate, ReplayCandidateKind } from '../report/analysisReport';
 import { median } from './histogram';
-import { NORMS, normIndex } from './norms';
+import { BATCHNORM_RUNNING_SLOT, NORMS, normIndex } from './norms';
 import type { Pass1Partial } from './pass1';
 import {
   ERROR_BINS,
@@ -15,6 +15,7 @@ import {
   replaySqSlot,
   type ReplaySums,
 } from './pass2Partial';
+import { featureRunningReplay } from './pass2Context';
 import type { SampleChannelSetup } from './sampleChannelNorms';
 import type { AnalysisPlan } from './plan';
 import type { Pass1Statistics } from './statistics';
@@ -85,10 +86,11 @@ function histogramFrom(counts: Float64Array, edges: readonly number[]): Histogra
 export type Fit = { residual: number; eps: number | null };
 
 /** Fits of the per-(sample, channel) norms: the A/B sums of each channel summed over its group. */
-function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChannelSetup): Partial<Record<NormKind, Fit>> {
+function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChannelSetup): Partial<Record<ReplayCandidateKind, Fit>> {
   const C = plan.features;
   const N = plan.units;
-  const out: Partial<Record<NormKind, Fit>> = {};
+  const out: Partial<Record<ReplayCandidateKind, Fit>> = {};
+  const rv = setup.batchNormRunning?.runningVar ?? null;
   setup.context.norms.forEach((norm, j) => {
     const moments = setup.moments[j]!;
     const G = norm.groups;
@@ -103,7 +105,9 @@ function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChann
         b[i] += r.sampleChannelB[at]!;
       }
     }
-    out[norm.kind] = fitGroups(a, b, (i) => moments.m2[i]!, (i) => (moments.count[i]! > 0 ? moments.m2[i]! / moments.count[i]! : NaN));
+    // Eval-mode BatchNorm divides by √(running_var + eps): per (sample, channel) s² − running_var.
+    const variance = norm.kind === 'batchnorm-running' && rv !== null ? (i: number): number => rv[i % C]! : (i: number): number => (moments.count[i]! > 0 ? moments.m2[i]! / moments.count[i]! : NaN);
+    out[norm.kind] = fitGroups(a, b, (i) => moments.m2[i]!, variance);
   });
   return out;
 }
@@ -112,7 +116,9 @@ function sampleChannelFits(plan: AnalysisPlan, r: ReplaySums, setup: SampleChann
  * Builds the replay (the report's `comparison` section) from the replay sums: per-candidate errors,
  * fitted eps, best match, the recorded-output histogram on `outputEdges` and the per-candidate error
  * histograms. Candidates are the norms of NORMS that were replayed (GroupNorm and InstanceNorm only
- * on (N, C, ...) inputs), tried in table order.
+ * on (N, C, ...) inputs), tried in table order, then eval-mode BatchNorm (`batchnorm-running`, with
+ * running stats on (N, C, ...) inputs): when it is the best candidate, bestMatch is 'batchnorm' and
+ * batchNormStatistics 'running'.
  */
 export function buildReplay(
   plan: AnalysisPlan,
@@ -132,17 +138,33 @@ export function buildReplay(
   const tolerance = replayRelativeTolerance(plan.thresholds, outputDtype) * Math.max(1, e[REPLAY_MAX_ABS_OUTPUT]!);
   const ln = stats.layerNorm;
   const all = stats.batchNorm.all;
-  const fits: Partial<Record<NormKind, Fit>> = {
+  const fits: Partial<Record<ReplayCandidateKind, Fit>> = {
     layernorm: tokenFits?.layernorm ?? fitGroups(r.layerNormA, r.layerNormB, (t) => p1.tokenM2[t]!, (t) => ln.var[t]!),
     rmsnorm: tokenFits?.rmsnorm ?? fitGroups(r.rmsNormA, r.rmsNormB, (t) => p1.tokenSumSq[t]!, (t) => stats.rmsNorm.meanSquare[t]!),
     batchnorm: fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
     ...(setup ? sampleChannelFits(plan, r, setup) : {}),
   };
-  const kinds = NORMS.map((d) => d.kind).filter((k) => fits[k] !== undefined);
-  const candidates = {} as PerNorm<ReplayCandidate>;
-  const errorHistograms = {} as PerNorm<Histogram>;
+  // Eval-mode BatchNorm on a feature-last layout: per feature, Σ(x − rm)² = m2 + n·(mean − rm)², s² = running_var + eps.
+  const rm = plan.runningMean;
+  const rv = plan.runningVar;
+  if (featureRunningReplay(plan) && rm !== null && rv !== null) {
+    fits['batchnorm-running'] = fitGroups(
+      r.batchNormRunningA,
+      r.batchNormRunningB,
+      (f) => {
+        const n = all.count[f]!;
+        const d = n > 0 ? all.mean[f]! - rm[f]! : 0;
+        return n > 0 ? all.m2[f]! + n * d * d : 0;
+      },
+      (f) => rv[f]!,
+    );
+  }
+  // The five norms in table order, then eval-mode BatchNorm (running stats) when it was replayed.
+  const kinds: ReplayCandidateKind[] = [...NORMS.map((d) => d.kind), 'batchnorm-running' as const].filter((k) => fits[k] !== undefined);
+  const candidates = {} as PerCandidate<ReplayCandidate>;
+  const errorHistograms = {} as PerCandidate<Histogram>;
   for (const kind of kinds) {
-    const j = normIndex(kind);
+    const j = kind === 'batchnorm-running' ? BATCHNORM_RUNNING_SLOT : normIndex(kind);
     const rms = n > 0 ? Math.sqrt(e[replaySqSlot(j)]! / n) : NaN;
     const maxAbsError = e[replayMaxSlot(j)]!;
     candidates[kind] = {
@@ -155,26 +177,28 @@ export function buildReplay(
     };
     errorHistograms[kind] = histogramFrom(r.errorHistograms.subarray(j * ERROR_BINS, (j + 1) * ERROR_BINS), errorEdges);
   }
-  const candidate = (k: NormKind): ReplayCandidate => candidates[k]!;
+  const candidate = (k: ReplayCandidateKind): ReplayCandidate => candidates[k]!;
   const within = kinds.filter((k) => candidate(k).withinTolerance).sort((a, b) => candidate(a).maxAbsError - candidate(b).maxAbsError);
   const shaped = kinds.filter((k) => candidate(k).shapeResidual <= plan.thresholds.matchShapeResidual).sort((a, b) => candidate(a).shapeResidual - candidate(b).shapeResidual);
-  const best: NormKind | 'none' = within.length > 0 ? within[0]! : shaped.length > 0 ? shaped[0]! : 'none';
+  const bestCandidate: ReplayCandidateKind | 'none' = within.length > 0 ? within[0]! : shaped.length > 0 ? shaped[0]! : 'none';
+  // Eval-mode BatchNorm is BatchNorm: bestMatch 'batchnorm' with batchNormStatistics 'running'.
+  const best: NormKind | 'none' = bestCandidate === 'batchnorm-running' ? 'batchnorm' : bestCandidate;
   let smallest = Infinity;
   for (const k of kinds) smallest = Math.min(smallest, candidate(k).maxAbsError);
   const replay: Replay = {
     tensor: outputName,
     dtype: outputDtype,
-    maxAbsError: best === 'none' ? smallest : candidate(best).maxAbsError,
+    maxAbsError: bestCandidate === 'none' ? smallest : candidate(bestCandidate).maxAbsError,
     bestMatch: best,
     tolerance,
     nonFinite: e[REPLAY_NON_FINITE_OUTPUT]!,
     candidates,
-    batchNormStatistics: 'all-tokens',
+    batchNormStatistics: bestCandidate === 'batchnorm-running' ? 'running' : 'all-tokens',
     recordedHistogram: histogramFrom(r.recordedHistogram, outputEdges),
     recordedHistogramClamped: e[REPLAY_RECORDED_CLAMPED]!,
     errorHistograms,
   };
-  if (best !== 'none' && candidate(best).fittedEps !== null) replay.fittedEps = candidate(best).fittedEps!;
+  if (bestCandidate !== 'none' && candidate(bestCandidate).fittedEps !== null) replay.fittedEps = candidate(bestCandidate).fittedEps!;
   if (setup?.groupNorm) replay.groups = setup.groupNorm.groups;
   if (setup && r.recordedSampleChannelHistogram.length > 0) replay.recordedSampleChannelHistogram = histogramFrom(r.recordedSampleChannelHistogram, Array.from(setup.context.edges));
   return replay;

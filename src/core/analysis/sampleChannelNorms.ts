@@ -1,7 +1,7 @@
 import type { GroupsSource, SampleChannelNormKind } from '../report/analysisReport';
 import { uniformEdges } from './histogram';
 import { mergeMoments, mergeMomentsTree } from './moments';
-import { normIndex } from './norms';
+import { BATCHNORM_RUNNING_SLOT, normIndex } from './norms';
 import type { Pass1Partial } from './pass1';
 import type { GroupFitContext, SampleChannelContext, SampleChannelNormContext } from './pass2Context';
 import type { AnalysisPlan } from './plan';
@@ -165,11 +165,56 @@ export interface SampleChannelSetup {
   readonly moments: readonly CellMoments[];
   readonly groupNorm: { readonly groups: number; readonly moments: CellMoments } | null;
   readonly instanceNorm: { readonly moments: CellMoments } | null;
+  /**
+   * Eval-mode BatchNorm with the running statistics (replay candidate `batchnorm-running`), present
+   * when the plan has running_mean, running_var and a recorded output. Its `moments` entry is per
+   * (sample, channel) around running_mean (mean = running_mean_c, m2 = Σ(x − running_mean_c)²);
+   * the eps fit solves s² = running_var_c + eps per cell.
+   */
+  readonly batchNormRunning: { readonly runningVar: Float64Array } | null;
+}
+
+/** Per-(sample, channel) moments around the running mean: m2 = Σ(x − rm_c)² = m2_cell + n·(mean_cell − rm_c)². */
+function aroundRunningMean(plan: AnalysisPlan, m: CellMoments, runningMean: Float64Array): CellMoments {
+  const C = plan.features;
+  const cells = plan.units * C;
+  const count = new Float64Array(cells);
+  const mean = new Float64Array(cells);
+  const m2 = new Float64Array(cells);
+  for (let i = 0; i < cells; i++) {
+    const rm = runningMean[i % C]!;
+    const n = m.count[i]!;
+    const d = n > 0 ? m.mean[i]! - rm : 0;
+    count[i] = n;
+    mean[i] = rm;
+    m2[i] = n > 0 ? m.m2[i]! + n * d * d : 0;
+  }
+  return { count, mean, m2 };
+}
+
+/** Eval-mode BatchNorm as per-(sample, channel) scale/offset (the same for every sample): w/√(rv + eps), b − rm·scale. */
+function runningScaleOffset(plan: AnalysisPlan, runningMean: Float64Array, runningVar: Float64Array, weight: Float64Array, bias: Float64Array): { scale: Float64Array; offset: Float64Array; centre: Float64Array } {
+  const C = plan.features;
+  const N = plan.units;
+  const scale = new Float64Array(N * C);
+  const offset = new Float64Array(N * C);
+  const centre = new Float64Array(N * C);
+  for (let c = 0; c < C; c++) {
+    const rm = runningMean[c]!;
+    const s = inverseRoot(runningVar[c]! + plan.eps) * weight[c]!;
+    const o = bias[c]! - rm * s;
+    for (let n = 0; n < N; n++) {
+      scale[n * C + c] = s;
+      offset[n * C + c] = o;
+      centre[n * C + c] = rm;
+    }
+  }
+  return { scale, offset, centre };
 }
 
 /**
- * Builds the pass-2 context of GroupNorm (when `groups` is set) and InstanceNorm, with output edges
- * spanning both over valid tokens (from the per-(unit, channel) valid min/max of pass 1).
+ * Builds the pass-2 context of GroupNorm (when `groups` is set), InstanceNorm and, with running
+ * stats and a recorded output, eval-mode BatchNorm, with output edges spanning them over valid tokens (from the per-(unit, channel) valid min/max of pass 1).
  */
 export function buildSampleChannelSetup(plan: AnalysisPlan, p: Pass1Partial, m: CellMoments, groups: number | null, weight: Float64Array, bias: Float64Array): SampleChannelSetup {
   const C = plan.features;
@@ -183,6 +228,14 @@ export function buildSampleChannelSetup(plan: AnalysisPlan, p: Pass1Partial, m: 
   const gm = groups !== null ? groupMoments(plan, m, groups) : null;
   if (gm !== null && groups !== null) add('groupnorm', groups, gm);
   add('instancenorm', C, m);
+  // Eval-mode BatchNorm: only worth a row sweep when there is an output to explain.
+  const rm = plan.runningMean;
+  const rv = plan.runningVar;
+  const running = rm !== null && rv !== null && plan.outputName !== null ? { runningVar: rv } : null;
+  if (rm !== null && running !== null) {
+    norms.push({ kind: 'batchnorm-running', slot: BATCHNORM_RUNNING_SLOT, groups: C, ...runningScaleOffset(plan, rm, running.runningVar, weight, bias) });
+    moments.push(aroundRunningMean(plan, m, rm));
+  }
   let lo = Infinity;
   let hi = -Infinity;
   for (const norm of norms) {
@@ -205,5 +258,6 @@ export function buildSampleChannelSetup(plan: AnalysisPlan, p: Pass1Partial, m: 
     moments,
     groupNorm: gm !== null && groups !== null ? { groups, moments: gm } : null,
     instanceNorm: { moments: m },
+    batchNormRunning: running,
   };
 }

@@ -1,5 +1,5 @@
-import type { AnalysisReport, AnalysisWarning, NormKind, Replay, ReplayCandidate, SubBatchResult } from '../report/analysisReport';
-import { normDescription } from './norms';
+import type { AnalysisReport, AnalysisWarning, Replay, ReplayCandidate, ReplayCandidateKind, SubBatchResult } from '../report/analysisReport';
+import { bestMatchText, candidateName } from './norms';
 import { plural } from '../errors';
 import { median } from './histogram';
 import type { Pass1Partial } from './pass1';
@@ -81,10 +81,10 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   if (replay) {
     const c = replay;
     const cands = c.candidates;
-    const entries = Object.entries(cands) as [NormKind, ReplayCandidate][];
+    const entries = Object.entries(cands) as [ReplayCandidateKind, ReplayCandidate][];
     const errors = Object.fromEntries(entries.map(([k, v]) => [k, v.maxAbsError]));
     const residuals = Object.fromEntries(entries.map(([k, v]) => [k, v.shapeResidual]));
-    const names = entries.map(([k]) => normDescription(k).name);
+    const names = entries.map(([k]) => candidateName(k));
     const namesText = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}` : names.join('');
     if (c.bestMatch === 'none') {
       out.push({
@@ -93,13 +93,13 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
         message: `The recorded output '${c.tensor}' is not ${namesText} of '${plan.inputName}' over feature axis ${plan.featureAxis} for any eps (smallest max |error| ${fmt(c.maxAbsError)}, tolerance ${fmt(c.tolerance)}). Check that it was captured right after the norm (not after a residual add or dropout), that the weight and bias are in the dump (--weight/--bias), and the feature axis (--feature-axis).`,
         details: { tensor: c.tensor, maxAbsError: errors, tolerance: c.tolerance, shapeResidual: residuals },
       });
-    } else if (!cands[c.bestMatch]!.withinTolerance) {
+    } else if (!cands[c.bestMatch === 'batchnorm' && c.batchNormStatistics === 'running' ? 'batchnorm-running' : c.bestMatch]!.withinTolerance) {
       const fitted = c.fittedEps;
       const hint = fitted !== undefined ? ` The data fits eps ≈ ${fmt(fitted)} (eps used: ${fmt(eps)}); use eps ${fmt(fitted)} if that is the model's eps.` : '';
       out.push({
         code: 'recorded-output-mismatch',
         severity: 'warning',
-        message: `The recorded output '${c.tensor}' has the shape of ${c.bestMatch} of the input, but differs from it by up to ${fmt(c.maxAbsError)} (tolerance ${fmt(c.tolerance)} for ${c.dtype}).${hint}`,
+        message: `The recorded output '${c.tensor}' has the shape of ${bestMatchText(c.bestMatch, c.batchNormStatistics)} of the input, but differs from it by up to ${fmt(c.maxAbsError)} (tolerance ${fmt(c.tolerance)} for ${c.dtype}).${hint}`,
         details: { tensor: c.tensor, bestMatch: c.bestMatch, maxAbsError: errors, tolerance: c.tolerance, fittedEps: fitted ?? null, eps, ...(fitted !== undefined ? { hints: [{ kind: 'eps', value: Number(fmt(fitted)) }] } : {}) },
       });
     }
@@ -139,7 +139,8 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   }
 
   // batch-dependent-output
-  if (replay && replay.bestMatch === 'batchnorm') {
+  // Not for eval-mode BatchNorm (running stats): its output does not depend on the batch.
+  if (replay && replay.bestMatch === 'batchnorm' && replay.batchNormStatistics !== 'running') {
     const partial = w.subBatches.filter((s) => s.size < plan.batchSize && s.minCount > 1);
     const half = partial[partial.length - 1];
     if (!half || half.rmsShift > th.batchDependentShift) {
@@ -163,11 +164,16 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     if (features.length > 0) {
       let worstMean = -Infinity;
       for (const v of rs.meanShift) if (Number.isFinite(v) && v > worstMean) worstMean = v;
+      // When the recorded output is eval-mode BatchNorm, the model did normalize this data with them.
+      const evalMode = replay?.bestMatch === 'batchnorm' && replay.batchNormStatistics === 'running';
+      const consequence = evalMode
+        ? `The recorded output was produced with these running stats (the model is in eval mode), so it normalizes this data with stale statistics: its outputs are not zero-mean, unit-variance per channel.`
+        : `In eval mode BatchNorm would normalize this data wrongly.`;
       out.push({
         code: 'running-stats-mismatch',
         severity: 'warning',
-        message: `running_mean/running_var disagree with this batch's statistics in ${features.length} of ${plural(F, 'feature')} (${listText(features, features.length)}): means off by up to ${fmt(worstMean)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. In eval mode BatchNorm would normalize this data wrongly. The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
-        details: { features: features.slice(0, 256), count: features.length, maxMeanShift: worstMean },
+        message: `running_mean/running_var disagree with this batch's statistics in ${features.length} of ${plural(F, 'feature')} (${listText(features, features.length)}): means off by up to ${fmt(worstMean)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. ${consequence} The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
+        details: { features: features.slice(0, 256), count: features.length, maxMeanShift: worstMean, evalMode },
       });
     }
   }

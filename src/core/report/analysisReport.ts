@@ -39,6 +39,19 @@ export type SampleChannelNormKind = 'groupnorm' | 'instancenorm';
 export type NormKind = TokenFeatureNormKind | SampleChannelNormKind;
 /** One entry per norm: always for LayerNorm/RMSNorm/BatchNorm, for GroupNorm/InstanceNorm when they apply. */
 export type PerNorm<T> = Record<TokenFeatureNormKind, T> & Partial<Record<SampleChannelNormKind, T>>;
+/**
+ * The replay's eval-mode BatchNorm candidate: BatchNorm with the dump's running_mean/running_var
+ * (y = (x − running_mean_c)/√(running_var_c + eps)·w_c + b_c). Not a NormKind (it is BatchNorm): it
+ * never appears as `bestMatch`; when it explains the output, `bestMatch` is 'batchnorm' and
+ * `batchNormStatistics` is 'running'. Replayed on (N, C, ...) inputs with the channels on axis 1
+ * when the dump has running stats and a recorded output.
+ */
+export const BATCHNORM_RUNNING = 'batchnorm-running';
+export type BatchNormRunningKind = typeof BATCHNORM_RUNNING;
+/** A replay candidate's key: a norm, or the eval-mode BatchNorm variant. */
+export type ReplayCandidateKind = NormKind | BatchNormRunningKind;
+/** Per replay candidate: PerNorm plus the eval-mode BatchNorm when it was replayed. */
+export type PerCandidate<T> = PerNorm<T> & Partial<Record<BatchNormRunningKind, T>>;
 
 /** A histogram: `edges.length === counts.length + 1`, uniform bins, last bin closed (numpy semantics). */
 export interface Histogram {
@@ -139,9 +152,15 @@ export interface Replay {
   tolerance: number;
   /** Recorded values that were NaN or ±Inf (left out of the errors). */
   nonFinite: number;
-  candidates: PerNorm<ReplayCandidate>;
-  /** BatchNorm is replayed with the statistics PyTorch would use: all tokens, padding included. */
-  batchNormStatistics: 'all-tokens';
+  /** Per candidate; `batchnorm-running` (eval-mode BatchNorm, running stats) when it was replayed. */
+  candidates: PerCandidate<ReplayCandidate>;
+  /**
+   * Which statistics the BatchNorm of `bestMatch: 'batchnorm'` uses: 'all-tokens' (training mode:
+   * this batch's statistics over all tokens, padding included, what PyTorch computes) or 'running'
+   * (eval mode: the dump's running_mean/running_var; candidate `batchnorm-running`). 'all-tokens'
+   * whenever the best match is not the eval-mode candidate.
+   */
+  batchNormStatistics: 'all-tokens' | 'running';
   /**
    * The recorded output's finite values over valid tokens, on the edges of `histograms.layerNorm`
    * (shared by the norm-output histograms), so it overlays the recomputed ones. The edges are not
@@ -162,7 +181,7 @@ export interface Replay {
    * [edges[k], edges[k+1]); errors below 10^-12 (exact zeros included) count in the first bin, errors
    * of 10^4 or more in the last. Counts sum to the compared elements.
    */
-  errorHistograms: PerNorm<Histogram>;
+  errorHistograms: PerCandidate<Histogram>;
 }
 
 /** Statistics of one per-sample norm, index n·K + k (K = groups or channels), padding included (PyTorch has no mask). */
@@ -202,6 +221,13 @@ export interface InstanceNormReport {
   affine: { weight: boolean; bias: boolean };
   /** Index n·channels + c. */
   perChannel: SampleStatistics;
+  histogram: Histogram;
+}
+
+/** Eval-mode BatchNorm with the dump's running statistics: the output histogram. */
+export interface BatchNormRunningReport {
+  eps: number;
+  /** Output values over valid tokens, on the edges of `instanceNorm.histogram`. */
   histogram: Histogram;
 }
 
@@ -363,6 +389,11 @@ export interface AnalysisReport {
   groupNorm: GroupNormReport | null;
   /** InstanceNorm per (sample, channel); null when it does not apply (`normAvailability.instancenorm` says why). */
   instanceNorm: InstanceNormReport | null;
+  /**
+   * Eval-mode BatchNorm (running_mean/running_var) of an (N, C, ...) input: what the model in eval
+   * mode does to this data. Present only when it was replayed (running stats and a recorded output).
+   */
+  batchNormRunning?: BatchNormRunningReport;
   /** Why GroupNorm / InstanceNorm are absent (null when present). */
   normAvailability: Record<SampleChannelNormKind, string | null>;
   warnings: AnalysisWarning[];

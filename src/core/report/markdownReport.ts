@@ -1,4 +1,4 @@
-import { NORMS } from '../analysis/norms';
+import { bestMatchText, NORMS } from '../analysis/norms';
 import { plural } from '../errors';
 import type { AnalysisReport, Histogram, SampleStatistics } from './analysisReport';
 import { reducedTokenNote } from './textSummary';
@@ -98,7 +98,7 @@ export function renderMarkdownReport(r: AnalysisReport): string {
   if (r.comparison) {
     const c = r.comparison;
     out.push('## Replay of the recorded output', '');
-    out.push(`${code(c.tensor)} (${c.dtype}): best match **${c.bestMatch}**${c.bestMatch === 'groupnorm' && c.groups !== undefined ? ` (G = ${c.groups})` : ''}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}.`, '');
+    out.push(`${code(c.tensor)} (${c.dtype}): best match **${bestMatchText(c.bestMatch, c.batchNormStatistics)}**${c.bestMatch === 'groupnorm' && c.groups !== undefined ? ` (G = ${c.groups})` : ''}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}.`, '');
     out.push('| candidate | max abs error | RMS error | fitted eps | within tolerance |', '|---|---|---|---|---|');
     for (const [k, v] of Object.entries(c.candidates)) out.push(`| ${k} | ${num(v.maxAbsError)} | ${num(v.rmsError)} | ${v.fittedEps === null ? '—' : num(v.fittedEps)} | ${v.withinTolerance ? 'yes' : 'no'} |`);
     out.push('');

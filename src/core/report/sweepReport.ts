@@ -29,6 +29,8 @@ export interface SiteSummary {
   /** Features carrying massive activations (the `outlier-feature` rule). */
   outlierFeatures: number[];
   bestMatch?: NormKind | 'none';
+  /** 'running' when bestMatch is eval-mode BatchNorm (running stats; absent otherwise). */
+  batchNormStatistics?: 'running';
   maxAbsError?: number;
   fittedEps?: number;
   groups?: number;

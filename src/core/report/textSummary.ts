@@ -1,4 +1,4 @@
-import { NORMS } from '../analysis/norms';
+import { bestMatchText, NORMS } from '../analysis/norms';
 import { plural, type NormLensHint } from '../errors';
 import type { AnalysisReport, AnalysisWarning, SampleStatistics, SeriesSummary } from './analysisReport';
 
@@ -122,7 +122,7 @@ export function formatReportText(r: AnalysisReport, renderHint?: (h: NormLensHin
   if (r.comparison) {
     const c = r.comparison;
     lines.push('');
-    lines.push(`comparison with '${c.tensor}' (${c.dtype}): best match ${c.bestMatch}${c.bestMatch === 'groupnorm' && c.groups !== undefined ? ` (G = ${c.groups})` : ''}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}`);
+    lines.push(`comparison with '${c.tensor}' (${c.dtype}): best match ${bestMatchText(c.bestMatch, c.batchNormStatistics)}${c.bestMatch === 'groupnorm' && c.groups !== undefined ? ` (G = ${c.groups})` : ''}, max |error| ${num(c.maxAbsError)} (tolerance ${num(c.tolerance)})${c.fittedEps !== undefined ? `, fitted eps ${num(c.fittedEps)}` : ''}`);
     for (const [kind, k] of Object.entries(c.candidates)) {
       lines.push(`  ${kind.padEnd(12)} max |error| ${num(k.maxAbsError)}, relative RMS ${num(k.relativeRmsError)}, shape residual ${num(k.shapeResidual)}${k.fittedEps !== null ? `, fitted eps ${num(k.fittedEps)}` : ''}`);
     }

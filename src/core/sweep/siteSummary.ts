@@ -21,6 +21,7 @@ export function summarizeSite(report: AnalysisReport): SiteSummary {
   const replay = report.comparison;
   if (replay) {
     summary.bestMatch = replay.bestMatch;
+    if (replay.bestMatch === 'batchnorm' && replay.batchNormStatistics === 'running') summary.batchNormStatistics = 'running';
     summary.maxAbsError = replay.maxAbsError;
     if (replay.fittedEps !== undefined) summary.fittedEps = replay.fittedEps;
     // G only when GroupNorm is the match (DESIGN.md: `groups: G when groupnorm`).

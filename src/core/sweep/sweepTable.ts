@@ -52,7 +52,7 @@ function clip(text: string, max: number): string {
 function siteCells(site: SweepSite): string[] {
   if (site.error !== undefined) return [clip(site.name, 48), shapeText(site.shape), '-', '-', '-', '-', '-', `error: ${site.error}`];
   const s = site.summary;
-  const match = s.bestMatch === undefined ? '-' : `${s.bestMatch}${s.bestMatch === 'groupnorm' && s.groups !== undefined ? `(G=${s.groups})` : ''} ${shortNumber(s.maxAbsError)}`;
+  const match = s.bestMatch === undefined ? '-' : `${s.bestMatch}${s.batchNormStatistics === 'running' ? ' (running stats)' : ''}${s.bestMatch === 'groupnorm' && s.groups !== undefined ? `(G=${s.groups})` : ''} ${shortNumber(s.maxAbsError)}`;
   return [
     clip(site.name, 48),
     shapeText(site.shape),

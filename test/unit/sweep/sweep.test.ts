@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { SweepReport, SweepSite } from '../../../src/core/report/sweepReport';
 import { analyzeFile } from '../../../src/worker/workerRunner';
 import { listSweepSites, sweepPath } from '../../../src/worker/sweepRunner';
+import { formatSweepText } from '../../../src/core/sweep/sweepTable';
 import { expectedFixtures, SITES_FIXTURES, type ExpectedFixture, type ExpectedSite } from '../sites/helpers';
 
 const fixtures = expectedFixtures();
@@ -98,6 +99,27 @@ describe('sweep: every fixture written from real PyTorch modules', () => {
       assert.equal(row.summary.groups, undefined, 'G only for a GroupNorm match');
       assert.ok(!row.warnings.some((w) => w.code === 'shape-mismatch'));
     }
+  });
+
+  it('an eval-mode CNN capture (BatchNorm2d after 3 training steps, .eval()): batchnorm with running stats, no false mismatch', async () => {
+    const report = await sweepPath(join(SITES_FIXTURES, 'cnn_batchnorm_eval.safetensors'), { workers: 0 });
+    assert.deepEqual(
+      report.sites.map((s) => s.name),
+      ['bn1', 'bn2'],
+    );
+    for (const row of report.sites) {
+      assert.equal(row.summary.bestMatch, 'batchnorm');
+      assert.equal(row.summary.batchNormStatistics, 'running');
+      assert.ok(row.summary.maxAbsError! < 1e-4, `${row.name}: ${row.summary.maxAbsError}`);
+      const codes = row.warnings.map((w) => w.code);
+      assert.ok(!codes.includes('recorded-output-mismatch') && !codes.includes('batch-dependent-output'), codes.join(', '));
+    }
+    const text = formatSweepText(report);
+    assert.match(text, /bn1 .* batchnorm \(running stats\) /);
+    assert.doesNotMatch(text, /not explained by any norm/);
+    // The training-mode capture keeps the batch statistics.
+    const train = await sweepPath(join(SITES_FIXTURES, 'cnn_batchnorm_train.safetensors'), { workers: 0 });
+    for (const row of train.sites) assert.equal(row.summary.batchNormStatistics, undefined);
   });
 
   it('reports progress per site, weighted, up to 1, and hands over each row once', async () => {

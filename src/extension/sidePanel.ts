@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
 import type { AnalysisReport } from '../core/report/analysisReport';
+import { packReport } from '../core/report/packReport';
+import { pageReport } from './inspectorEditor';
 import type { HostToWebview, InspectorViewId, RenderSummary, WebviewToHost } from '../protocol';
 import { log } from './log';
 import { runWebviewCommand } from './webviewCommands';
@@ -84,7 +86,9 @@ export class SidePanelProvider implements vscode.WebviewViewProvider {
     if (!this.view || !this.ready) return;
     if (this.content) {
       void this.post({ type: 'init', kind: 'sidePanel', title: this.content.title, options: {} });
-      void this.post({ type: 'report', report: this.content.report, options: {}, tensors: [] });
+      // The page draws key numbers, histograms and warnings: no per-token arrays, long arrays as binary.
+      const packed = packReport(pageReport(this.content.report));
+      void this.post({ type: 'report', report: packed.report, arrays: packed.arrays, options: {}, tensors: [] });
     }
     else void this.post({ type: 'error', message: 'Open a .npy, .npz, .safetensors or JSON dump in the NormLens inspector to compare LayerNorm and BatchNorm on it here.' });
   }

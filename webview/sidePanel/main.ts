@@ -1,4 +1,5 @@
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
+import { unpackReport } from '../../src/core/report/packReport';
 import { COMMAND, type HostToWebview } from '../../src/protocol';
 import { ChartRegistry, dataTable, histogramChart, histogramRows, categoryChart } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
@@ -96,10 +97,12 @@ onHostMessage((m: HostToWebview) => {
     case 'init':
       title = m.title;
       break;
-    case 'report':
-      setRenderContext({ input: m.report.input.name });
-      render(m.report);
+    case 'report': {
+      const report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
+      setRenderContext({ input: report.input.name });
+      render(report);
       break;
+    }
     case 'error':
       renderEmpty(m.message);
       break;

@@ -123,7 +123,7 @@ export function buildReplay(
   outputDtype: DType,
   outputEdges: readonly number[],
   setup: SampleChannelSetup | null,
-  tokenFits: { layernorm: Fit; rmsnorm: Fit } | null = null,
+  tokenFits: { layernorm?: Fit; rmsnorm?: Fit; batchnorm?: Fit } | null = null,
 ): Replay {
   const e = r.errors;
   const n = e[REPLAY_COMPARED]!;
@@ -135,7 +135,7 @@ export function buildReplay(
   const fits: Partial<Record<NormKind, Fit>> = {
     layernorm: tokenFits?.layernorm ?? fitGroups(r.layerNormA, r.layerNormB, (t) => p1.tokenM2[t]!, (t) => ln.var[t]!),
     rmsnorm: tokenFits?.rmsnorm ?? fitGroups(r.rmsNormA, r.rmsNormB, (t) => p1.tokenSumSq[t]!, (t) => stats.rmsNorm.meanSquare[t]!),
-    batchnorm: fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
+    batchnorm: tokenFits?.batchnorm ?? fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
     ...(setup ? sampleChannelFits(plan, r, setup) : {}),
   };
   const kinds = NORMS.map((d) => d.kind).filter((k) => fits[k] !== undefined);

@@ -3,7 +3,7 @@ import { featureBlockView } from './featureBlockView';
 import { mergeMomentArrays } from './moments';
 import { runPass1, type Pass1Partial } from './pass1';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
-import { batchNormStatistics } from './statistics';
+import { batchNormStatistics, type FeatureMoments } from './statistics';
 import type { PassHooks } from './tiles';
 import { TokenSeriesReducer } from './tokenReduction';
 
@@ -165,7 +165,11 @@ export class FeatureBlockReducer {
 
   /** Adds the features of `block` from its pass-1 partial (a run of runPass1ByFeatureBlocks). */
   add(block: FeatureBlock, blockPlan: AnalysisPlan, p: Pass1Partial): void {
-    const v = batchNormStatistics(blockPlan, p).valid;
+    this.addMoments(block, batchNormStatistics(blockPlan, p).valid);
+  }
+
+  /** Adds the features of `block` from their moments (index f − f0). */
+  addMoments(block: FeatureBlock, v: FeatureMoments): void {
     const B = block.f1 - block.f0;
     if (this.scratch.length < B) this.scratch = new Float64Array(B);
     const x = this.scratch.subarray(0, B);

@@ -365,6 +365,10 @@ export interface AnalysisReport {
     meanShift: number[];
     /** running_var / unbiased batch variance per feature. */
     varRatio: number[];
+    /** Features analyzed in blocks (more than maxFeatureSeries): the arrays are empty; the worst features by mean shift and the largest shift. */
+    worstFeatures?: number[];
+    maxMeanShift?: number;
+    reduced?: ReducedSeries;
   } | null;
   /** The norm replay (named `comparison` in the JSON contract). */
   comparison: Replay | null;

@@ -28,12 +28,12 @@ import type { FeatureFindings } from './warnings';
 // Exact: global statistics, per-token statistics, every histogram (same edges), per-token output
 // moments, replay errors and LayerNorm/RMSNorm fits, the BatchNorm fit's residual, the reduced
 // per-feature series (same buckets as downsampleSeries), the checks (the outlier median exactly,
-// via a float32 selection refined in pass 2). Reduced or absent: the per-feature arrays (empty,
+// via a bin count in pass 1 and a selection in pass 2). Reduced or absent: the per-feature arrays (empty,
 // `reduced` says so), the BatchNorm fitted eps (median over the first maxFeatureSeries features),
 // the sub-batch medianVarRatio (NaN), GroupNorm / InstanceNorm (absent, with the reason).
 
 /** Per-(unit, feature) cells of one block's pass-1 partial (16 MiB of moments per partial). */
-const FEATURE_BLOCK_CELLS = 1 << 18;
+const FEATURE_BLOCK_CELLS = 1 << 16;
 /** Features listed in the padding summary (as the unblocked `worstFeatures`). */
 const WORST_FEATURES = 16;
 /** Features listed in the running-stats and outlier warnings. */
@@ -69,30 +69,28 @@ class WorstK {
   }
 }
 
-/** A k-th smallest of a Float32Array (NaN entries at the end are excluded by `n`); reorders `a`. */
-function selectKth(a: Float32Array, n: number, k: number): number {
-  let lo = 0;
-  let hi = n - 1;
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >> 1]!;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const t = a[i]!;
-        a[i] = a[j]!;
-        a[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return a[k]!;
-  }
-  return a[k]!;
+// The exact median feature RMS in two looks: pass 1 counts the RMS values in 2^20 bins keyed by the top
+// 20 bits of their float64 representation (monotone for values ≥ 0: sign, exponent, 8 mantissa bits,
+// so a bin spans a relative width of 1/256), which finds the bin of the median rank; pass 2 keeps the
+// exact values of that bin and selects in them.
+const RMS_KEY_BITS = 20;
+const MEDIAN_BIN_VALUES = 1 << 22;
+const keyScratch = new Float64Array(1);
+const keyWords = new Uint32Array(keyScratch.buffer);
+/** Which word of a float64 holds its sign and exponent (1 on little-endian machines). */
+const HIGH = (() => {
+  keyScratch[0] = 2;
+  return keyWords[1] === 0x40000000 ? 1 : 0;
+})();
+function rmsKey(r: number): number {
+  keyScratch[0] = r;
+  return keyWords[HIGH]! >>> (32 - RMS_KEY_BITS);
+}
+/** The smallest value of the bin `key`. */
+function keyLowerBound(key: number): number {
+  keyWords[HIGH] = key << (32 - RMS_KEY_BITS);
+  keyWords[1 - HIGH] = 0;
+  return keyScratch[0]!;
 }
 
 /** Runs pass 1 of one block on the executor and merges its ranges. */
@@ -138,8 +136,8 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
   let subSizes: SubBatchResult[] | null = null;
   let subSq: number[] = [];
   let subCounted: number[] = [];
-  // Per-feature RMS in float32 (the exact median is refined in pass 2).
-  const rms32 = new Float32Array(F);
+  // Per-feature RMS counted by bins (the exact median is selected in pass 2).
+  const rmsBins = new Uint32Array(1 << RMS_KEY_BITS);
   let rmsCount = 0;
   for (const block of blocks) {
     const { sub, p, bs } = await blockPass1(plan, block, executor, onElements);
@@ -162,7 +160,8 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
           if (y < bnLo) bnLo = y;
           if (y > bnHi) bnHi = y;
         }
-        rms32[rmsCount++] = Math.sqrt(v.m2[j]! / n + v.mean[j]! * v.mean[j]!);
+        rmsBins[rmsKey(Math.sqrt(v.m2[j]! / n + v.mean[j]! * v.mean[j]!))]!++;
+        rmsCount++;
       }
       const varV = n > 0 ? v.m2[j]! / n : NaN;
       if (mask) {
@@ -280,15 +279,28 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
   const outputEdges = uniformEdges(outLo - pad, outHi + pad, plan.bins);
   const edges = { inputEdges, outputEdges, layerNormShift: biasSum / F, batchNormShift: biasSum / F, weightMean: weightSum / F };
 
-  // The exact median feature RMS: its float32 rounding by selection (fround is monotone), then the
-  // exact values of the features rounding to it, collected in pass 2.
+  // The bins of the median ranks and the values below them.
   const medianRanks = rmsCount > 0 ? (rmsCount % 2 === 1 ? [(rmsCount - 1) / 2] : [rmsCount / 2 - 1, rmsCount / 2]) : [];
-  const rank32 = medianRanks.map((k) => selectKth(rms32, rmsCount, k));
-  const below = rank32.map(() => 0);
-  const ties: number[][] = rank32.map(() => []);
-  // Outlier candidates (max |x| per feature) kept until the median is known: it lies within the
-  // float32 rounding interval of rank32, so only features above factor × its lower end are kept.
-  const lower = rank32.length > 0 ? Math.min(...rank32.map((x) => x * (1 - 2 ** -23))) : Infinity;
+  const medianBins: number[] = [];
+  const below: number[] = [];
+  {
+    let seen = 0;
+    let i = 0;
+    for (let key = 0; key < rmsBins.length && i < medianRanks.length; key++) {
+      const c = rmsBins[key]!;
+      while (i < medianRanks.length && medianRanks[i]! < seen + c) {
+        medianBins.push(key);
+        below.push(seen);
+        i++;
+      }
+      seen += c;
+    }
+  }
+  const ties: number[][] = medianBins.map(() => []);
+  let medianOverflow = false;
+  // Outlier candidates (max |x| per feature) kept until the median is known: it is at least the lower
+  // end of its bin, so only features above factor × that are kept.
+  const lower = medianBins.length > 0 ? keyLowerBound(medianBins[0]!) : Infinity;
   const outlierCandidates: { f: number; v: number }[] = [];
   let outlierCandidatesDropped = false;
 
@@ -312,10 +324,11 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
       const n = v.count[j]!;
       if (n === 0) continue;
       const r = Math.sqrt(v.m2[j]! / n + v.mean[j]! * v.mean[j]!);
-      const r32 = Math.fround(r);
-      rank32.forEach((x, i) => {
-        if (r32 < x) below[i]!++;
-        else if (r32 === x && ties[i]!.length < 1 << 20) ties[i]!.push(r);
+      const key = rmsKey(r);
+      medianBins.forEach((bin, i) => {
+        if (key !== bin) return;
+        if (ties[i]!.length < MEDIAN_BIN_VALUES) ties[i]!.push(r);
+        else medianOverflow = true;
       });
       const m = Math.max(Math.abs(v.min[j]!), Math.abs(v.max[j]!));
       if (m > th.outlierFeatureFactor * lower) {
@@ -354,7 +367,7 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
     const t = ties[i]!.sort((a, b) => a - b);
     return t[Math.min(t.length - 1, Math.max(0, k))]!;
   };
-  const median = medianRanks.length === 0 ? NaN : medianRanks.length === 1 ? exactRank(0) : (exactRank(0) + exactRank(1)) / 2;
+  const median = medianRanks.length === 0 || medianOverflow ? NaN : medianRanks.length === 1 ? exactRank(0) : (exactRank(0) + exactRank(1)) / 2;
   let outlier: FeatureFindings['outlier'] = null;
   if (median > 0) {
     const flagged = outlierCandidates.filter((x) => x.v > th.outlierFeatureFactor * median);
@@ -374,7 +387,7 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
   const reduced: ReducedSeries = {
     from: F,
     to: 0,
-    how: reducedHow(plan, meanSeries.mean.length, meanSeries.bucketSize) + (outlierCandidatesDropped ? ' More than 1,048,576 outlier candidates: the outlier-feature list was cut.' : ''),
+    how: reducedHow(plan, meanSeries.mean.length, meanSeries.bucketSize) + (outlierCandidatesDropped ? ' More than 1,048,576 outlier candidates: the outlier-feature list was cut.' : '') + (medianOverflow ? ' The median feature RMS could not be selected exactly (more than 4,194,304 features in its bin): the outlier-feature check was not run.' : ''),
   };
   const perFeature = (count: number, r: FeatureBlockReducer): BatchNormFeatureStats => ({
     mean: [],

@@ -60,12 +60,13 @@ export function estimateAnalysisMemory(plan: AnalysisPlan, workers: number): Mem
   const readers = Math.max(1, workers);
   const streams = plan.outputName !== null ? 2 : 1;
   // A chunk holds at most chunkElements decoded values (8 bytes each at most), and never more than the tensor.
-  const decoded = Math.min(plan.chunkElements, plan.tokens * plan.features) * 8;
-  const partials = readers + 2;
   // The feature-block path holds one block's cells and per-feature arrays, plus 4 bytes per feature
-  // (the float32 RMS of the outlier median) and the plan's per-feature vectors.
+  // (the float32 RMS of the outlier median) and the plan's per-feature vectors; its chunks are the blocks'.
   const blocked = usesFeatureBlocks(plan);
   const featuresAtOnce = blocked ? Math.min(plan.features, featureBlockFeatures(plan)) : plan.features;
+  const chunkElements = blocked ? Math.max(featuresAtOnce, Math.floor(plan.chunkBytes / 8)) : plan.chunkElements;
+  const decoded = Math.min(chunkElements, plan.tokens * plan.features) * 8;
+  const partials = readers + 2;
   const cells = plan.units * featuresAtOnce;
   const items: MemoryItem[] = [
     { what: 'Node and NormLens itself', bytes: BASELINE_BYTES },

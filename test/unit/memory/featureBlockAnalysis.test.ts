@@ -5,6 +5,8 @@ import { planAnalysis, type AnalysisOptions } from '../../../src/core/analysis/p
 import { downsampleSeries, summarize } from '../../../src/core/analysis/histogram';
 import type { AnalysisReport, DownsampledSeries, JsonValue, SeriesSummary } from '../../../src/core/report/analysisReport';
 import { NormLensError } from '../../../src/core/errors';
+import { formatReportText } from '../../../src/core/report/textSummary';
+import { renderMarkdownReport } from '../../../src/core/report/markdownReport';
 import { memoryDump, normalGenerator, type MemoryTensor } from '../analysis/memoryDump';
 
 const F = 50;
@@ -212,6 +214,19 @@ describe('feature-block analysis (features over maxFeatureSeries)', () => {
       assert.equal(blocked.instanceNorm, null);
     });
   }
+
+  it('the text and Markdown summaries say the per-feature series are reduced; full runs do not', async () => {
+    const c = CASES[1]!;
+    const blocked = await run(c, 8);
+    const full = await run(c);
+    assert.match(formatReportText(blocked), /per-feature series: 50 features, shown as 50 min\/max buckets of 1 feature \(over the cap of 8; summaries exact\)/);
+    assert.match(renderMarkdownReport(blocked), /Per-feature series: 50 features/);
+    assert.match(renderMarkdownReport(blocked), /GroupNorm\/InstanceNorm are not computed/);
+    assert.doesNotMatch(formatReportText(full), /per-feature series/);
+    // The feature mean range of the text summary is the full run's.
+    const range = (t: string): string => /feature mean: range \[[^\]]*\]/.exec(t)![0];
+    assert.equal(range(formatReportText(blocked)), range(formatReportText(full)));
+  });
 
   it('the estimate counts one block; with tokens and features both over their caps the budget error names the features', async () => {
     const dump = memoryDump([{ name: 'x', shape: [4, F], values: new Array<number>(4 * F).fill(1) }]);

@@ -9,7 +9,7 @@ import { createPass2Partial, mergePass2, mergePass2Into, type Pass2Partial } fro
 import { buildSharedPass2Context, emptyNormalizedBounds, pass2ContextFor, widenNormalizedBounds, type SharedPass2Context } from './pass2Context';
 import type { AnalysisPlan } from './plan';
 import { FitAccumulator } from './replay';
-import { batchNormStatistics, computePass1Statistics, type BatchNormStats, type Pass1Statistics } from './statistics';
+import { batchNormStatistics, computePass1Statistics, inverseRoot, type BatchNormStats, type Pass1Statistics } from './statistics';
 import { splitTokens, throwIfCancelled } from './tiles';
 import type { FeatureFindings } from './warnings';
 
@@ -147,7 +147,6 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
     reducerAll?.addMoments(block, bs.all);
     const B = block.f1 - block.f0;
     const v = bs.valid;
-    const ctx = buildSharedPass2Context(sub, { batchNorm: bs } as Pass1Statistics, p, null, emptyNormalizedBounds());
     for (let j = 0; j < B; j++) {
       const f = block.f0 + j;
       const n = v.count[j]!;
@@ -155,10 +154,20 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
       if (v.min[j]! < inLo) inLo = v.min[j]!;
       if (v.max[j]! > inHi) inHi = v.max[j]!;
       if (n > 0) {
-        for (const y of [v.min[j]! * ctx.bnScale[j]! + ctx.bnOffset[j]!, v.max[j]! * ctx.bnScale[j]! + ctx.bnOffset[j]!]) {
-          if (y - y !== 0) continue;
-          if (y < bnLo) bnLo = y;
-          if (y > bnHi) bnHi = y;
+        // BatchNorm's output range, with the scale and offset of buildSharedPass2Context.
+        const w = plan.weight ? plan.weight[f]! : 1;
+        const r = inverseRoot(v.m2[j]! / n + eps);
+        const scale = r * w;
+        const offset = (plan.bias ? plan.bias[f]! : 0) - v.mean[j]! * r * w;
+        const y0 = v.min[j]! * scale + offset;
+        const y1 = v.max[j]! * scale + offset;
+        if (y0 - y0 === 0) {
+          if (y0 < bnLo) bnLo = y0;
+          if (y0 > bnHi) bnHi = y0;
+        }
+        if (y1 - y1 === 0) {
+          if (y1 < bnLo) bnLo = y1;
+          if (y1 > bnHi) bnHi = y1;
         }
         rmsBins[rmsKey(Math.sqrt(v.m2[j]! / n + v.mean[j]! * v.mean[j]!))]!++;
         rmsCount++;
@@ -318,6 +327,7 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
   const pass1Done = Date.now();
   for (const block of blocks) {
     const { sub, p, bs } = await blockPass1(plan, block, executor, onElements);
+    throwIfCancelled(hooks.cancellation);
     const B = block.f1 - block.f0;
     const v = bs.valid;
     for (let j = 0; j < B; j++) {
@@ -325,18 +335,18 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
       if (n === 0) continue;
       const r = Math.sqrt(v.m2[j]! / n + v.mean[j]! * v.mean[j]!);
       const key = rmsKey(r);
-      medianBins.forEach((bin, i) => {
-        if (key !== bin) return;
+      for (let i = 0; i < medianBins.length; i++) {
+        if (key !== medianBins[i]) continue;
         if (ties[i]!.length < MEDIAN_BIN_VALUES) ties[i]!.push(r);
         else medianOverflow = true;
-      });
+      }
       const m = Math.max(Math.abs(v.min[j]!), Math.abs(v.max[j]!));
       if (m > th.outlierFeatureFactor * lower) {
         if (outlierCandidates.length < 1 << 20) outlierCandidates.push({ f: block.f0 + j, v: m });
         else outlierCandidatesDropped = true;
       }
     }
-    const shared: SharedPass2Context = { ...buildSharedPass2Context(sub, { batchNorm: bs } as Pass1Statistics, p, null, bounds), ...edges };
+    const shared: SharedPass2Context = buildSharedPass2Context(sub, { batchNorm: bs } as Pass1Statistics, p, null, null, edges);
     const subOut = featureBlockPlan(plan, block, true);
     const ranges = splitTokens(subOut, executor.parallelism);
     const contexts = ranges.map((r) => pass2ContextFor(shared, stats, r, p.tokenCount, B, plain));

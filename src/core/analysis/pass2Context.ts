@@ -110,7 +110,9 @@ export function buildSharedPass2Context(
   s: Pass1Statistics,
   p: Pass1Partial,
   sampleChannel: SampleChannelContext | null = null,
-  bounds: NormalizedBounds = normalizedBounds(plan, s, p),
+  bounds: NormalizedBounds | null = null,
+  /** Edges and shifts decided elsewhere (feature blocks: over all features); the ranges are then not computed. */
+  fixed: Pick<SharedPass2Context, 'inputEdges' | 'outputEdges' | 'layerNormShift' | 'batchNormShift' | 'weightMean'> | null = null,
 ): SharedPass2Context {
   const F = plan.features;
   const eps = plan.eps;
@@ -141,6 +143,7 @@ export function buildSharedPass2Context(
     bnScaleAll[f] = ra * weight[f]!;
     bnOffsetAll[f] = bias[f]! - bnMeanAll[f]! * ra * weight[f]!;
   }
+  if (fixed) return { weight, bias, invWeight, bnScale, bnOffset, bnScaleAll, bnOffsetAll, bnMeanAll, ...fixed, sampleChannel };
   // Range of the valid inputs and of the normalized values (before affine) over valid tokens.
   let inLo = Infinity;
   let inHi = -Infinity;
@@ -148,7 +151,7 @@ export function buildSharedPass2Context(
     if (valid.min[f]! < inLo) inLo = valid.min[f]!;
     if (valid.max[f]! > inHi) inHi = valid.max[f]!;
   }
-  const { zLo, zHi, uLo, uHi } = bounds;
+  const { zLo, zHi, uLo, uHi } = bounds ?? normalizedBounds(plan, s, p);
   let outLo = Infinity;
   let outHi = -Infinity;
   const widen = (v: number): void => {

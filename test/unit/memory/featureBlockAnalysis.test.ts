@@ -8,6 +8,11 @@ import { NormLensError } from '../../../src/core/errors';
 import { formatReportText } from '../../../src/core/report/textSummary';
 import { renderMarkdownReport } from '../../../src/core/report/markdownReport';
 import { memoryDump, normalGenerator, type MemoryTensor } from '../analysis/memoryDump';
+import { join } from 'node:path';
+import { analyzeFile } from '../../../src/worker/workerRunner';
+import { runAnalyze } from '../../../src/cli/analyzeCommand';
+
+const TRANSFORMER = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'analysis', 'transformer.npz');
 
 const F = 50;
 
@@ -226,6 +231,25 @@ describe('feature-block analysis (features over maxFeatureSeries)', () => {
     // The feature mean range of the text summary is the full run's.
     const range = (t: string): string => /feature mean: range \[[^\]]*\]/.exec(t)![0];
     assert.equal(range(formatReportText(blocked)), range(formatReportText(full)));
+  });
+
+  it('runs its blocks on worker threads (block plans read through resolvePlanTensors) to the in-process report, and --max-feature-series reaches it', async () => {
+    const full = (await analyzeFile(TRANSFORMER, { workers: 0 })).report;
+    const inProcess = (await analyzeFile(TRANSFORMER, { workers: 0, analysis: { maxFeatureSeries: 8 } })).report;
+    const workers = (await analyzeFile(TRANSFORMER, { workers: 2, minElementsForWorkers: 0, analysis: { maxFeatureSeries: 8 } })).report;
+    assert.equal(workers.timing.workers, 2);
+    assert.ok(workers.batchNorm.perFeature.reduced);
+    closeDeep(strip({ ...workers, timing: null }), strip({ ...inProcess, timing: null }), 'workers vs in process');
+    closeDeep(workers.global, full.global, 'global');
+    assert.deepEqual(workers.histograms.input, full.histograms.input);
+    assert.equal(workers.comparison?.bestMatch, full.comparison?.bestMatch);
+    assert.deepEqual(workers.warnings.map((w) => w.code), full.warnings.map((w) => w.code));
+    let out = '';
+    const code = await runAnalyze([TRANSFORMER, '--json', '--max-feature-series', '8'], { out: (t) => (out += t), err: () => undefined });
+    assert.equal(code, 0);
+    const cli = JSON.parse(out) as AnalysisReport;
+    assert.equal(cli.options.maxFeatureSeries, 8);
+    assert.equal(cli.batchNorm.perFeature.reduced?.from, full.layout.features);
   });
 
   it('the estimate counts one block; with tokens and features both over their caps the budget error names the features', async () => {

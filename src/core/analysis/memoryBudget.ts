@@ -108,9 +108,14 @@ export function checkMemoryBudget(plan: AnalysisPlan, workers: number): MemoryEs
   const shape = `(${plan.shape.join(', ')}${plan.shape.length === 1 ? ',' : ''})`;
   const hints: NormLensHint[] = [{ kind: 'limit', setting: 'normlens.limits.maxMemoryMB', flag: '--max-memory-mb', value: Math.ceil(needed / 256) * 256 }];
   if (largest.hint) hints.push(largest.hint);
+  // Feature blocks hold every token's statistics: with both axes over their caps neither reduction applies.
+  const both =
+    plan.features > plan.maxFeatureSeries && plan.tokens > plan.maxTokenSeries
+      ? ` Both axes are over their caps: ${plan.tokens.toLocaleString('en-US')} tokens > maxTokenSeries (${plan.maxTokenSeries.toLocaleString('en-US')}) and ${plan.features.toLocaleString('en-US')} features > maxFeatureSeries (${plan.maxFeatureSeries.toLocaleString('en-US')}); per-token and per-feature reductions do not combine, so the features are kept in full.`
+      : '';
   throw new NormLensError(
     'limit',
-    `analyzing '${plan.inputName}' ${shape} would need about ${needed} MiB, over the memory budget of ${plan.maxMemoryMB} MiB; the largest part is ${largest.what} (${Math.ceil(largest.bytes / MiB)} MiB). Raise the memory budget${largest.hint ? (largest.hint.kind === 'limit' && largest.hint.setting.endsWith('maxFeatureSeries') ? ', lower the per-feature series cap' : ', lower the per-token series cap') : ''}, or analyze a slice of the tensor (or pick another feature axis).`,
+    `analyzing '${plan.inputName}' ${shape} would need about ${needed} MiB, over the memory budget of ${plan.maxMemoryMB} MiB; the largest part is ${largest.what} (${Math.ceil(largest.bytes / MiB)} MiB).${both} Raise the memory budget${largest.hint ? (largest.hint.kind === 'limit' && largest.hint.setting.endsWith('maxFeatureSeries') ? ', lower the per-feature series cap' : ', lower the per-token series cap') : ''}, or analyze a slice of the tensor (or pick another feature axis).`,
     hints,
   );
 }

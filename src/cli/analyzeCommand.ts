@@ -9,7 +9,7 @@ import { EXIT_FAIL_ON, EXIT_OK, parseArgs, withHintFlags, type CliIO } from './c
 export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAME] [--mask NAME] [--output NAME]
                         [--weight NAME] [--bias NAME] [--eps X] [--feature-axis N]
                         [--groups G] [--bins N] [--fail-on error|warning|never]
-                        [--max-token-series N] [--max-memory-mb N]
+                        [--max-token-series N] [--max-feature-series N] [--max-memory-mb N]
        normlens analyze FILE --site NAME [--layer-axis N] [--json] [--eps X] [--feature-axis N] ...
 
   --json            print the full AnalysisReport (schemaVersion 1) instead of the summary
@@ -31,6 +31,9 @@ export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAM
                     or never (default: never, so warnings alone never fail a run)
   --max-token-series N  most tokens whose per-token arrays are reported in full (default 1048576);
                     above it they are reduced: exact summaries, min/max buckets, top tokens
+  --max-feature-series N  most features whose per-feature arrays are reported in full (default
+                    1048576); above it the features are analyzed in blocks: exact statistics,
+                    histograms and checks, reduced per-feature series
   --max-memory-mb N memory budget of the analysis in MiB (default 1024); a larger estimate stops
                     with an error before reading the data
 
@@ -109,7 +112,7 @@ export function writeJson(value: unknown, write: (text: string) => void, pieceCh
 export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   let args;
   try {
-    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'groups', 'bins', 'fail-on', 'site', 'layer-axis', 'max-token-series', 'max-memory-mb'], ['json', 'help']);
+    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'groups', 'bins', 'fail-on', 'site', 'layer-axis', 'max-token-series', 'max-feature-series', 'max-memory-mb'], ['json', 'help']);
   } catch (e) {
     throw new NormLensError('usage', (e as Error).message);
   }
@@ -129,6 +132,7 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   const bins = opt('bins');
   const groups = opt('groups');
   const maxTokenSeries = opt('max-token-series');
+  const maxFeatureSeries = opt('max-feature-series');
   const maxMemoryMB = opt('max-memory-mb');
   const options: AnalysisOptions = {
     ...(opt('tensor') !== undefined ? { tensor: opt('tensor') } : {}),
@@ -141,6 +145,7 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
     ...(bins !== undefined ? { bins: parseNumber('bins', bins, true) } : {}),
     ...(groups !== undefined ? { groups: parseNumber('groups', groups, true) } : {}),
     ...(maxTokenSeries !== undefined ? { maxTokenSeries: parseNumber('max-token-series', maxTokenSeries, true) } : {}),
+    ...(maxFeatureSeries !== undefined ? { maxFeatureSeries: parseNumber('max-feature-series', maxFeatureSeries, true) } : {}),
     ...(maxMemoryMB !== undefined ? { maxMemoryMB: parseNumber('max-memory-mb', maxMemoryMB, false) } : {}),
   };
   const site = opt('site');

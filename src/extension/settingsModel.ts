@@ -68,6 +68,7 @@ export function resolveSettings(config: SettingsReader, view: ViewOptions = {}):
     ...(featureAxis !== undefined ? { featureAxis } : {}),
     bins: view.bins ?? valueOrDefault(config, 'bins', 64),
     maxTokenSeries: valueOrDefault(config, 'limits.maxTokenSeries', 1048576),
+    maxFeatureSeries: valueOrDefault(config, 'limits.maxFeatureSeries', 1048576),
     maxMemoryMB: valueOrDefault(config, 'limits.maxMemoryMB', 1024),
     thresholds: thresholds as ThresholdOverrides,
     ...(view.tensor ? { tensor: view.tensor } : {}),

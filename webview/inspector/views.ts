@@ -312,9 +312,12 @@ export function batchNormView(ctx: ViewContext): HTMLElement {
     related.length ? section('Findings', warningList(ctx, related, undefined, VIEW.batchNorm)) : null,
     section(
       'Per-feature statistics',
+      pf.reduced
+        ? h('p', { class: 'explain reduced-note' }, `Per-feature series: ${fmtInt(bn.series.mean.length)} features, shown as ${fmtInt(bn.series.mean.mean.length)} min/max buckets of ${fmtInt(bn.series.mean.bucketSize)} features (over the cap of ${fmtInt(r.options.maxFeatureSeries ?? 0)}, setting normlens.limits.maxFeatureSeries); summaries, histograms and checks are exact.`)
+        : null,
       seriesBlock(ctx, 'bn-feature-stats', 'Feature mean and std over valid tokens', 'feature', 'value', [
-        { label: 'mean', series: toSeries(pf.mean), color: COLOR.extra },
-        { label: 'std', series: toSeries(pf.var.map((v) => Math.sqrt(v))), color: COLOR.batchNorm },
+        { label: 'mean', series: pf.reduced ? bn.series.mean : toSeries(pf.mean), color: COLOR.extra },
+        { label: 'std', series: pf.reduced ? bn.series.std : toSeries(pf.var.map((v) => Math.sqrt(v))), color: COLOR.batchNorm },
       ]),
     ),
     beforeAfterSection(ctx, 'bn', 'BatchNorm', r.histograms.batchNorm, COLOR.batchNorm),

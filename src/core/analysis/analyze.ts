@@ -17,6 +17,7 @@ import {
 import { checkMemoryBudget, usesReducedTokens } from './memoryBudget';
 import { computePass1Statistics } from './statistics';
 import { executeReducedTokens } from './tokenBlocks';
+import { executeFeatureBlocks, usesFeatureBlocks } from './featureBlockAnalysis';
 import { splitTokens, throwIfCancelled, type CancellationFlag, type TokenRange } from './tiles';
 
 /** How a run reports back: cancellation and progress (fraction of both passes done, 0..1). */
@@ -45,10 +46,13 @@ export interface PassExecutor {
  * First the memory estimate must fit plan.maxMemoryMB (else one NormLensError('limit')); inputs
  * with more tokens than plan.maxTokenSeries take the reduced per-token path (tokenBlocks.ts) when
  * they can be read in any order (not compressed npz members: re-reading a block would restart the
- * decompression, so they keep full per-token arrays, within the budget).
+ * decompression, so they keep full per-token arrays, within the budget); inputs with more features
+ * than plan.maxFeatureSeries (and tokens within their cap) take the feature-block path
+ * (featureBlockAnalysis.ts), under the same condition.
  */
 export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor, source: { description: string; format: string }, hooks: AnalysisRunHooks = {}): Promise<AnalysisReport> {
   checkMemoryBudget(plan, executor.workers);
+  if (usesFeatureBlocks(plan)) return executeFeatureBlocks(plan, executor, source, hooks);
   if (usesReducedTokens(plan)) return executeReducedTokens(plan, executor, source, hooks);
   const started = Date.now();
   const elements = plan.tokens * plan.features;

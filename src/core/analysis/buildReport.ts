@@ -26,7 +26,7 @@ import type { Pass2Partial } from './pass2';
 import { QUANTILE_PROBABILITIES, type AnalysisPlan } from './plan';
 import type { SharedPass2Context } from './pass2Context';
 import type { FeatureMoments, Pass1Statistics } from './statistics';
-import { collectWarnings, type TokenFindings } from './warnings';
+import { collectWarnings, type FeatureFindings, type TokenFindings } from './warnings';
 
 /**
  * What replaces the per-token arrays when the input has more tokens than plan.maxTokenSeries: the
@@ -46,6 +46,12 @@ export interface ReducedTokenSections {
   readonly fits: { layernorm: Fit; rmsnorm: Fit } | null;
   /** Valid tokens per batch unit. */
   readonly unitValidTokens: Float64Array;
+}
+
+/** What the feature-block path (featureBlockAnalysis.ts) adds: the per-feature checks' findings and the BatchNorm replay fit. */
+export interface ReducedFeatureInputs {
+  readonly findings: FeatureFindings;
+  readonly batchNormFit: Fit | null;
 }
 
 export type { TokenDistribution };
@@ -284,6 +290,7 @@ export function buildReport(
   pre: Pass1ReportSections | null = null,
   sampleChannel: SampleChannelReportInput = NO_SAMPLE_CHANNEL,
   reduced: ReducedTokenSections | null = null,
+  features: ReducedFeatureInputs | null = null,
 ): AnalysisReport {
   if (pre === null) pre = buildPass1Sections(plan, p1, stats, reduced);
   const T = plan.tokens;
@@ -330,8 +337,8 @@ export function buildReport(
   const hist = (k: number, edges: number[]): Histogram => ({ edges, counts: kindTotals[k]!, total: kindTotals[k]!.reduce((a, b) => a + b, 0) });
 
   const { batchValid, batchAll, padding, runningStats, subBatches } = pre;
-  const replay = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildReplay(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges, sampleChannel.setup, reduced?.fits ?? null) : null;
-  const warnings = collectWarnings({ plan, p1, stats, replay, subBatches, padding, runningStats, ...(reduced ? { tokenFindings: reduced.findings } : {}) });
+  const replay = p2.replay && plan.outputName !== null && plan.outputDtype !== null ? buildReplay(plan, stats, p1, p2.replay, plan.outputName, plan.outputDtype, outEdges, sampleChannel.setup, reduced || features ? { ...(reduced?.fits ?? {}), ...(features?.batchNormFit ? { batchnorm: features.batchNormFit } : {}) } : null) : null;
+  const warnings = collectWarnings({ plan, p1, stats, replay, subBatches, padding, runningStats, ...(reduced ? { tokenFindings: reduced.findings } : {}), ...(features ? { featureFindings: features.findings } : {}) });
   const { groupNorm, instanceNorm, batchNormRunning } = sampleChannelSections(plan, p2, sampleChannel);
 
   const tokenHist = (values: ArrayLike<number>): Histogram => histogramOf(values, bins, isValid);
@@ -348,7 +355,7 @@ export function buildReport(
       runningMean: plan.tensors.runningMean,
       runningVar: plan.tensors.runningVar,
     },
-    options: { eps: plan.eps, bins, featureAxis: plan.featureAxis, maxSeriesPoints: maxPoints, maxTokenSeries: plan.maxTokenSeries, quantileProbabilities: probabilities, thresholds },
+    options: { eps: plan.eps, bins, featureAxis: plan.featureAxis, maxSeriesPoints: maxPoints, maxTokenSeries: plan.maxTokenSeries, maxFeatureSeries: plan.maxFeatureSeries, quantileProbabilities: probabilities, thresholds },
     layout: {
       featureAxis: plan.featureAxis,
       tokens: T,

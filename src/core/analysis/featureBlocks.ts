@@ -1,8 +1,9 @@
-import type { DecodedValues, TensorHandle } from '../formats/types';
+import type { TensorHandle } from '../formats/types';
+import { featureBlockView } from './featureBlockView';
 import { mergeMomentArrays } from './moments';
 import { runPass1, type Pass1Partial } from './pass1';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
-import { batchNormStatistics } from './statistics';
+import { batchNormStatistics, type FeatureMoments } from './statistics';
 import type { PassHooks } from './tiles';
 import { TokenSeriesReducer } from './tokenReduction';
 
@@ -40,59 +41,29 @@ export function featureBlocks(plan: AnalysisPlan, blockFeatures: number): Featur
  * per-feature vectors (weight, bias, running stats) sliced; the recorded output dropped (pass 1
  * does not read it).
  */
-export function featureBlockPlan(plan: AnalysisPlan, block: FeatureBlock): AnalysisPlan {
+export function featureBlockPlan(plan: AnalysisPlan, block: FeatureBlock, keepOutput = false): AnalysisPlan {
   const { f0, f1 } = block;
   const B = f1 - f0;
-  const slice = (v: Float64Array | null): Float64Array | null => (v === null ? null : v.subarray(f0, f1));
+  // Copies (not views): a block plan is cloned to the workers, and a view would carry the whole buffer.
+  const slice = (v: Float64Array | null): Float64Array | null => (v === null ? null : v.slice(f0, f1));
   const shape = plan.shape.map((s, i) => (i === plan.featureAxis ? B : s));
   return {
     ...plan,
     shape,
     features: B,
-    chunkElements: Math.max(B, plan.chunkElements),
+    chunkElements: Math.max(B, Math.floor(plan.chunkBytes / 8)),
     weight: slice(plan.weight),
     bias: slice(plan.bias),
     runningMean: slice(plan.runningMean),
     runningVar: slice(plan.runningVar),
-    outputName: null,
-    outputDtype: null,
+    featureBlock: { f0, f1, features: plan.features },
+    ...(keepOutput ? {} : { outputName: null, outputDtype: null }),
   };
 }
 
-/**
- * A handle on the virtual tensor (outer, f1 − f0, inner) of `input` viewed as (outer, features,
- * inner): element v = o·B·inner + r maps to o·F·inner + f0·inner + r (r < B·inner). Values come
- * back in the type of the real handle's reads (Float32Array for float32, so the WebAssembly kernel
- * runs as on the whole tensor).
- */
+/** A handle on the virtual tensor (outer, f1 − f0, inner) of `input` (see featureBlockView). */
 export function featureBlockHandle(input: TensorHandle, plan: AnalysisPlan, block: FeatureBlock): TensorHandle {
-  const { f0, f1 } = block;
-  const B = f1 - f0;
-  const F = plan.features;
-  const I = plan.inner;
-  const row = B * I;
-  const size = plan.outer * row;
-  const info = { ...input.info, shape: plan.shape.map((s, i) => (i === plan.featureAxis ? B : s)), size, byteLength: Math.round((input.info.byteLength / Math.max(1, input.info.size)) * size) };
-  return {
-    info,
-    randomAccess: input.randomAccess,
-    async read(start: number, count: number): Promise<DecodedValues> {
-      let out: DecodedValues | null = null;
-      let at = 0;
-      for (let v = start; v < start + count; ) {
-        const o = Math.floor(v / row);
-        const r = v - o * row;
-        const n = Math.min(row - r, start + count - v);
-        const part = await input.read(o * F * I + f0 * I + r, n);
-        if (n === count) return part;
-        if (out === null) out = part instanceof Float32Array ? new Float32Array(count) : new Float64Array(count);
-        out.set(part, at);
-        at += n;
-        v += n;
-      }
-      return out ?? new Float64Array(0);
-    },
-  };
+  return featureBlockView(input, plan.outer, plan.features, plan.inner, block.f0, block.f1);
 }
 
 /** Per-token moments over every feature, merged across feature blocks. */
@@ -194,7 +165,11 @@ export class FeatureBlockReducer {
 
   /** Adds the features of `block` from its pass-1 partial (a run of runPass1ByFeatureBlocks). */
   add(block: FeatureBlock, blockPlan: AnalysisPlan, p: Pass1Partial): void {
-    const v = batchNormStatistics(blockPlan, p).valid;
+    this.addMoments(block, batchNormStatistics(blockPlan, p).valid);
+  }
+
+  /** Adds the features of `block` from their moments (index f − f0). */
+  addMoments(block: FeatureBlock, v: FeatureMoments): void {
     const B = block.f1 - block.f0;
     if (this.scratch.length < B) this.scratch = new Float64Array(B);
     const x = this.scratch.subarray(0, B);

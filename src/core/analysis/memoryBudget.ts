@@ -1,4 +1,5 @@
 import { NormLensError, type NormLensHint } from '../errors';
+import { featureBlockFeatures, usesFeatureBlocks } from './featureBlockAnalysis';
 import { REDUCED_TOKEN_BLOCK, type AnalysisPlan } from './plan';
 
 const MiB = 1024 * 1024;
@@ -59,9 +60,14 @@ export function estimateAnalysisMemory(plan: AnalysisPlan, workers: number): Mem
   const readers = Math.max(1, workers);
   const streams = plan.outputName !== null ? 2 : 1;
   // A chunk holds at most chunkElements decoded values (8 bytes each at most), and never more than the tensor.
-  const decoded = Math.min(plan.chunkElements, plan.tokens * plan.features) * 8;
+  // The feature-block path holds one block's cells and per-feature arrays, plus 4 bytes per feature
+  // (the float32 RMS of the outlier median) and the plan's per-feature vectors; its chunks are the blocks'.
+  const blocked = usesFeatureBlocks(plan);
+  const featuresAtOnce = blocked ? Math.min(plan.features, featureBlockFeatures(plan)) : plan.features;
+  const chunkElements = blocked ? Math.max(featuresAtOnce, Math.floor(plan.chunkBytes / 8)) : plan.chunkElements;
+  const decoded = Math.min(chunkElements, plan.tokens * plan.features) * 8;
   const partials = readers + 2;
-  const cells = plan.units * plan.features;
+  const cells = plan.units * featuresAtOnce;
   const items: MemoryItem[] = [
     { what: 'Node and NormLens itself', bytes: BASELINE_BYTES },
     { what: `chunk buffers (${readers} reader${readers === 1 ? '' : 's'} × ${streams * 2} chunks of ${(decoded / MiB).toFixed(decoded < MiB ? 2 : 0)} MiB)`, bytes: readers * streams * 2 * decoded * 2 },
@@ -75,8 +81,14 @@ export function estimateAnalysisMemory(plan: AnalysisPlan, workers: number): Mem
       bytes: cells * (FLOATS_PER_CELL * partials + FLOATS_PER_CELL_ONCE + (plan.outputName !== null ? 4 * readers : 0)) * 8,
     },
     {
-      what: `per-feature statistics of ${plan.features.toLocaleString('en-US')} features`,
-      bytes: plan.features * FLOATS_PER_FEATURE * 8,
+      what: blocked
+        ? `per-feature statistics of one block of ${featuresAtOnce.toLocaleString('en-US')} features (${plan.features.toLocaleString('en-US')} features in blocks)`
+        : `per-feature statistics of ${plan.features.toLocaleString('en-US')} features${plan.features > plan.maxFeatureSeries ? (plan.tokens > plan.maxTokenSeries ? ` (kept in full: the ${plan.tokens.toLocaleString('en-US')} tokens are over maxTokenSeries too, and feature blocks need the tokens within their cap)` : ' (kept in full: a compressed member is read front to back; save it uncompressed, np.savez, to have it analyzed by feature blocks)') : ''}`,
+      bytes: featuresAtOnce * FLOATS_PER_FEATURE * 8 + (blocked ? plan.features * 4 : 0),
+      // Lowering the per-feature cap helps when the feature-block path would then be taken.
+      ...(!blocked && plan.tokens <= plan.maxTokenSeries && plan.randomAccess && plan.features > 1
+        ? { hint: { kind: 'limit' as const, setting: 'normlens.limits.maxFeatureSeries', flag: '--max-feature-series', value: Math.min(1 << 20, Math.floor(plan.features / 2)) } }
+        : {}),
     },
     { what: 'the mask', bytes: plan.mask ? plan.tokens : 0 },
   ];
@@ -96,9 +108,14 @@ export function checkMemoryBudget(plan: AnalysisPlan, workers: number): MemoryEs
   const shape = `(${plan.shape.join(', ')}${plan.shape.length === 1 ? ',' : ''})`;
   const hints: NormLensHint[] = [{ kind: 'limit', setting: 'normlens.limits.maxMemoryMB', flag: '--max-memory-mb', value: Math.ceil(needed / 256) * 256 }];
   if (largest.hint) hints.push(largest.hint);
+  // Feature blocks hold every token's statistics: with both axes over their caps neither reduction applies.
+  const both =
+    plan.features > plan.maxFeatureSeries && plan.tokens > plan.maxTokenSeries
+      ? ` Both axes are over their caps: ${plan.tokens.toLocaleString('en-US')} tokens > maxTokenSeries (${plan.maxTokenSeries.toLocaleString('en-US')}) and ${plan.features.toLocaleString('en-US')} features > maxFeatureSeries (${plan.maxFeatureSeries.toLocaleString('en-US')}); per-token and per-feature reductions do not combine, so the features are kept in full.`
+      : '';
   throw new NormLensError(
     'limit',
-    `analyzing '${plan.inputName}' ${shape} would need about ${needed} MiB, over the memory budget of ${plan.maxMemoryMB} MiB; the largest part is ${largest.what} (${Math.ceil(largest.bytes / MiB)} MiB). Raise the memory budget${largest.hint ? ', lower the per-token series cap' : ''}, or analyze a slice of the tensor (or pick another feature axis).`,
+    `analyzing '${plan.inputName}' ${shape} would need about ${needed} MiB, over the memory budget of ${plan.maxMemoryMB} MiB; the largest part is ${largest.what} (${Math.ceil(largest.bytes / MiB)} MiB).${both} Raise the memory budget${largest.hint ? (largest.hint.kind === 'limit' && largest.hint.setting.endsWith('maxFeatureSeries') ? ', lower the per-feature series cap' : ', lower the per-token series cap') : ''}, or analyze a slice of the tensor (or pick another feature axis).`,
     hints,
   );
 }

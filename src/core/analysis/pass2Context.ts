@@ -70,7 +70,9 @@ export interface SharedPass2Context {
  * as a per-(sample, channel) norm (sampleChannelNorms.ts).
  */
 export function featureRunningReplay(plan: AnalysisPlan): boolean {
-  return plan.runningMean !== null && plan.runningVar !== null && plan.outputName !== null && plan.inner === 1;
+  // Not in the feature-block path (its per-feature replay sums are not kept across blocks).
+  const blocked = plan.featureBlock !== undefined || plan.features > plan.maxFeatureSeries;
+  return plan.runningMean !== null && plan.runningVar !== null && plan.outputName !== null && plan.inner === 1 && !blocked;
 }
 
 /** Range of the LayerNorm (z) and RMSNorm (u) normalized values before affine, over valid tokens. */
@@ -124,7 +126,9 @@ export function buildSharedPass2Context(
   s: Pass1Statistics,
   p: Pass1Partial,
   sampleChannel: SampleChannelContext | null = null,
-  bounds: NormalizedBounds = normalizedBounds(plan, s, p),
+  bounds: NormalizedBounds | null = null,
+  /** Edges and shifts decided elsewhere (feature blocks: over all features); the ranges are then not computed. */
+  fixed: Pick<SharedPass2Context, 'inputEdges' | 'outputEdges' | 'layerNormShift' | 'batchNormShift' | 'weightMean'> | null = null,
 ): SharedPass2Context {
   const F = plan.features;
   const eps = plan.eps;
@@ -166,6 +170,7 @@ export function buildSharedPass2Context(
     }
     bnRunning = { scale, offset, mean };
   }
+  if (fixed) return { weight, bias, invWeight, bnScale, bnOffset, bnScaleAll, bnOffsetAll, bnMeanAll, bnRunning, ...fixed, sampleChannel };
   // Range of the valid inputs and of the normalized values (before affine) over valid tokens.
   let inLo = Infinity;
   let inHi = -Infinity;
@@ -173,7 +178,7 @@ export function buildSharedPass2Context(
     if (valid.min[f]! < inLo) inLo = valid.min[f]!;
     if (valid.max[f]! > inHi) inHi = valid.max[f]!;
   }
-  const { zLo, zHi, uLo, uHi } = bounds;
+  const { zLo, zHi, uLo, uHi } = bounds ?? normalizedBounds(plan, s, p);
   let outLo = Infinity;
   let outHi = -Infinity;
   const widen = (v: number): void => {

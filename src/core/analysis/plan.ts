@@ -1,3 +1,4 @@
+import { featureBlockView } from './featureBlockView';
 import { NormLensError } from '../errors';
 import { isFloatingDType } from '../formats/dtypes';
 import { describeMissingInput, guessRoles, tensorWithRole } from '../dump/roles';
@@ -46,6 +47,11 @@ export interface AnalysisOptions {
    * it they are reduced on the fly (see tokenBlocks.ts); default DEFAULT_MAX_TOKEN_SERIES.
    */
   readonly maxTokenSeries?: number;
+  /**
+   * Most features whose per-feature arrays are kept and reported in full (`--max-feature-series`);
+   * above it the input is analyzed by feature blocks (featureBlocks.ts); default DEFAULT_MAX_FEATURE_SERIES.
+   */
+  readonly maxFeatureSeries?: number;
   /** Memory budget of one analysis in MiB (`--max-memory-mb`); default DEFAULT_MAX_MEMORY_MB. */
   readonly maxMemoryMB?: number;
   /** Most per-(batch element) accumulators; larger batches are grouped; default 1024. */
@@ -68,6 +74,8 @@ export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_SERIES_POINTS = 2048;
 /** Default most tokens with per-token arrays in full (above: reduced series, see tokenBlocks.ts). */
 export const DEFAULT_MAX_TOKEN_SERIES = 1 << 20;
+/** Default most features with per-feature arrays in full (above: feature blocks, see featureBlocks.ts). */
+export const DEFAULT_MAX_FEATURE_SERIES = 1 << 20;
 /** Tokens per block of the reduced per-token path (bounds its per-token scratch). */
 export const REDUCED_TOKEN_BLOCK = 1 << 16;
 /** Default memory budget of one analysis, MiB (the estimate of memoryBudget.ts must fit). */
@@ -113,6 +121,13 @@ export interface AnalysisPlan {
   readonly maxSeriesPoints: number;
   /** Tokens above which per-token arrays are reduced on the fly (token blocks, see tokenBlocks.ts). */
   readonly maxTokenSeries: number;
+  /** Features above which the input is analyzed by feature blocks (featureBlocks.ts). */
+  readonly maxFeatureSeries: number;
+  /**
+   * Set on the plan of one feature block (featureBlockPlan): the plan describes the virtual tensor
+   * of features [f0, f1) of an input with `features` features; resolvePlanTensors reads through it.
+   */
+  readonly featureBlock?: { readonly f0: number; readonly f1: number; readonly features: number };
   /** Memory budget in MiB checked against estimateAnalysisMemory before any pass runs. */
   readonly maxMemoryMB: number;
   readonly thresholds: AnalysisThresholds;
@@ -232,6 +247,10 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
   if (!Number.isInteger(maxTokenSeries) || maxTokenSeries < 1) {
     throw new NormLensError('usage', `max token series ${maxTokenSeries}: use a positive integer (default ${DEFAULT_MAX_TOKEN_SERIES}).`, [{ kind: 'limit', setting: 'normlens.limits.maxTokenSeries', flag: '--max-token-series', value: DEFAULT_MAX_TOKEN_SERIES }]);
   }
+  const maxFeatureSeries = options.maxFeatureSeries ?? DEFAULT_MAX_FEATURE_SERIES;
+  if (!Number.isInteger(maxFeatureSeries) || maxFeatureSeries < 1) {
+    throw new NormLensError('usage', `max feature series ${maxFeatureSeries}: use a positive integer (default ${DEFAULT_MAX_FEATURE_SERIES}).`, [{ kind: 'limit', setting: 'normlens.limits.maxFeatureSeries', flag: '--max-feature-series', value: DEFAULT_MAX_FEATURE_SERIES }]);
+  }
   const maxMemoryMB = options.maxMemoryMB ?? DEFAULT_MAX_MEMORY_MB;
   if (!(maxMemoryMB > 0) || !Number.isFinite(maxMemoryMB)) {
     throw new NormLensError('usage', `memory budget ${maxMemoryMB} MiB: use a positive number (default ${DEFAULT_MAX_MEMORY_MB}).`, [{ kind: 'limit', setting: 'normlens.limits.maxMemoryMB', flag: '--max-memory-mb', value: DEFAULT_MAX_MEMORY_MB }]);
@@ -347,6 +366,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
     chunkBytes,
     maxSeriesPoints: Math.max(16, options.maxSeriesPoints ?? DEFAULT_MAX_SERIES_POINTS),
     maxTokenSeries,
+    maxFeatureSeries,
     maxMemoryMB,
     thresholds: resolveThresholds(options.thresholds),
     outputName: outputUsable && outputHandle ? outputHandle.info.name : null,
@@ -373,5 +393,8 @@ export interface AnalysisTensors {
 export function resolvePlanTensors(dump: Dump, plan: AnalysisPlan): AnalysisTensors {
   const input = findTensor(dump, plan.inputName, '--tensor');
   const output = plan.outputName !== null ? findTensor(dump, plan.outputName, '--output') : null;
-  return { input, output };
+  const b = plan.featureBlock;
+  if (b === undefined) return { input, output };
+  const view = (h: TensorHandle): TensorHandle => featureBlockView(h, plan.outer, b.features, plan.inner, b.f0, b.f1);
+  return { input: view(input), output: output === null ? null : view(output) };
 }

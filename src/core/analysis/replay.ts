@@ -129,7 +129,7 @@ export function buildReplay(
   outputDtype: DType,
   outputEdges: readonly number[],
   setup: SampleChannelSetup | null,
-  tokenFits: { layernorm: Fit; rmsnorm: Fit } | null = null,
+  tokenFits: { layernorm?: Fit; rmsnorm?: Fit; batchnorm?: Fit } | null = null,
 ): Replay {
   const e = r.errors;
   const n = e[REPLAY_COMPARED]!;
@@ -141,7 +141,7 @@ export function buildReplay(
   const fits: Partial<Record<ReplayCandidateKind, Fit>> = {
     layernorm: tokenFits?.layernorm ?? fitGroups(r.layerNormA, r.layerNormB, (t) => p1.tokenM2[t]!, (t) => ln.var[t]!),
     rmsnorm: tokenFits?.rmsnorm ?? fitGroups(r.rmsNormA, r.rmsNormB, (t) => p1.tokenSumSq[t]!, (t) => stats.rmsNorm.meanSquare[t]!),
-    batchnorm: fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
+    batchnorm: tokenFits?.batchnorm ?? fitGroups(r.batchNormA, r.batchNormB, (f) => all.m2[f]!, (f) => (all.count[f]! > 0 ? all.m2[f]! / all.count[f]! : NaN)),
     ...(setup ? sampleChannelFits(plan, r, setup) : {}),
   };
   // Eval-mode BatchNorm on a feature-last layout: per feature, Σ(x − rm)² = m2 + n·(mean − rm)², s² = running_var + eps.

@@ -31,6 +31,20 @@ export interface WarningInputs {
   readonly runningStats: AnalysisReport['runningStats'];
   /** The per-token findings when the per-token arrays were reduced (tokenBlocks.ts collects them block by block). */
   readonly tokenFindings?: TokenFindings;
+  /** The per-feature findings when the input was analyzed by feature blocks (featureBlockAnalysis.ts). */
+  readonly featureFindings?: FeatureFindings;
+}
+
+/** Per-feature findings of the checks, collected block by block (features above maxFeatureSeries). */
+export interface FeatureFindings {
+  /** Fewest valid values of any feature. */
+  readonly minCount: number;
+  /** Largest |var_all / var_valid − 1| over features (padding check), 0 without a mask. */
+  readonly paddingMaxVarChange: number;
+  /** running-stats-mismatch: first flagged features (at most 256), how many, worst mean shift. */
+  readonly running: { features: number[]; count: number; maxMeanShift: number } | null;
+  /** outlier-feature: first flagged features (at most 256) with their max |x|, how many, the largest, the exact median feature RMS. */
+  readonly outlier: { features: number[]; maxAbs: number[]; count: number; top: number; median: number } | null;
 }
 
 /** Per-token findings of the checks: tokens with non-finite values, degenerate (near-constant) tokens. */
@@ -108,7 +122,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   // padding-in-batch-stats
   const pad = w.padding;
   if (pad) {
-    let maxVarChange = 0;
+    let maxVarChange = w.featureFindings?.paddingMaxVarChange ?? 0;
     for (const r of pad.varRatio) if (Number.isFinite(r)) maxVarChange = Math.max(maxVarChange, Math.abs(r - 1));
     if (pad.maxMeanShift > th.paddingMeanShift || maxVarChange > th.paddingVarChange) {
       out.push({
@@ -121,8 +135,8 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   }
 
   // small-batch
-  let minCount = Infinity;
-  for (let f = 0; f < F; f++) minCount = Math.min(minCount, stats.batchNorm.valid.count[f]!);
+  let minCount = w.featureFindings?.minCount ?? Infinity;
+  if (!w.featureFindings) for (let f = 0; f < F; f++) minCount = Math.min(minCount, stats.batchNorm.valid.count[f]!);
   if (minCount < th.smallBatchMinCount) {
     const relErr = minCount > 1 ? Math.sqrt(2 / (minCount - 1)) : Infinity;
     // Only a warning when this dump is about BatchNorm; otherwise context for the BN columns.
@@ -153,29 +167,32 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     }
   }
 
-  // running-stats-mismatch
+  // running-stats-mismatch: from the per-feature arrays, or from the feature blocks' findings.
   const rs = w.runningStats;
-  if (rs) {
+  const ff = w.featureFindings;
+  let running: { features: number[]; count: number; maxMeanShift: number } | null = ff ? (ff.running && ff.running.count > 0 ? ff.running : null) : null;
+  if (rs && !ff) {
     const features: number[] = [];
     for (let f = 0; f < F; f++) {
       const ratio = rs.varRatio[f]!;
       if (rs.meanShift[f]! > th.runningMeanShift || !(ratio <= th.runningVarRatio && ratio >= 1 / th.runningVarRatio)) features.push(f);
     }
-    if (features.length > 0) {
-      let worstMean = -Infinity;
-      for (const v of rs.meanShift) if (Number.isFinite(v) && v > worstMean) worstMean = v;
-      // When the recorded output is eval-mode BatchNorm, the model did normalize this data with them.
-      const evalMode = replay?.bestMatch === 'batchnorm' && replay.batchNormStatistics === 'running';
-      const consequence = evalMode
-        ? `The recorded output was produced with these running stats (the model is in eval mode), so it normalizes this data with stale statistics: its outputs are not zero-mean, unit-variance per channel.`
-        : `In eval mode BatchNorm would normalize this data wrongly.`;
-      out.push({
-        code: 'running-stats-mismatch',
-        severity: 'warning',
-        message: `running_mean/running_var disagree with this batch's statistics in ${features.length} of ${plural(F, 'feature')} (${listText(features, features.length)}): means off by up to ${fmt(worstMean)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. ${consequence} The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
-        details: { features: features.slice(0, 256), count: features.length, maxMeanShift: worstMean, evalMode },
-      });
-    }
+    let worstMean = -Infinity;
+    for (const v of rs.meanShift) if (Number.isFinite(v) && v > worstMean) worstMean = v;
+    if (features.length > 0) running = { features, count: features.length, maxMeanShift: worstMean };
+  }
+  if (running) {
+    // When the recorded output is eval-mode BatchNorm, the model did normalize this data with them.
+    const evalMode = replay?.bestMatch === 'batchnorm' && replay.batchNormStatistics === 'running';
+    const consequence = evalMode
+      ? `The recorded output was produced with these running stats (the model is in eval mode), so it normalizes this data with stale statistics: its outputs are not zero-mean, unit-variance per channel.`
+      : `In eval mode BatchNorm would normalize this data wrongly.`;
+    out.push({
+      code: 'running-stats-mismatch',
+      severity: 'warning',
+      message: `running_mean/running_var disagree with this batch's statistics in ${running.count} of ${plural(F, 'feature')} (${listText(running.features, running.count)}): means off by up to ${fmt(running.maxMeanShift)} batch std, variance ratios outside [${fmt(1 / th.runningVarRatio)}, ${fmt(th.runningVarRatio)}]. ${consequence} The running stats may be stale (few training steps, a different data distribution, a fine-tune with frozen BN): recalibrate them on representative data.`,
+      details: { features: running.features.slice(0, 256), count: running.count, maxMeanShift: running.maxMeanShift, evalMode },
+    });
   }
 
   // degenerate-token
@@ -198,6 +215,15 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
   }
 
   // outlier-feature
+  const of = ff?.outlier;
+  if (of && of.count > 0) {
+    out.push({
+      code: 'outlier-feature',
+      severity: 'warning',
+      message: `${plural(of.count, 'feature')} (${listText(of.features, of.count)}) ${of.count === 1 ? 'reaches' : 'reach'} |x| up to ${fmt(of.top)}, ${fmt(of.top / of.median)}× the median feature RMS (${fmt(of.median)}): massive activations. They dominate the variance of the tokens they occur in, so LayerNorm shrinks every other feature of those tokens, and they distort BatchNorm statistics and quantization ranges. Inspect these features (attention sinks, first tokens) before blaming the norm.`,
+      details: { features: of.features.slice(0, 256), maxAbs: of.maxAbs.slice(0, 256), medianFeatureRms: of.median, factor: th.outlierFeatureFactor },
+    });
+  }
   const valid = stats.batchNorm.valid;
   const featureRms: number[] = [];
   for (let f = 0; f < F; f++) {
@@ -205,7 +231,7 @@ export function collectWarnings(w: WarningInputs): AnalysisWarning[] {
     if (n > 0) featureRms.push(Math.sqrt(valid.m2[f]! / n + valid.mean[f]! * valid.mean[f]!));
   }
   const typical = median(featureRms);
-  if (typical > 0) {
+  if (typical > 0 && !ff) {
     const flagged: { f: number; v: number }[] = [];
     for (let f = 0; f < F; f++) {
       if (valid.count[f]! === 0) continue;

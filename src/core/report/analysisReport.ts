@@ -244,6 +244,13 @@ export interface BatchNormFeatureStats {
   counts: number[];
   min: number[];
   max: number[];
+  /**
+   * Set when the input has more features than `options.maxFeatureSeries`: the arrays above are
+   * empty; `series` (chart buckets of mean and std) and `summary`/`top` replace them.
+   */
+  reduced?: ReducedSeries;
+  summary?: { mean: SeriesSummary; std: SeriesSummary; maxAbs: SeriesSummary; rms: SeriesSummary };
+  top?: { std: TokenExtreme[]; maxAbs: TokenExtreme[]; rms: TokenExtreme[] };
 }
 
 /** BatchNorm statistics on consecutive sub-batches and how far outputs move from the full batch. */
@@ -312,6 +319,8 @@ export interface AnalysisReport {
     maxSeriesPoints: number;
     /** Most tokens whose per-token arrays are reported in full (see layerNorm.perToken.reduced). */
     maxTokenSeries?: number;
+    /** Most features whose per-feature arrays are reported in full (see batchNorm.perFeature.reduced). */
+    maxFeatureSeries?: number;
     quantileProbabilities: number[];
     thresholds: { [key: string]: JsonValue };
   };
@@ -382,6 +391,10 @@ export interface AnalysisReport {
     meanShift: number[];
     /** running_var / unbiased batch variance per feature. */
     varRatio: number[];
+    /** Features analyzed in blocks (more than maxFeatureSeries): the arrays are empty; the worst features by mean shift and the largest shift. */
+    worstFeatures?: number[];
+    maxMeanShift?: number;
+    reduced?: ReducedSeries;
   } | null;
   /** The norm replay (named `comparison` in the JSON contract). */
   comparison: Replay | null;

@@ -1,7 +1,7 @@
 import { bestMatchText, NORMS } from '../analysis/norms';
 import { plural } from '../errors';
 import type { AnalysisReport, Histogram, SampleStatistics } from './analysisReport';
-import { reducedTokenNote } from './textSummary';
+import { reducedFeatureNote, reducedTokenNote } from './textSummary';
 
 /** Formats a number for a Markdown table: 4 significant digits, exponent for extremes. */
 function num(v: number | null | undefined): string {
@@ -80,6 +80,8 @@ export function renderMarkdownReport(r: AnalysisReport): string {
   out.push(`Per-token mean over valid tokens: ${num(ln.mean.mean)} ± ${num(ln.mean.std)} (min ${num(ln.mean.min)}, max ${num(ln.mean.max)}); per-token std: ${num(ln.std.mean)} ± ${num(ln.std.std)} (min ${num(ln.std.min)}, max ${num(ln.std.max)}).`, '');
   const note = reducedTokenNote(r);
   if (note) out.push(`${note.charAt(0).toUpperCase()}${note.slice(1)}.`, '');
+  const featureNote = reducedFeatureNote(r);
+  if (featureNote) out.push(`${featureNote.charAt(0).toUpperCase()}${featureNote.slice(1)}. ${r.batchNorm.perFeature.reduced!.how}`, '');
   if (r.batchDependence.subBatches.length) {
     out.push('### BatchNorm on sub-batches', '', '| sub-batch size | groups | RMS output shift | max output shift | LayerNorm shift |', '|---|---|---|---|---|');
     for (const s of r.batchDependence.subBatches) out.push(`| ${s.size} | ${s.groups} | ${num(s.rmsShift)} | ${num(s.maxShift)} | 0 |`);

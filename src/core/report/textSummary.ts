@@ -35,6 +35,17 @@ export function reducedTokenNote(r: AnalysisReport): string | null {
   return `per-token series: ${tokens(s.length)}, shown as ${count(s.mean.length)} min/max buckets of ${tokens(s.bucketSize)} (over the cap of ${count(r.options.maxTokenSeries ?? 0)}; summaries exact)`;
 }
 
+/**
+ * The line that says per-feature arrays were reduced (null when they are full): "per-feature series:
+ * 16,777,216 features, shown as 2,048 min/max buckets of 8,192 features".
+ */
+export function reducedFeatureNote(r: AnalysisReport): string | null {
+  if (!r.batchNorm.perFeature.reduced) return null;
+  const s = r.batchNorm.series.mean;
+  const features = (n: number): string => `${count(n)} ${n === 1 ? 'feature' : 'features'}`;
+  return `per-feature series: ${features(s.length)}, shown as ${count(s.mean.length)} min/max buckets of ${features(s.bucketSize)} (over the cap of ${count(r.options.maxFeatureSeries ?? 0)}; summaries exact)`;
+}
+
 /** Hints attached to a warning (details.hints), when any. */
 export function warningHints(w: AnalysisWarning): NormLensHint[] {
   const h = (w.details as { hints?: unknown } | null | undefined)?.hints;
@@ -93,11 +104,13 @@ export function formatReportText(r: AnalysisReport, renderHint?: (h: NormLensHin
   lines.push('RMSNorm (per token):');
   lines.push(`  token rms:  ${summary(r.rmsNorm.summary.rms)}`);
   const bn = r.batchNorm.perFeature;
-  const [meanLo, meanHi] = finiteRange(bn.mean);
-  const [varLo, varHi] = finiteRange(bn.var);
+  const [meanLo, meanHi] = bn.summary ? [bn.summary.mean.min, bn.summary.mean.max] : finiteRange(bn.mean);
+  const [varLo, varHi] = bn.summary ? [bn.summary.std.min ** 2, bn.summary.std.max ** 2] : finiteRange(bn.var);
   lines.push(`BatchNorm (per feature, over ${plural(bn.count, 'valid token')}):`);
   lines.push(`  feature mean: range [${num(meanLo)}, ${num(meanHi)}]`);
   lines.push(`  feature std:  range [${num(Math.sqrt(varLo))}, ${num(Math.sqrt(varHi))}]`);
+  const featureNote = reducedFeatureNote(r);
+  if (featureNote) lines.push(`  ${featureNote}`);
   const subs = r.batchDependence.subBatches.filter((s) => s.size < L.batchSize);
   if (subs.length > 0) {
     lines.push(`  batch dependence (RMS output shift vs full batch; LayerNorm: 0): ${subs.map((s) => `${s.size}: ${num(s.rmsShift)}`).join(', ')}`);

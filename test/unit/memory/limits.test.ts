@@ -34,14 +34,14 @@ describe('memory budget (maxMemoryMB)', () => {
     const handle = dump.tensors[0]!;
     const big = { ...handle, info: { ...handle.info, shape: [2, F], size: 2 * F, byteLength: 8 * F }, read: async (): Promise<never> => assert.fail('read before the budget check') };
     await assert.rejects(
-      analyzeDump({ ...dump, tensors: [big] }),
+      analyzeDump({ ...dump, tensors: [big] }, { maxFeatureSeries: F }),
       (e: unknown) => {
         assert.ok(isNormLensError(e));
         assert.equal(e.kind, 'limit');
         assert.match(e.message, /4,194,304 features/);
         assert.match(e.message, /memory budget of 1024 MiB/);
         assert.deepEqual(e.hints[0], { kind: 'limit', setting: 'normlens.limits.maxMemoryMB', flag: '--max-memory-mb', value: e.hints[0]!.kind === 'limit' ? e.hints[0]!.value : 0 });
-        assert.match(withHintFlags(e.message, e.hints), /\(try --max-memory-mb \d+\)$/);
+        assert.match(withHintFlags(e.message, e.hints), /\(try --max-memory-mb \d+(, --max-feature-series \d+)?\)$/);
         return true;
       },
     );

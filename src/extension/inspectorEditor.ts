@@ -286,6 +286,9 @@ export class InspectorSession extends Disposable {
     if (params.values === 'layernorm' && r.layerNorm.perToken.reduced) {
       throw new Error(`the LayerNorm heatmap needs each token's statistics, and this input's ${r.layout.tokens.toLocaleString('en-US')} tokens are over the per-token cap; raise normlens.limits.maxTokenSeries to ${r.layout.tokens} to see it.`);
     }
+    if (params.values === 'batchnorm' && r.batchNorm.perFeature.reduced) {
+      throw new Error(`the BatchNorm heatmap needs each feature's statistics, and this input's ${r.layout.features.toLocaleString('en-US')} features are over the per-feature cap; raise normlens.limits.maxFeatureSeries to ${r.layout.features} to see it.`);
+    }
     const norm =
       params.values === 'layernorm'
         ? { mean: r.layerNorm.perToken.mean, rstd: r.layerNorm.perToken.rstd }

@@ -1,3 +1,4 @@
+import { joinSharedRun, type SharedRun } from './sharedRun';
 import * as vscode from 'vscode';
 import { availableParallelism } from 'node:os';
 import type { AnalysisOptions } from '../core/analysis/plan';
@@ -86,14 +87,8 @@ export interface RunControl {
 /** Dumps at least this large get a preview for callers that want one (smaller ones are done about as soon). */
 export const PREVIEW_MIN_BYTES = 16 * 1024 * 1024;
 
-interface CacheEntry {
+interface CacheEntry extends SharedRun<AnalysisResult> {
   key: string;
-  result: Promise<AnalysisResult>;
-  /** Cancels the shared run; fired only when every caller waiting on it has cancelled. */
-  cancel: vscode.CancellationTokenSource;
-  /** Callers still waiting on an unfinished run. */
-  waiting: number;
-  settled: boolean;
 }
 
 /** Most reports kept in the cache (each is a few MiB at most). */
@@ -159,34 +154,9 @@ export class AnalysisService implements vscode.Disposable {
   /** Waits on a shared run as one caller: its own progress and cancellation. */
   private join(entry: CacheEntry, control: RunControl): Promise<AnalysisResult> {
     if (entry.settled) return entry.result;
-    entry.waiting++;
     const listeners = this.progress.get(entry) ?? new Set();
     this.progress.set(entry, listeners);
-    listeners.add(control);
-    return new Promise<AnalysisResult>((resolve, reject) => {
-      let done = false;
-      const leave = () => {
-        if (done) return false;
-        done = true;
-        sub?.dispose();
-        listeners.delete(control);
-        entry.waiting--;
-        return true;
-      };
-      const sub = control.token?.onCancellationRequested(() => {
-        if (!leave()) return;
-        reject(new NormLensError('cancelled', 'the analysis was cancelled.'));
-        // The last caller gone: stop the run and drop it so nobody gets a cancelled result.
-        if (entry.waiting === 0 && !entry.settled) {
-          this.forget(entry);
-          entry.cancel.cancel();
-        }
-      });
-      entry.result.then(
-        (r) => leave() && resolve(r),
-        (e) => leave() && reject(e),
-      );
-    });
+    return joinSharedRun(entry, listeners, control, 'analysis', () => this.forget(entry));
   }
 
   private forget(entry: CacheEntry): void {

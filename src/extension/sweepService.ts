@@ -1,3 +1,4 @@
+import { joinSharedRun, type SharedRun } from './sharedRun';
 import * as vscode from 'vscode';
 import { isNormLensError, NormLensError } from '../core/errors';
 import type { AnalysisReport } from '../core/report/analysisReport';
@@ -25,16 +26,12 @@ export interface SweepControl {
   onRow?(rows: readonly SweepSite[]): void;
 }
 
-interface SweepEntry {
+interface SweepEntry extends SharedRun<SweepReport> {
   key: string;
-  result: Promise<SweepReport>;
   /** Rows finished so far (shared with late joiners of a running sweep). */
   rows: SweepSite[];
   fraction: number;
   listeners: Set<SweepControl>;
-  cancel: vscode.CancellationTokenSource;
-  waiting: number;
-  settled: boolean;
 }
 
 /** Sweeps kept (each holds one summary row per site). */
@@ -124,33 +121,8 @@ export class SweepService implements vscode.Disposable {
   }
 
   private join(entry: SweepEntry, control: SweepControl): Promise<SweepReport> {
-    if (entry.settled) return entry.result;
-    entry.waiting++;
-    entry.listeners.add(control);
-    if (entry.rows.length > 0) control.onRow?.(entry.rows);
-    return new Promise<SweepReport>((resolve, reject) => {
-      let done = false;
-      const leave = (): boolean => {
-        if (done) return false;
-        done = true;
-        sub?.dispose();
-        entry.listeners.delete(control);
-        entry.waiting--;
-        return true;
-      };
-      const sub = control.token?.onCancellationRequested(() => {
-        if (!leave()) return;
-        reject(new NormLensError('cancelled', 'the sweep was cancelled.'));
-        if (entry.waiting === 0 && !entry.settled) {
-          this.forget(entry);
-          entry.cancel.cancel();
-        }
-      });
-      entry.result.then(
-        (r) => leave() && resolve(r),
-        (e) => leave() && reject(e),
-      );
-    });
+    if (!entry.settled && entry.rows.length > 0) control.onRow?.(entry.rows);
+    return joinSharedRun(entry, entry.listeners, control, 'sweep', () => this.forget(entry));
   }
 
   private forget(entry: SweepEntry): void {

@@ -8,11 +8,12 @@ import { EXIT_FAIL_ON, EXIT_OK, parseArgs, withHintFlags, type CliIO } from './c
 /** Help of `normlens analyze` (also documents the --fail-on default). */
 export const ANALYZE_HELP = `Usage: normlens analyze FILE [--json] [--tensor NAME] [--mask NAME] [--output NAME]
                         [--weight NAME] [--bias NAME] [--eps X] [--feature-axis N]
-                        [--groups G] [--bins N] [--fail-on error|warning|never]
+                        [--groups G] [--bins N] [--fail-on error|warning|never] [--bf16-from-uint16]
                         [--max-token-series N] [--max-feature-series N] [--max-memory-mb N]
        normlens analyze FILE --site NAME [--layer-axis N] [--json] [--eps X] [--feature-axis N] ...
 
   --json            print the full AnalysisReport (schemaVersion 1) instead of the summary
+  --bf16-from-uint16  read uint16 tensors as raw bfloat16 bits (PyTorch bf16 saved with .view(torch.uint16))
   --site NAME       one site of a whole-model dump (its input with its own output, weight, bias,
                     running stats and mask); normlens sweep FILE lists the site names
   --layer-axis N    with --site: sites NAME[i] are slices of one tensor along axis N
@@ -112,7 +113,7 @@ export function writeJson(value: unknown, write: (text: string) => void, pieceCh
 export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   let args;
   try {
-    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'groups', 'bins', 'fail-on', 'site', 'layer-axis', 'max-token-series', 'max-feature-series', 'max-memory-mb'], ['json', 'help']);
+    args = parseArgs(argv, ['tensor', 'mask', 'output', 'weight', 'bias', 'eps', 'feature-axis', 'groups', 'bins', 'fail-on', 'site', 'layer-axis', 'max-token-series', 'max-feature-series', 'max-memory-mb'], ['json', 'help', 'bf16-from-uint16']);
   } catch (e) {
     throw new NormLensError('usage', (e as Error).message);
   }
@@ -160,6 +161,7 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   try {
     ({ report } = await analyzeFile(file, {
       analysis: options,
+      ...(args.options.has('bf16-from-uint16') ? { open: { bf16FromUint16: true } } : {}),
       ...(site !== undefined ? { site } : {}),
       ...(layerAxis !== undefined ? { layerAxis: parseNumber('layer-axis', layerAxis, true) } : {}),
     }));

@@ -33,7 +33,7 @@ export function sampleChannelUnavailable(plan: AnalysisPlan): string | null {
   const rank = plan.shape.length;
   const shape = `(${plan.shape.join(', ')})`;
   if (rank < 3 || plan.featureAxis !== 1) {
-    return `GroupNorm and InstanceNorm need an (N, C, ...) input with the channels on axis 1; '${plan.inputName}' ${shape} is analyzed with its features on axis ${plan.featureAxis}. For a channels-first activation pass --feature-axis 1.`;
+    return `GroupNorm and InstanceNorm need an (N, C, ...) input with the channels on axis 1; '${plan.inputName}' ${shape} is analyzed with its features on axis ${plan.featureAxis}. For a channels-first activation, pick feature axis 1.`;
   }
   if (plan.inner <= 1) return `'${plan.inputName}' ${shape} has a single position per channel: per-sample statistics over positions are degenerate.`;
   if (plan.batchElementsPerUnit > 1) {
@@ -155,7 +155,7 @@ export function chooseGroups(plan: AnalysisPlan, fit: { candidates: readonly num
     }
   }
   if (plan.features % DEFAULT_GROUPS === 0) return { groups: DEFAULT_GROUPS, source: 'default', reason: null };
-  return { groups: null, source: null, reason: `no number of groups: C = ${plan.features} channels is not a multiple of 32 and there is no recorded output to fit G to. Pass --groups G (a divisor of ${plan.features}).` };
+  return { groups: null, source: null, reason: `no number of groups: C = ${plan.features} channels is not a multiple of 32 and there is no recorded output to fit G to: give G (a divisor of ${plan.features}) with normlens analyze --groups G.` };
 }
 
 /** The per-(sample, channel) norms that apply, with their statistics; ready for pass 2 and the report. */

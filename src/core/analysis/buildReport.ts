@@ -148,21 +148,10 @@ export function outputMomentsInto(sum: Float64Array, sq: Float64Array, count: Fl
 
 /** Per-token output mean/std from the shifted sums Σ(y−K), Σ(y−K)² of pass 2. */
 function outputMoments(sum: Float64Array, sq: Float64Array, count: Float64Array, shift: (t: number) => number): { outputMean: number[]; outputStd: number[] } {
-  const T = sum.length;
-  const outputMean: number[] = new Array<number>(T);
-  const outputStd: number[] = new Array<number>(T);
-  for (let t = 0; t < T; t++) {
-    const n = count[t]!;
-    if (n === 0) {
-      outputMean[t] = NaN;
-      outputStd[t] = NaN;
-      continue;
-    }
-    const d = sum[t]! / n;
-    outputMean[t] = shift(t) + d;
-    outputStd[t] = Math.sqrt(Math.max(0, sq[t]! / n - d * d));
-  }
-  return { outputMean, outputStd };
+  const mean = new Float64Array(sum.length);
+  const std = new Float64Array(sum.length);
+  outputMomentsInto(sum, sq, count, shift, mean, std);
+  return { outputMean: Array.from(mean), outputStd: Array.from(std) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { bestMatchText, NORMS } from '../analysis/norms';
 import { plural } from '../errors';
 import type { AnalysisReport, Histogram, SampleStatistics } from './analysisReport';
-import { reducedFeatureNote, reducedTokenNote } from './textSummary';
+import { finiteRange, reducedFeatureNote, reducedTokenNote } from './textSummary';
 
 /** Formats a number for a Markdown table: 4 significant digits, exponent for extremes. */
 function num(v: number | null | undefined): string {
@@ -24,18 +24,6 @@ function histMean(h: Histogram): number {
     n += c;
   });
   return n ? s / n : NaN;
-}
-
-/** Smallest and largest finite entry (no spread of unbounded arrays). */
-function finiteRange(values: readonly number[]): [number, number] {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (!Number.isFinite(v)) continue;
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  return lo <= hi ? [lo, hi] : [NaN, NaN];
 }
 
 /** "mean in [a, b], std in [c, d]" of per-sample statistics. */

@@ -61,7 +61,7 @@ const AXIS_RULE_TEXT: Readonly<Record<string, string>> = {
 };
 
 /** Smallest and largest finite entry (no spread of unbounded arrays). */
-function finiteRange(values: readonly number[]): [number, number] {
+export function finiteRange(values: readonly number[]): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {

@@ -233,6 +233,8 @@ export interface Pass2Context extends SharedPass2Context {
   readonly tokenMean: Float64Array;
   readonly tokenRstd: Float64Array;
   readonly tokenRrms: Float64Array;
+  /** Per-token variance of the input (pass 1): the plain kernels' LayerNorm/RMSNorm output sums follow from it. */
+  readonly tokenVar: Float64Array;
   /** Per token of the range: 1 when all its values are finite (pass-1 count = features), else 0. */
   readonly tokenAllFinite: Uint8Array;
   /** True when there is no weight and no bias (weight 1, bias 0): the kernel skips the affine. */
@@ -268,5 +270,6 @@ export function pass2ContextFor(
     tokenMean: s.layerNorm.mean.slice(range.start - base, range.end - base),
     tokenRstd: s.layerNorm.rstd.slice(range.start - base, range.end - base),
     tokenRrms: s.rmsNorm.rrms.slice(range.start - base, range.end - base),
+    tokenVar: s.layerNorm.var.slice(range.start - base, range.end - base),
   };
 }

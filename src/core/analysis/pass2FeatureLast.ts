@@ -70,27 +70,53 @@ export function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass
     let s3 = 0;
     let q3 = 0;
     if (plain && allFinite[t - cs] === 1) {
-      // All values finite and no affine (weight 1, bias 0 give the same results bit for bit):
-      // the same loop without the finiteness test and the weight/bias loads.
-      for (let f = 0; f < F; f++) {
+      // All values finite and no affine (weight 1, bias 0 give the same results): the LayerNorm and
+      // RMSNorm output sums follow from the token's variance (plainNormSums); the BatchNorm sums
+      // in the WebAssembly kernel's order: even and odd features of the first F & ~3 apart, then
+      // both, then the rest.
+      const Fl = F & ~3;
+      let s0 = 0;
+      let s1 = 0;
+      let q0 = 0;
+      let q1 = 0;
+      for (let f = 0; f < Fl; f += 2) {
+        const x0 = v[q + f]!;
+        const x1 = v[q + f + 1]!;
+        const yb0 = x0 * bnScale[f]! + bnOffset[f]!;
+        const yb1 = x1 * bnScale[f + 1]! + bnOffset[f + 1]!;
+        h[hIn + binNear(x0, inLo, inInv, inTol, inTop, inE, last)]++;
+        h[hLn + binNear((x0 - m) * rs, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hRms + binNear(x0 * rr, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hBn + binNear(yb0, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hIn + binNear(x1, inLo, inInv, inTol, inTop, inE, last)]++;
+        h[hLn + binNear((x1 - m) * rs, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hRms + binNear(x1 * rr, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hBn + binNear(yb1, outLo, outInv, outTol, outTop, outE, last)]++;
+        const d0 = yb0 - kBn;
+        const d1 = yb1 - kBn;
+        s0 += d0;
+        q0 += d0 * d0;
+        s1 += d1;
+        q1 += d1 * d1;
+      }
+      s3 = s0 + s1;
+      q3 = q0 + q1;
+      for (let f = Fl; f < F; f++) {
         const x = v[q + f]!;
-        const yl = (x - m) * rs;
-        const yr = x * rr;
         const yb = x * bnScale[f]! + bnOffset[f]!;
         h[hIn + binNear(x, inLo, inInv, inTol, inTop, inE, last)]++;
-        h[hLn + binNear(yl, outLo, outInv, outTol, outTop, outE, last)]++;
-        h[hRms + binNear(yr, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hLn + binNear((x - m) * rs, outLo, outInv, outTol, outTop, outE, last)]++;
+        h[hRms + binNear(x * rr, outLo, outInv, outTol, outTop, outE, last)]++;
         h[hBn + binNear(yb, outLo, outInv, outTol, outTop, outE, last)]++;
-        const dl = yl - kLn;
-        s1 += dl;
-        q1 += dl * dl;
-        const dr = yr - kRms;
-        s2 += dr;
-        q2 += dr * dr;
-        const db = yb - kBn;
-        s3 += db;
-        q3 += db * db;
+        const d = yb - kBn;
+        s3 += d;
+        q3 += d * d;
       }
+      plainNormSums(p, t - ts, F * c.tokenVar[t - cs]!, rs, rr);
+      p.batchNormSum[t - ts] = s3;
+      p.batchNormSq[t - ts] = q3;
+      if (out !== null && r !== null) replayToken(r, c, v, out, q, F, m, rs, rr, t - ts, slot < plan.units, bins);
+      continue;
     } else {
       for (let f = 0; f < F; f++) {
         const x = v[q + f]!;
@@ -122,6 +148,18 @@ export function pass2FeatureLastRun(p: Pass2Partial, plan: AnalysisPlan, c: Pass
     p.batchNormSq[k] = q3;
     if (out !== null && r !== null) replayToken(r, c, v, out, q, F, m, rs, rr, k, slot < plan.units, bins);
   }
+}
+
+/**
+ * Per-token LayerNorm and RMSNorm output sums of an all-finite token without affine, from its
+ * pass-1 moments instead of summing F outputs: y = (x − mean)·rstd and y = x·rrms, shifted by
+ * their means (0 and mean·rrms), give Σ(y−K) = 0 and Σ(y−K)² = M2·rstd², M2·rrms² (M2 = F·var).
+ */
+function plainNormSums(p: Pass2Partial, k: number, m2: number, rs: number, rr: number): void {
+  p.layerNormSum[k] = 0;
+  p.layerNormSq[k] = m2 * rs * rs;
+  p.rmsNormSum[k] = 0;
+  p.rmsNormSq[k] = m2 * rr * rr;
 }
 
 /** Replay of one feature-last token against the recorded output `out` (elements q..q+F). */
@@ -242,22 +280,55 @@ export function pass2FeatureLastTileWasm(k: WasmKernels, p: Pass2Partial, plan: 
   const bins = plan.bins;
   // Tokens copied into the kernel's memory at a time: about 256 KiB, so the kernel reads from cache.
   const block = Math.max(1, Math.min(tokens, Math.floor(65536 / F)));
-  const { offsets, total } = layout([(bins + 1) * 8, (bins + 1) * 8, F * 8, F * 8, 8 * bins * 4, 3 * block * 8, 6 * block * 8, block * F * 4]);
-  const [inE, outE, scale, off, hist, tok, sums, x] = offsets as [number, number, number, number, number, number, number, number];
+  const { offsets, total } = layout([(bins + 1) * 8, (bins + 1) * 8, F * 8, F * 8, 4 * bins * 4, 2 * JOINT_CELLS * 4, (3 * F + 3) * 4, 3 * block * 8, 2 * block * 8, block * F * 4]);
+  const [inE, outE, scale, off, hist, joint, consts, tok, sums, x] = offsets as [number, number, number, number, number, number, number, number, number, number];
   if (!k.reserve(total)) return false;
   const { f32, f64, i32 } = k;
   f64.set(c.inputEdges, inE / 8);
   f64.set(c.outputEdges, outE / 8);
   f64.set(c.bnScale, scale / 8);
   f64.set(c.bnOffset, off / 8);
-  i32.fill(0, hist / 4, hist / 4 + 8 * bins);
+  i32.fill(0, hist / 4, hist / 4 + 4 * bins);
+  i32.fill(0, joint / 4, joint / 4 + 2 * JOINT_CELLS);
   const inTol = binGuessTolerance(c.inputEdges, bins);
   const outTol = binGuessTolerance(c.outputEdges, bins);
+  // Largest |x| (the input edges span the valid values): bounds the float32 guesses' rounding.
+  const X = Math.max(Math.abs(c.inputEdges[0]!), Math.abs(c.inputEdges[bins]!));
+  const guess = k.exports.pass2PlainSetup(F, scale, off, inE, outE, bins, inTol, outTol, X, consts);
   const allFinite = c.tokenAllFinite;
   const cs = c.tokenStart;
   const ts = p.tokenStart;
   const h = p.histograms;
   const r = p.replay;
+  // The kernel's counts (histograms and joint tables) go to the slot's histograms at the end of
+  // each run, and before 2^30 values so no int32 count overflows.
+  let pending = 0;
+  const flush = (slot: number): void => {
+    const h0 = slot * 4 * bins;
+    const c0 = hist / 4;
+    for (let i = 0; i < 4 * bins; i++) {
+      h[h0 + i] += i32[c0 + i]!;
+      i32[c0 + i] = 0;
+    }
+    if (bins <= JOINT_BINS) {
+      // Joint tables (k1·64 + k2): input × BatchNorm, LayerNorm × RMSNorm.
+      for (const [j0, a, b] of [[joint / 4, h0, h0 + 3 * bins], [joint / 4 + JOINT_CELLS, h0 + bins, h0 + 2 * bins]] as const) {
+        for (let k1 = 0; k1 < bins; k1++) {
+          const row = j0 + k1 * JOINT_BINS;
+          let sum = 0;
+          for (let k2 = 0; k2 < bins; k2++) {
+            const n = i32[row + k2]!;
+            if (n === 0) continue;
+            sum += n;
+            h[b + k2] += n;
+            i32[row + k2] = 0;
+          }
+          h[a + k1] += sum;
+        }
+      }
+    }
+    pending = 0;
+  };
   forEachTokenRun(plan, tileStart, tileStart + tokens, (a, b, unit, valid) => {
     const slot = valid ? unit : plan.units;
     let t = a;
@@ -270,33 +341,28 @@ export function pass2FeatureLastTileWasm(k: WasmKernels, p: Pass2Partial, plan: 
       let e = t + 1;
       while (e < b && e - t < block && allFinite[e - cs] === 1) e++;
       const n = e - t;
+      if (pending + n * F > 1 << 30) flush(slot);
       f32.set(v.subarray((t - tileStart) * F, (e - tileStart) * F), x / 4);
       f64.set(c.tokenMean.subarray(t - cs, e - cs), tok / 8);
       f64.set(c.tokenRstd.subarray(t - cs, e - cs), tok / 8 + n);
       f64.set(c.tokenRrms.subarray(t - cs, e - cs), tok / 8 + 2 * n);
-      k.exports.pass2Plain(x, n, F, tok, scale, off, hist, sums, inE, outE, bins, inTol, outTol, c.layerNormShift, c.batchNormShift, c.weightMean);
+      k.exports.pass2Plain(x, n, F, tok, scale, off, hist, joint, sums, inE, outE, bins, inTol, outTol, c.batchNormShift, X, consts, guess);
+      pending += n * F;
       const s0 = sums / 8;
       const at = t - ts;
-      p.layerNormSum.set(f64.subarray(s0, s0 + n), at);
-      p.layerNormSq.set(f64.subarray(s0 + n, s0 + 2 * n), at);
-      p.rmsNormSum.set(f64.subarray(s0 + 2 * n, s0 + 3 * n), at);
-      p.rmsNormSq.set(f64.subarray(s0 + 3 * n, s0 + 4 * n), at);
-      p.batchNormSum.set(f64.subarray(s0 + 4 * n, s0 + 5 * n), at);
-      p.batchNormSq.set(f64.subarray(s0 + 5 * n, s0 + 6 * n), at);
-      const h0 = slot * 4 * bins;
-      const c0 = hist / 4;
-      const c1 = c0 + 4 * bins;
-      for (let i = 0; i < 4 * bins; i++) {
-        h[h0 + i] += i32[c0 + i]! + i32[c1 + i]!;
-        i32[c0 + i] = 0;
-        i32[c1 + i] = 0;
-      }
+      p.batchNormSum.set(f64.subarray(s0, s0 + n), at);
+      p.batchNormSq.set(f64.subarray(s0 + n, s0 + 2 * n), at);
+      for (let u = t; u < e; u++) plainNormSums(p, u - ts, F * c.tokenVar[u - cs]!, c.tokenRstd[u - cs]!, c.tokenRrms[u - cs]!);
       if (out !== null && r !== null) {
         for (let u = t; u < e; u++) replayToken(r, c, v, out, (u - tileStart) * F, F, c.tokenMean[u - cs]!, c.tokenRstd[u - cs]!, c.tokenRrms[u - cs]!, u - ts, valid, bins);
       }
       t = e;
     }
+    if (pending > 0) flush(slot);
   });
   return true;
 }
 
+/** The WebAssembly kernel's joint tables: 64 × 64 cells (bins ≤ 64). */
+const JOINT_BINS = 64;
+const JOINT_CELLS = JOINT_BINS * JOINT_BINS;

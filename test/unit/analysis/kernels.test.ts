@@ -90,6 +90,13 @@ const CASES: Case[] = [
   { name: 'one feature', shape: [4, 9, 1], values: (_i, _f, _r, n) => n() },
   // Integers in [-32, 32] on 64 bins: every input sits exactly on a bin edge.
   { name: 'values on the bin edges', shape: [2, 40, 96], values: (_i, _f, r) => Math.floor(r() * 65) - 32, options: { bins: 64 } },
+  // More than 64 bins: the WebAssembly kernel counts each histogram apart (no joint tables).
+  { name: '200 bins', shape: [2, 33, 260], values: (_i, f, _r, n) => n() * (f % 9 === 4 ? 25 : 1), options: { bins: 200 } },
+  // Far from zero, narrow: the float32 guesses' margins are wide, many values take the exact rule.
+  { name: 'offset 1000, spread 1e-3', shape: [2, 20, 120], values: (_i, _f, _r, n) => 1000 + n() * 1e-3 },
+  { name: 'offset 1e6, spread 1', shape: [2, 20, 64], values: (_i, _f, _r, n) => 1e6 + n(), options: { bins: 1024 } },
+  // eps 0 with a constant feature and a constant token: infinite BatchNorm/LayerNorm scales.
+  { name: 'eps 0, constant feature and token', shape: [2, 12, 36], values: (i, f, _r, n) => (f === 5 ? 2 : i % (12 * 36) < 36 ? 1.5 : n()), options: { eps: 0 } },
   { name: 'coarse grid, 7 bins', shape: [2, 24, 64], values: (_i, _f, r) => Math.floor(r() * 8) / 4, options: { bins: 7 } },
   { name: 'signed zeros and ReLU', shape: [2, 16, 68], values: (_i, _f, r, n) => (r() < 0.5 ? (r() < 0.5 ? -0 : 0) : Math.max(0, n())) },
   {

@@ -18,7 +18,8 @@ declare const WebAssembly: {
 /** Exports of src/core/analysis/kernels/assembly/kernels.ts (pointers are byte offsets into `memory`). */
 interface KernelExports {
   readonly memory: WasmMemory;
-  pass2Plain(x: number, n: number, F: number, tok: number, scale: number, off: number, hist: number, sums: number, inE: number, outE: number, bins: number, inTol: number, outTol: number, kLn: number, kBn: number, wMean: number): void;
+  pass2PlainSetup(F: number, scale: number, off: number, inE: number, outE: number, bins: number, inTol: number, outTol: number, X: number, consts: number): number;
+  pass2Plain(x: number, n: number, F: number, tok: number, scale: number, off: number, hist: number, joint: number, sums: number, inE: number, outE: number, bins: number, inTol: number, outTol: number, kBn: number, X: number, consts: number, guess: number): void;
   pass1Begin(F: number, colSum: number): void;
   pass1Sweep1(x: number, n: number, F: number, tok: number, colSum: number): number;
   pass1Middle(F: number, runLength: number, colSum: number, col: number, colMinMax: number): void;

@@ -35,149 +35,211 @@ function bump(hist: usize, k: i32): void {
   store<i32>(p, load<i32>(p) + 1);
 }
 
+/** Rounding margin (in bins) of a float32 guess u = x·a + b against the float64 value, plus the guess rule's tolerance. */
+function margin(X: f64, a: f64, b: f64, tol: f64): f32 {
+  // x·a + b in float32 from float32 x: |error| ≤ 2^-24·(3·|x·a| + 2·|b| + 1) with |x| ≤ X (a and b
+  // rounded to float32, one product, one sum); 6e-8 > 2^-24, and 1e-6 more for the float64 values.
+  const m = tol + 6e-8 * (3 * X * Math.abs(a) + 2 * Math.abs(b) + 1) + 1e-6;
+  // NaN (an infinite scale) or a wide margin: every value of this row or feature takes the exact rule.
+  return m < 0.25 ? <f32>(0.5 - m) : -1;
+}
+
 /**
- * Pass 2 over `n` all-finite tokens of F features (float32 at `x`), no affine. Token stats at
- * `tok` (mean[n], rstd[n], rrms[n]); BatchNorm scale/offset per feature (f64). Counts are added to
- * `hist` (8·bins int32: input, LayerNorm, RMSNorm, BatchNorm of even features, then the same for odd
- * ones, so consecutive increments rarely hit one address); per-token sums are written to `sums`
- * (6 arrays of n: Σdl, Σdl², Σdr, Σdr², Σdb, Σdb²).
+ * Pass-2 constants of the feature-last plain kernel, once per tile: per feature (F floats each at
+ * `consts`) the BatchNorm guess u = x·a + b − ½ in output bins and its margin; then the input
+ * histogram's a, b, margin. Returns 0 when the guesses cannot be used (an edge range that is not
+ * finite): then every value takes the exact float64 rule.
  */
-export function pass2Plain(x: usize, n: i32, F: i32, tok: usize, scale: usize, off: usize, hist: usize, sums: usize, inE: usize, outE: usize, bins: i32, inTol: f64, outTol: f64, kLn: f64, kBn: f64, wMean: f64): void {
+export function pass2PlainSetup(F: i32, scale: usize, off: usize, inE: usize, outE: usize, bins: i32, inTol: f64, outTol: f64, X: f64, consts: usize): i32 {
+  const inLo = load<f64>(inE);
+  const inInv = <f64>bins / (load<f64>(inE + (<usize>bins << 3)) - inLo);
+  const outLo = load<f64>(outE);
+  const outInv = <f64>bins / (load<f64>(outE + (<usize>bins << 3)) - outLo);
+  if (!isFinite(inInv) || !isFinite(outInv) || !isFinite(X)) return 0;
+  const a3 = consts;
+  const b3 = a3 + (<usize>F << 2);
+  const m3 = b3 + (<usize>F << 2);
+  for (let f = 0; f < F; f++) {
+    const a = load<f64>(scale + (<usize>f << 3)) * outInv;
+    const b = (load<f64>(off + (<usize>f << 3)) - outLo) * outInv - 0.5;
+    store<f32>(a3 + (<usize>f << 2), <f32>a);
+    store<f32>(b3 + (<usize>f << 2), <f32>b);
+    store<f32>(m3 + (<usize>f << 2), margin(X, a, b, outTol));
+  }
+  const c = m3 + (<usize>F << 2);
+  const b0 = -inLo * inInv - 0.5;
+  store<f32>(c, <f32>inInv);
+  store<f32>(c + 4, <f32>b0);
+  store<f32>(c + 8, margin(X, inInv, b0, inTol));
+  return 1;
+}
+
+/** The exact float64 rule for the four values of feature f of a token (the kernels' reference). */
+function exactBins(xs: f64, m: f64, rs: f64, rr: f64, sc: f64, ofs: f64, hIn: usize, hLn: usize, hRms: usize, hBn: usize, inLo: f64, inInv: f64, inTol: f64, inE: usize, outLo: f64, outInv: f64, outTol: f64, outE: usize, last: i32): void {
+  bump(hIn, binOf(xs, inLo, inInv, inTol, 1 - inTol, inE, last));
+  bump(hLn, binOf((xs - m) * rs, outLo, outInv, outTol, 1 - outTol, outE, last));
+  bump(hRms, binOf(xs * rr, outLo, outInv, outTol, 1 - outTol, outE, last));
+  bump(hBn, binOf(xs * sc + ofs, outLo, outInv, outTol, 1 - outTol, outE, last));
+}
+
+/**
+ * Pass 2 over `n` all-finite tokens of F features (float32 at `x`), no affine, after
+ * pass2PlainSetup (`guess` is what it returned). Token stats at `tok` (mean[n], rstd[n], rrms[n]);
+ * BatchNorm scale/offset per feature (f64). Histograms: input, LayerNorm, RMSNorm, BatchNorm
+ * counts (4·bins int32 at `hist`). The bin of each value is guessed in float32 from x (four values
+ * at a time) and taken when it is farther than its rounding margin from a bin boundary, else (and
+ * for every value when `guess` is 0) computed by the exact float64 rule of pass2.ts: the counts are
+ * those of the JavaScript kernel. With bins ≤ 64 the guessed bins are counted in two joint tables
+ * at `joint` (64×64 int32 each: input × BatchNorm, LayerNorm × RMSNorm), which the glue adds to
+ * the histograms: half the memory updates. Per token it writes Σ(y−kBn) and Σ(y−kBn)² of the
+ * BatchNorm output to `sums` (2 arrays of n) in the JavaScript kernel's order: even and odd
+ * features of the first F & ~3 apart, then both, then the rest one by one.
+ */
+export function pass2Plain(x: usize, n: i32, F: i32, tok: usize, scale: usize, off: usize, hist: usize, joint: usize, sums: usize, inE: usize, outE: usize, bins: i32, inTol: f64, outTol: f64, kBn: f64, X: f64, consts: usize, guess: i32): void {
   const last = bins - 1;
   const inLo = load<f64>(inE);
   const inInv = <f64>bins / (load<f64>(inE + (<usize>bins << 3)) - inLo);
   const outLo = load<f64>(outE);
   const outInv = <f64>bins / (load<f64>(outE + (<usize>bins << 3)) - outLo);
-  const inTop = 1 - inTol;
-  const outTop = 1 - outTol;
   const hIn = hist;
   const hLn = hist + (<usize>bins << 2);
   const hRms = hLn + (<usize>bins << 2);
   const hBn = hRms + (<usize>bins << 2);
-  const hIn1 = hBn + (<usize>bins << 2);
-  const hLn1 = hIn1 + (<usize>bins << 2);
-  const hRms1 = hLn1 + (<usize>bins << 2);
-  const hBn1 = hRms1 + (<usize>bins << 2);
-  const vInLo = f64x2.splat(inLo);
-  const vInInv = f64x2.splat(inInv);
-  const vInTol = f64x2.splat(inTol);
-  const vInTop = f64x2.splat(inTop);
-  const vOutLo = f64x2.splat(outLo);
-  const vOutInv = f64x2.splat(outInv);
-  const vOutTol = f64x2.splat(outTol);
-  const vOutTop = f64x2.splat(outTop);
-  const vBins = f64x2.splat(<f64>bins);
-  const Fe = F & ~1;
+  const jA = joint;
+  const jB = joint + (4096 << 2);
+  const useJoint = bins <= 64;
+  const a3 = consts;
+  const b3 = a3 + (<usize>F << 2);
+  const m3 = b3 + (<usize>F << 2);
+  const c = m3 + (<usize>F << 2);
+  const vA0 = f32x4.splat(load<f32>(c));
+  const vB0 = f32x4.splat(load<f32>(c + 4));
+  const vM0 = f32x4.splat(load<f32>(c + 8));
+  const M = f32x4.splat(12582912.0); // 1.5·2^23: t = u + M rounds u to an integer, held in t's low bits
+  const Mi = i32x4.splat(0x4b400000);
+  const zero = i32x4.splat(0);
+  const vLast = i32x4.splat(last);
+  const Fe = guess !== 0 ? F & ~3 : 0;
+  const Fl = F & ~3;
   const nb = <usize>n << 3;
+  const vkBn = f64x2.splat(kBn);
   for (let t = 0; t < n; t++) {
     const q = x + (<usize>t * <usize>F << 2);
     const m = load<f64>(tok + (<usize>t << 3));
     const rs = load<f64>(tok + nb + (<usize>t << 3));
     const rr = load<f64>(tok + 2 * nb + (<usize>t << 3));
-    const kRms = m * rr * wMean;
-    const vm = f64x2.splat(m);
-    const vrs = f64x2.splat(rs);
-    const vrr = f64x2.splat(rr);
-    const vkLn = f64x2.splat(kLn);
-    const vkRms = f64x2.splat(kRms);
-    const vkBn = f64x2.splat(kBn);
-    let s1: f64 = 0;
-    let q1: f64 = 0;
-    let s2: f64 = 0;
-    let q2: f64 = 0;
-    let s3: f64 = 0;
-    let q3: f64 = 0;
+    const a1 = rs * outInv;
+    const b1 = -(m * rs + outLo) * outInv - 0.5;
+    const a2 = rr * outInv;
+    const b2 = -outLo * outInv - 0.5;
+    const vA1 = f32x4.splat(<f32>a1);
+    const vB1 = f32x4.splat(<f32>b1);
+    const vM1 = f32x4.splat(margin(X, a1, b1, outTol));
+    const vA2 = f32x4.splat(<f32>a2);
+    const vB2 = f32x4.splat(<f32>b2);
+    const vM2 = f32x4.splat(margin(X, a2, b2, outTol));
+    let acc = f64x2.splat(0);
+    let acc2 = f64x2.splat(0);
     let f = 0;
-    for (; f < Fe; f += 2) {
-      const xv = f64x2.promote_low_f32x4(v128.load64_zero(q + (<usize>f << 2)));
-      const fo = <usize>f << 3;
-      const yl = f64x2.mul(f64x2.sub(xv, vm), vrs);
-      const yr = f64x2.mul(xv, vrr);
-      const yb = f64x2.add(f64x2.mul(xv, v128.load(scale + fo)), v128.load(off + fo));
-      const u0 = f64x2.mul(f64x2.sub(xv, vInLo), vInInv);
-      const u1 = f64x2.mul(f64x2.sub(yl, vOutLo), vOutInv);
-      const u2 = f64x2.mul(f64x2.sub(yr, vOutLo), vOutInv);
-      const u3 = f64x2.mul(f64x2.sub(yb, vOutLo), vOutInv);
-      const k0 = i32x4.trunc_sat_f64x2_s_zero(u0);
-      const k1 = i32x4.trunc_sat_f64x2_s_zero(u1);
-      const k2 = i32x4.trunc_sat_f64x2_s_zero(u2);
-      const k3 = i32x4.trunc_sat_f64x2_s_zero(u3);
-      const r0 = f64x2.sub(u0, f64x2.convert_low_i32x4_s(k0));
-      const r1 = f64x2.sub(u1, f64x2.convert_low_i32x4_s(k1));
-      const r2 = f64x2.sub(u2, f64x2.convert_low_i32x4_s(k2));
-      const r3 = f64x2.sub(u3, f64x2.convert_low_i32x4_s(k3));
-      // Near a boundary, negative (k clamps or differs from floor) or ≥ bins: the exact scalar rule.
-      const near = v128.or(
-        v128.or(v128.or(f64x2.lt(r0, vInTol), f64x2.gt(r0, vInTop)), v128.or(f64x2.lt(r1, vOutTol), f64x2.gt(r1, vOutTop))),
-        v128.or(
-          v128.or(v128.or(f64x2.lt(r2, vOutTol), f64x2.gt(r2, vOutTop)), v128.or(f64x2.lt(r3, vOutTol), f64x2.gt(r3, vOutTop))),
-          v128.or(v128.or(f64x2.ge(u0, vBins), f64x2.ge(u1, vBins)), v128.or(f64x2.ge(u2, vBins), f64x2.ge(u3, vBins))),
-        ),
+    for (; f < Fe; f += 4) {
+      const xv = v128.load(q + (<usize>f << 2));
+      const f4 = <usize>f << 2;
+      const u0 = f32x4.add(f32x4.mul(xv, vA0), vB0);
+      const u1 = f32x4.add(f32x4.mul(xv, vA1), vB1);
+      const u2 = f32x4.add(f32x4.mul(xv, vA2), vB2);
+      const u3 = f32x4.add(f32x4.mul(xv, v128.load(a3 + f4)), v128.load(b3 + f4));
+      const t0 = f32x4.add(u0, M);
+      const t1 = f32x4.add(u1, M);
+      const t2 = f32x4.add(u2, M);
+      const t3 = f32x4.add(u3, M);
+      // |u − round(u)| within the margin of ½ (a boundary), NaN, or a margin of −1: the exact rule.
+      const ok = v128.and(
+        v128.and(f32x4.le(f32x4.abs(f32x4.sub(u0, f32x4.sub(t0, M))), vM0), f32x4.le(f32x4.abs(f32x4.sub(u1, f32x4.sub(t1, M))), vM1)),
+        v128.and(f32x4.le(f32x4.abs(f32x4.sub(u2, f32x4.sub(t2, M))), vM2), f32x4.le(f32x4.abs(f32x4.sub(u3, f32x4.sub(t3, M))), v128.load(m3 + f4))),
       );
-      if (v128.any_true(near)) {
-        bump(hIn, binOf(f64x2.extract_lane(xv, 0), inLo, inInv, inTol, inTop, inE, last));
-        bump(hLn, binOf(f64x2.extract_lane(yl, 0), outLo, outInv, outTol, outTop, outE, last));
-        bump(hRms, binOf(f64x2.extract_lane(yr, 0), outLo, outInv, outTol, outTop, outE, last));
-        bump(hBn, binOf(f64x2.extract_lane(yb, 0), outLo, outInv, outTol, outTop, outE, last));
-        bump(hIn1, binOf(f64x2.extract_lane(xv, 1), inLo, inInv, inTol, inTop, inE, last));
-        bump(hLn1, binOf(f64x2.extract_lane(yl, 1), outLo, outInv, outTol, outTop, outE, last));
-        bump(hRms1, binOf(f64x2.extract_lane(yr, 1), outLo, outInv, outTol, outTop, outE, last));
-        bump(hBn1, binOf(f64x2.extract_lane(yb, 1), outLo, outInv, outTol, outTop, outE, last));
+      const fo = <usize>f << 3;
+      if (!i32x4.all_true(ok)) {
+        for (let j: usize = 0; j < 4; j++) {
+          exactBins(<f64>load<f32>(q + f4 + (j << 2)), m, rs, rr, load<f64>(scale + fo + (j << 3)), load<f64>(off + fo + (j << 3)), hIn, hLn, hRms, hBn, inLo, inInv, inTol, inE, outLo, outInv, outTol, outE, last);
+        }
       } else {
-        bump(hIn, i32x4.extract_lane(k0, 0));
-        bump(hLn, i32x4.extract_lane(k1, 0));
-        bump(hRms, i32x4.extract_lane(k2, 0));
-        bump(hBn, i32x4.extract_lane(k3, 0));
-        bump(hIn1, i32x4.extract_lane(k0, 1));
-        bump(hLn1, i32x4.extract_lane(k1, 1));
-        bump(hRms1, i32x4.extract_lane(k2, 1));
-        bump(hBn1, i32x4.extract_lane(k3, 1));
+        // Clamped like the exact rule: padding tokens may lie outside the valid values' edges.
+        const k0 = i32x4.min_s(i32x4.max_s(i32x4.sub(t0, Mi), zero), vLast);
+        const k1 = i32x4.min_s(i32x4.max_s(i32x4.sub(t1, Mi), zero), vLast);
+        const k2 = i32x4.min_s(i32x4.max_s(i32x4.sub(t2, Mi), zero), vLast);
+        const k3 = i32x4.min_s(i32x4.max_s(i32x4.sub(t3, Mi), zero), vLast);
+        if (useJoint) {
+          const j03 = i32x4.add(i32x4.shl(k0, 6), k3);
+          const j12 = i32x4.add(i32x4.shl(k1, 6), k2);
+          bump(jA, i32x4.extract_lane(j03, 0));
+          bump(jB, i32x4.extract_lane(j12, 0));
+          bump(jA, i32x4.extract_lane(j03, 1));
+          bump(jB, i32x4.extract_lane(j12, 1));
+          bump(jA, i32x4.extract_lane(j03, 2));
+          bump(jB, i32x4.extract_lane(j12, 2));
+          bump(jA, i32x4.extract_lane(j03, 3));
+          bump(jB, i32x4.extract_lane(j12, 3));
+        } else {
+          bump(hIn, i32x4.extract_lane(k0, 0));
+          bump(hLn, i32x4.extract_lane(k1, 0));
+          bump(hRms, i32x4.extract_lane(k2, 0));
+          bump(hBn, i32x4.extract_lane(k3, 0));
+          bump(hIn, i32x4.extract_lane(k0, 1));
+          bump(hLn, i32x4.extract_lane(k1, 1));
+          bump(hRms, i32x4.extract_lane(k2, 1));
+          bump(hBn, i32x4.extract_lane(k3, 1));
+          bump(hIn, i32x4.extract_lane(k0, 2));
+          bump(hLn, i32x4.extract_lane(k1, 2));
+          bump(hRms, i32x4.extract_lane(k2, 2));
+          bump(hBn, i32x4.extract_lane(k3, 2));
+          bump(hIn, i32x4.extract_lane(k0, 3));
+          bump(hLn, i32x4.extract_lane(k1, 3));
+          bump(hRms, i32x4.extract_lane(k2, 3));
+          bump(hBn, i32x4.extract_lane(k3, 3));
+        }
       }
-      const dl = f64x2.sub(yl, vkLn);
-      const dr = f64x2.sub(yr, vkRms);
-      const db = f64x2.sub(yb, vkBn);
-      const dl2 = f64x2.mul(dl, dl);
-      const dr2 = f64x2.mul(dr, dr);
-      const db2 = f64x2.mul(db, db);
-      s1 += f64x2.extract_lane(dl, 0);
-      q1 += f64x2.extract_lane(dl2, 0);
-      s2 += f64x2.extract_lane(dr, 0);
-      q2 += f64x2.extract_lane(dr2, 0);
-      s3 += f64x2.extract_lane(db, 0);
-      q3 += f64x2.extract_lane(db2, 0);
-      s1 += f64x2.extract_lane(dl, 1);
-      q1 += f64x2.extract_lane(dl2, 1);
-      s2 += f64x2.extract_lane(dr, 1);
-      q2 += f64x2.extract_lane(dr2, 1);
-      s3 += f64x2.extract_lane(db, 1);
-      q3 += f64x2.extract_lane(db2, 1);
+      // BatchNorm output sums in float64: lane 0 the even features, lane 1 the odd ones.
+      const xl = f64x2.promote_low_f32x4(xv);
+      const xh = f64x2.promote_low_f32x4(i8x16.shuffle(xv, xv, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+      const dl = f64x2.sub(f64x2.add(f64x2.mul(xl, v128.load(scale + fo)), v128.load(off + fo)), vkBn);
+      const dh = f64x2.sub(f64x2.add(f64x2.mul(xh, v128.load(scale + fo + 16)), v128.load(off + fo + 16)), vkBn);
+      acc = f64x2.add(f64x2.add(acc, dl), dh);
+      acc2 = f64x2.add(f64x2.add(acc2, f64x2.mul(dl, dl)), f64x2.mul(dh, dh));
     }
-    if (f < F) {
+    // Without guesses: the same sums in the same order, every bin by the exact rule.
+    let s0 = f64x2.extract_lane(acc, 0);
+    let s1 = f64x2.extract_lane(acc, 1);
+    let q0 = f64x2.extract_lane(acc2, 0);
+    let q1 = f64x2.extract_lane(acc2, 1);
+    for (; f < Fl; f += 2) {
+      const x0 = <f64>load<f32>(q + (<usize>f << 2));
+      const x1 = <f64>load<f32>(q + (<usize>(f + 1) << 2));
+      const sc0 = load<f64>(scale + (<usize>f << 3));
+      const sc1 = load<f64>(scale + (<usize>(f + 1) << 3));
+      const ofs0 = load<f64>(off + (<usize>f << 3));
+      const ofs1 = load<f64>(off + (<usize>(f + 1) << 3));
+      exactBins(x0, m, rs, rr, sc0, ofs0, hIn, hLn, hRms, hBn, inLo, inInv, inTol, inE, outLo, outInv, outTol, outE, last);
+      exactBins(x1, m, rs, rr, sc1, ofs1, hIn, hLn, hRms, hBn, inLo, inInv, inTol, inE, outLo, outInv, outTol, outE, last);
+      const d0 = x0 * sc0 + ofs0 - kBn;
+      const d1 = x1 * sc1 + ofs1 - kBn;
+      s0 += d0;
+      q0 += d0 * d0;
+      s1 += d1;
+      q1 += d1 * d1;
+    }
+    let s = s0 + s1;
+    let sq = q0 + q1;
+    for (; f < F; f++) {
       const xs = <f64>load<f32>(q + (<usize>f << 2));
-      const yl = (xs - m) * rs;
-      const yr = xs * rr;
-      const yb = xs * load<f64>(scale + (<usize>f << 3)) + load<f64>(off + (<usize>f << 3));
-      bump(hIn, binOf(xs, inLo, inInv, inTol, inTop, inE, last));
-      bump(hLn, binOf(yl, outLo, outInv, outTol, outTop, outE, last));
-      bump(hRms, binOf(yr, outLo, outInv, outTol, outTop, outE, last));
-      bump(hBn, binOf(yb, outLo, outInv, outTol, outTop, outE, last));
-      const dl = yl - kLn;
-      s1 += dl;
-      q1 += dl * dl;
-      const dr = yr - kRms;
-      s2 += dr;
-      q2 += dr * dr;
-      const db = yb - kBn;
-      s3 += db;
-      q3 += db * db;
+      const sc = load<f64>(scale + (<usize>f << 3));
+      const ofs = load<f64>(off + (<usize>f << 3));
+      exactBins(xs, m, rs, rr, sc, ofs, hIn, hLn, hRms, hBn, inLo, inInv, inTol, inE, outLo, outInv, outTol, outE, last);
+      const d = xs * sc + ofs - kBn;
+      s += d;
+      sq += d * d;
     }
-    const o = sums + (<usize>t << 3);
-    store<f64>(o, s1);
-    store<f64>(o + nb, q1);
-    store<f64>(o + 2 * nb, s2);
-    store<f64>(o + 3 * nb, q2);
-    store<f64>(o + 4 * nb, s3);
-    store<f64>(o + 5 * nb, q3);
+    store<f64>(sums + (<usize>t << 3), s);
+    store<f64>(sums + nb + (<usize>t << 3), sq);
   }
 }
 

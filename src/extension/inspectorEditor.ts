@@ -15,6 +15,7 @@ import type { SweepService } from './sweepService';
 import { affectsAnalysis } from './settings';
 import { runWebviewCommand } from './webviewCommands';
 import { renderWebviewHtml, webviewOptions } from './webviewHtml';
+import { formatCount } from '../core/count';
 
 /** A dump opened in the inspector: only its URI; the analysis reads the data on demand. */
 export class DumpDocument implements vscode.CustomDocument {
@@ -284,10 +285,10 @@ export class InspectorSession extends Disposable {
     const tensor = dump.tensors.find((t) => t.info.name === r.input.name);
     if (!tensor) throw new Error(`tensor ${r.input.name} is gone from the file`);
     if (params.values === 'layernorm' && r.layerNorm.perToken.reduced) {
-      throw new Error(`the LayerNorm heatmap needs each token's statistics, and this input's ${r.layout.tokens.toLocaleString('en-US')} tokens are over the per-token cap; raise normlens.limits.maxTokenSeries to ${r.layout.tokens} to see it.`);
+      throw new Error(`the LayerNorm heatmap needs each token's statistics, and this input's ${formatCount(r.layout.tokens)} tokens are over the per-token cap; raise normlens.limits.maxTokenSeries to ${r.layout.tokens} to see it.`);
     }
     if (params.values === 'batchnorm' && r.batchNorm.perFeature.reduced) {
-      throw new Error(`the BatchNorm heatmap needs each feature's statistics, and this input's ${r.layout.features.toLocaleString('en-US')} features are over the per-feature cap; raise normlens.limits.maxFeatureSeries to ${r.layout.features} to see it.`);
+      throw new Error(`the BatchNorm heatmap needs each feature's statistics, and this input's ${formatCount(r.layout.features)} features are over the per-feature cap; raise normlens.limits.maxFeatureSeries to ${r.layout.features} to see it.`);
     }
     const norm =
       params.values === 'layernorm'

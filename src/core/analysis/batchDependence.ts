@@ -26,65 +26,105 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
   for (let g = 1; g < U; g *= 2) sizes.push(g);
   sizes.push(U);
   const results: SubBatchResult[] = [];
-  const { validCount, validMean, validM2, validMin, validMax } = p;
-  const fullMean = full.mean;
   const ratios = new Float64Array(U * F);
+  const acc = new Float64Array(ACC_SLOTS);
+  const input: SubBatchInput = { p, F, eps, fullMean: full.mean, fullRstd, fullStd, ratios, acc };
   for (const g of sizes) {
     const groups = Math.floor(U / g);
-    let weightedSq = 0;
-    let counted = 0;
-    let maxShift = 0;
-    let maxMeanDeviation = 0;
-    let minCount = Infinity;
-    let ratioCount = 0;
-    for (let k = 0; k < groups; k++) {
-      for (let f = 0; f < F; f++) {
-        let n = 0;
-        let mean = 0;
-        let m2 = 0;
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (let u = k * g; u < (k + 1) * g; u++) {
-          const c = u * F + f;
-          const nb = validCount[c]!;
-          if (nb === 0) continue;
-          const delta = validMean[c]! - mean;
-          const nn = n + nb;
-          mean += (delta * nb) / nn;
-          m2 += validM2[c]! + ((delta * delta * n) / nn) * nb;
-          n = nn;
-          if (validMin[c]! < lo) lo = validMin[c]!;
-          if (validMax[c]! > hi) hi = validMax[c]!;
-        }
-        if (n === 0) continue;
-        if (n < minCount) minCount = n;
-        const v = m2 / n;
-        const rs = v + eps > 0 ? 1 / Math.sqrt(v + eps) : 0;
-        const r = fullRstd[f]!;
-        const d1 = rs - r;
-        const d0 = fullMean[f]! * r - mean * rs;
-        const shiftMean = d1 * mean + d0;
-        weightedSq += n * (d1 * d1 * v + shiftMean * shiftMean);
-        counted += n;
-        const s = Math.max(Math.abs(d1 * lo + d0), Math.abs(d1 * hi + d0));
-        if (s > maxShift) maxShift = s;
-        const sd = fullStd[f]!;
-        if (sd > 0) {
-          const dev = Math.abs(mean - fullMean[f]!) / sd;
-          if (dev > maxMeanDeviation) maxMeanDeviation = dev;
-          ratios[ratioCount++] = v / (sd * sd);
-        }
-      }
-    }
+    acc.fill(0);
+    acc[ACC_MIN_COUNT] = Infinity;
+    for (let k = 0; k < groups; k++) accumulateGroup(input, k * g, (k + 1) * g);
+    const minCount = acc[ACC_MIN_COUNT]!;
+    const counted = acc[ACC_COUNTED]!;
+    const ratioCount = acc[ACC_RATIOS]!;
     results.push({
       size: Math.min(plan.batchSize, g * plan.batchElementsPerUnit),
       groups,
       minCount: Number.isFinite(minCount) ? minCount : 0,
-      rmsShift: counted > 0 ? Math.sqrt(weightedSq / counted) : 0,
-      maxShift,
-      maxMeanDeviation,
+      rmsShift: counted > 0 ? Math.sqrt(acc[ACC_WEIGHTED_SQ]! / counted) : 0,
+      maxShift: acc[ACC_MAX_SHIFT]!,
+      maxMeanDeviation: acc[ACC_MAX_MEAN_DEVIATION]!,
       medianVarRatio: ratioCount > 0 ? median(ratios.subarray(0, ratioCount)) : NaN,
     });
   }
   return results;
+}
+
+// Running sums of one sub-batch size, in a Float64Array (no boxed numbers in the hot loop).
+const ACC_WEIGHTED_SQ = 0;
+const ACC_COUNTED = 1;
+const ACC_MAX_SHIFT = 2;
+const ACC_MAX_MEAN_DEVIATION = 3;
+const ACC_MIN_COUNT = 4;
+const ACC_RATIOS = 5;
+const ACC_SLOTS = 6;
+
+interface SubBatchInput {
+  readonly p: Pass1Partial;
+  readonly F: number;
+  readonly eps: number;
+  readonly fullMean: Float64Array;
+  readonly fullRstd: Float64Array;
+  readonly fullStd: Float64Array;
+  readonly ratios: Float64Array;
+  readonly acc: Float64Array;
+}
+
+/**
+ * Adds the sub-batch of units [u0, u1) to the running sums. A function of its own, called once per
+ * sub-batch: it is optimized as a whole after a few calls instead of by on-stack replacement of a
+ * loop that runs once per process (which left most of it in the interpreter, boxing every number).
+ */
+function accumulateGroup(input: SubBatchInput, u0: number, u1: number): void {
+  const { p, F, eps, fullMean, fullRstd, fullStd, ratios, acc } = input;
+  const { validCount, validMean, validM2, validMin, validMax } = p;
+  let weightedSq = acc[ACC_WEIGHTED_SQ]!;
+  let counted = acc[ACC_COUNTED]!;
+  let maxShift = acc[ACC_MAX_SHIFT]!;
+  let maxMeanDeviation = acc[ACC_MAX_MEAN_DEVIATION]!;
+  let minCount = acc[ACC_MIN_COUNT]!;
+  let ratioCount = acc[ACC_RATIOS]!;
+  for (let f = 0; f < F; f++) {
+    let n = 0;
+    let mean = 0;
+    let m2 = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let u = u0; u < u1; u++) {
+      const c = u * F + f;
+      const nb = validCount[c]!;
+      if (nb === 0) continue;
+      const delta = validMean[c]! - mean;
+      const nn = n + nb;
+      mean += (delta * nb) / nn;
+      m2 += validM2[c]! + ((delta * delta * n) / nn) * nb;
+      n = nn;
+      if (validMin[c]! < lo) lo = validMin[c]!;
+      if (validMax[c]! > hi) hi = validMax[c]!;
+    }
+    if (n === 0) continue;
+    if (n < minCount) minCount = n;
+    const v = m2 / n;
+    const rs = v + eps > 0 ? 1 / Math.sqrt(v + eps) : 0;
+    const r = fullRstd[f]!;
+    const d1 = rs - r;
+    const d0 = fullMean[f]! * r - mean * rs;
+    const shiftMean = d1 * mean + d0;
+    weightedSq += n * (d1 * d1 * v + shiftMean * shiftMean);
+    counted += n;
+    const s = Math.max(Math.abs(d1 * lo + d0), Math.abs(d1 * hi + d0));
+    if (s > maxShift) maxShift = s;
+    const sd = fullStd[f]!;
+    if (sd > 0) {
+      const dev = Math.abs(mean - fullMean[f]!) / sd;
+      if (dev > maxMeanDeviation) maxMeanDeviation = dev;
+      ratios[ratioCount++] = v / (sd * sd);
+    }
+  }
+  acc[ACC_WEIGHTED_SQ] = weightedSq;
+  acc[ACC_COUNTED] = counted;
+  acc[ACC_MAX_SHIFT] = maxShift;
+  acc[ACC_MAX_MEAN_DEVIATION] = maxMeanDeviation;
+  acc[ACC_MIN_COUNT] = minCount;
+  acc[ACC_RATIOS] = ratioCount;
 }

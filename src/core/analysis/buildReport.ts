@@ -27,6 +27,7 @@ import { QUANTILE_PROBABILITIES, type AnalysisPlan } from './plan';
 import type { SharedPass2Context } from './pass2Context';
 import type { FeatureMoments, Pass1Statistics } from './statistics';
 import { collectWarnings, type FeatureFindings, type TokenFindings } from './warnings';
+import { toNumbers } from '../arrays';
 
 /**
  * What replaces the per-token arrays when the input has more tokens than plan.maxTokenSeries: the
@@ -67,7 +68,7 @@ function featureStats(m: FeatureMoments, count: number): BatchNormFeatureStats {
     v[f] = n > 0 ? m.m2[f]! / n : NaN;
     vu[f] = n > 1 ? m.m2[f]! / (n - 1) : NaN;
   }
-  return { mean, var: v, varUnbiased: vu, count, counts: Array.from(m.count), min: Array.from(m.min, (x) => (Number.isFinite(x) ? x : NaN)), max: Array.from(m.max, (x) => (Number.isFinite(x) ? x : NaN)) };
+  return { mean, var: v, varUnbiased: vu, count, counts: toNumbers(m.count), min: toNumbers(m.min, (x) => (Number.isFinite(x) ? x : NaN)), max: toNumbers(m.max, (x) => (Number.isFinite(x) ? x : NaN)) };
 }
 
 /** What executeAnalysis found about GroupNorm / InstanceNorm: their setup, G, and why one is absent. */
@@ -92,7 +93,7 @@ function sampleStatistics(m: CellMoments): SampleStatistics {
     mean[i] = c > 0 ? m.mean[i]! : NaN;
     v[i] = c > 0 ? m.m2[i]! / c : NaN;
   }
-  return { mean, var: v, count: Array.from(m.count) };
+  return { mean, var: v, count: toNumbers(m.count) };
 }
 
 /** The `groupNorm` and `instanceNorm` sections (null where the norm does not apply). */
@@ -100,10 +101,10 @@ function sampleChannelSections(plan: AnalysisPlan, p2: Pass2Partial, input: Samp
   const setup = input.setup;
   if (setup === null) return { groupNorm: null, instanceNorm: null };
   const bins = plan.bins;
-  const edges = Array.from(setup.context.edges);
+  const edges = toNumbers(setup.context.edges);
   const histogram = (kind: SampleChannelNormKind | 'batchnorm-running'): Histogram => {
     const j = setup.context.norms.findIndex((n) => n.kind === kind);
-    const counts = Array.from(p2.sampleChannelHistograms.subarray(j * bins, (j + 1) * bins));
+    const counts = toNumbers(p2.sampleChannelHistograms.subarray(j * bins, (j + 1) * bins));
     return { edges: [...edges], counts, total: counts.reduce((a, b) => a + b, 0) };
   };
   const affine = { weight: plan.weight !== null, bias: plan.bias !== null };
@@ -151,7 +152,7 @@ function outputMoments(sum: Float64Array, sq: Float64Array, count: Float64Array,
   const mean = new Float64Array(sum.length);
   const std = new Float64Array(sum.length);
   outputMomentsInto(sum, sq, count, shift, mean, std);
-  return { outputMean: Array.from(mean), outputStd: Array.from(std) };
+  return { outputMean: toNumbers(mean), outputStd: toNumbers(std) };
 }
 
 /**
@@ -253,10 +254,10 @@ export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: 
     runningStats,
     subBatches: computeSubBatches(plan, p1, stats.batchNorm.valid),
     lnStd,
-    layerNormPerToken: { mean: Array.from(ln.mean), var: Array.from(ln.var), rstd: Array.from(ln.rstd) },
+    layerNormPerToken: { mean: toNumbers(ln.mean), var: toNumbers(ln.var), rstd: toNumbers(ln.rstd) },
     layerNormSummary: { mean: summarize(ln.mean, isValid), std: summarize(lnStd, isValid) },
     layerNormSeries: { mean: downsampleSeries(ln.mean, maxPoints), std: downsampleSeries(lnStd, maxPoints) },
-    rms: Array.from(stats.rmsNorm.rms),
+    rms: toNumbers(stats.rmsNorm.rms),
     rmsSummary: { rms: summarize(stats.rmsNorm.rms, isValid) },
     rmsSeries: downsampleSeries(stats.rmsNorm.rms, maxPoints),
     batchNormSeries,
@@ -300,13 +301,13 @@ export function buildReport(
   // Histograms: slot u of p2.histograms is batch unit u; the last slot (padding) is dropped.
   const kindTotals = [new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0)];
   const entries: BatchElementQuantiles[] = [];
-  const inEdges = Array.from(shared.inputEdges);
-  const outEdges = Array.from(shared.outputEdges);
+  const inEdges = toNumbers(shared.inputEdges);
+  const outEdges = toNumbers(shared.outputEdges);
   for (let u = 0; u < plan.units; u++) {
     const per: number[][] = [];
     for (let k = 0; k < 4; k++) {
       const base = (u * 4 + k) * bins;
-      const counts = Array.from(p2.histograms.subarray(base, base + bins));
+      const counts = toNumbers(p2.histograms.subarray(base, base + bins));
       for (let b = 0; b < bins; b++) kindTotals[k]![b] += counts[b]!;
       per.push(counts);
     }

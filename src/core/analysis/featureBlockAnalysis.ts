@@ -12,6 +12,7 @@ import { FitAccumulator } from './replay';
 import { batchNormStatistics, computePass1Statistics, inverseRoot, type BatchNormStats, type Pass1Statistics } from './statistics';
 import { splitTokens, throwIfCancelled } from './tiles';
 import type { FeatureFindings } from './warnings';
+import { formatCount } from '../count';
 
 // The feature-block path: inputs with more features than plan.maxFeatureSeries (tokens within
 // maxTokenSeries, input read in any order). Per-feature arrays are never held for all features:
@@ -49,7 +50,7 @@ export function featureBlockFeatures(plan: AnalysisPlan): number {
   return Math.max(1, Math.min(plan.maxFeatureSeries, Math.floor(FEATURE_BLOCK_CELLS / Math.max(1, plan.units))));
 }
 
-const fmtCount = (n: number): string => n.toLocaleString('en-US');
+const fmtCount = formatCount;
 
 function reducedHow(plan: AnalysisPlan, points: number, bucketSize: number): string {
   return `${fmtCount(plan.features)} features are more than the per-feature cap of ${fmtCount(plan.maxFeatureSeries)} (maxFeatureSeries): the per-feature arrays are left out; series show ${fmtCount(points)} min/mean/max buckets of ${fmtCount(bucketSize)} features; summaries are exact (with the features of min and max), top lists the ${REDUCED_FEATURE_TOP_K} largest features by std, max |x| and RMS; padding and running-stats checks are exact (worst features listed); sub-batch shifts are exact except medianVarRatio (not computed: NaN); the BatchNorm fitted eps is the median over the first ${fmtCount(plan.maxFeatureSeries)} features; GroupNorm/InstanceNorm are not computed.`;

@@ -1,6 +1,7 @@
 import { NormLensError, type NormLensHint } from '../errors';
 import { featureBlockFeatures, usesFeatureBlocks } from './featureBlockAnalysis';
 import { REDUCED_TOKEN_BLOCK, type AnalysisPlan } from './plan';
+import { formatCount } from '../count';
 
 const MiB = 1024 * 1024;
 
@@ -72,18 +73,18 @@ export function estimateAnalysisMemory(plan: AnalysisPlan, workers: number): Mem
     { what: 'Node and NormLens itself', bytes: BASELINE_BYTES },
     { what: `chunk buffers (${readers} reader${readers === 1 ? '' : 's'} × ${streams * 2} chunks of ${(decoded / MiB).toFixed(decoded < MiB ? 2 : 0)} MiB)`, bytes: readers * streams * 2 * decoded * 2 },
     {
-      what: `per-token arrays of ${tokensHeldAtOnce(plan).toLocaleString('en-US')} tokens${plan.tokens > plan.maxTokenSeries && !plan.randomAccess ? ' (a compressed member is read front to back, so its per-token series are kept in full; save it uncompressed, np.savez, to have them reduced)' : ''}`,
+      what: `per-token arrays of ${formatCount(tokensHeldAtOnce(plan))} tokens${plan.tokens > plan.maxTokenSeries && !plan.randomAccess ? ' (a compressed member is read front to back, so its per-token series are kept in full; save it uncompressed, np.savez, to have them reduced)' : ''}`,
       bytes: tokensHeldAtOnce(plan) * FLOATS_PER_TOKEN * 8,
       hint: { kind: 'limit', setting: 'normlens.limits.maxTokenSeries', flag: '--max-token-series', value: Math.min(plan.maxTokenSeries, REDUCED_TOKEN_BLOCK) },
     },
     {
-      what: `per-(batch entry, feature) accumulators of ${cells.toLocaleString('en-US')} cells (${plan.units} batch ${plan.units === 1 ? 'entry' : 'entries'} × ${plan.features.toLocaleString('en-US')} features, ${partials} partials)`,
+      what: `per-(batch entry, feature) accumulators of ${formatCount(cells)} cells (${plan.units} batch ${plan.units === 1 ? 'entry' : 'entries'} × ${formatCount(plan.features)} features, ${partials} partials)`,
       bytes: cells * (FLOATS_PER_CELL * partials + FLOATS_PER_CELL_ONCE + (plan.outputName !== null ? 4 * readers : 0)) * 8,
     },
     {
       what: blocked
-        ? `per-feature statistics of one block of ${featuresAtOnce.toLocaleString('en-US')} features (${plan.features.toLocaleString('en-US')} features in blocks)`
-        : `per-feature statistics of ${plan.features.toLocaleString('en-US')} features${plan.features > plan.maxFeatureSeries ? (plan.tokens > plan.maxTokenSeries ? ` (kept in full: the ${plan.tokens.toLocaleString('en-US')} tokens are over maxTokenSeries too, and feature blocks need the tokens within their cap)` : ' (kept in full: a compressed member is read front to back; save it uncompressed, np.savez, to have it analyzed by feature blocks)') : ''}`,
+        ? `per-feature statistics of one block of ${formatCount(featuresAtOnce)} features (${formatCount(plan.features)} features in blocks)`
+        : `per-feature statistics of ${formatCount(plan.features)} features${plan.features > plan.maxFeatureSeries ? (plan.tokens > plan.maxTokenSeries ? ` (kept in full: the ${formatCount(plan.tokens)} tokens are over maxTokenSeries too, and feature blocks need the tokens within their cap)` : ' (kept in full: a compressed member is read front to back; save it uncompressed, np.savez, to have it analyzed by feature blocks)') : ''}`,
       bytes: featuresAtOnce * FLOATS_PER_FEATURE * 8 + (blocked ? plan.features * 4 : 0),
       // Lowering the per-feature cap helps when the feature-block path would then be taken.
       ...(!blocked && plan.tokens <= plan.maxTokenSeries && plan.randomAccess && plan.features > 1
@@ -111,7 +112,7 @@ export function checkMemoryBudget(plan: AnalysisPlan, workers: number): MemoryEs
   // Feature blocks hold every token's statistics: with both axes over their caps neither reduction applies.
   const both =
     plan.features > plan.maxFeatureSeries && plan.tokens > plan.maxTokenSeries
-      ? ` Both axes are over their caps: ${plan.tokens.toLocaleString('en-US')} tokens > maxTokenSeries (${plan.maxTokenSeries.toLocaleString('en-US')}) and ${plan.features.toLocaleString('en-US')} features > maxFeatureSeries (${plan.maxFeatureSeries.toLocaleString('en-US')}); per-token and per-feature reductions do not combine, so the features are kept in full.`
+      ? ` Both axes are over their caps: ${formatCount(plan.tokens)} tokens > maxTokenSeries (${formatCount(plan.maxTokenSeries)}) and ${formatCount(plan.features)} features > maxFeatureSeries (${formatCount(plan.maxFeatureSeries)}); per-token and per-feature reductions do not combine, so the features are kept in full.`
       : '';
   throw new NormLensError(
     'limit',

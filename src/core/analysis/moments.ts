@@ -39,16 +39,57 @@ export function mergeMoments(a: Moments, b: Moments): Moments {
  * tree, so rounding error grows like log(count) rather than count.
  */
 export function mergeMomentsTree(n: ArrayLike<number>, mean: ArrayLike<number>, m2: ArrayLike<number>, indices: readonly number[]): Moments {
-  const go = (lo: number, hi: number): Moments => {
-    if (hi - lo === 1) {
-      const i = indices[lo]!;
-      return { n: n[i]!, mean: n[i]! > 0 ? mean[i]! : 0, m2: n[i]! > 0 ? m2[i]! : 0 };
-    }
-    if (hi === lo) return { n: 0, mean: 0, m2: 0 };
-    const mid = (lo + hi) >>> 1;
-    return mergeMoments(go(lo, mid), go(mid, hi));
-  };
-  return go(0, indices.length);
+  // The recursion of a balanced split (lo..mid, mid..hi); each level's result in a slot of a small
+  // Float64Array (no object per node: this runs over every token and feature, once per analysis).
+  let depth = 1;
+  for (let k = indices.length; k > 1; k = (k + 1) >>> 1) depth++;
+  const stack = new Float64Array(3 * (depth + 1));
+  mergeRange(n, mean, m2, indices, 0, indices.length, stack, 0);
+  return { n: stack[0]!, mean: stack[1]!, m2: stack[2]! };
+}
+
+/** Moments of indices[lo..hi) into stack[3·level..3·level+3) (see mergeMomentsTree). */
+function mergeRange(n: ArrayLike<number>, mean: ArrayLike<number>, m2: ArrayLike<number>, indices: readonly number[], lo: number, hi: number, stack: Float64Array, level: number): void {
+  const o = 3 * level;
+  if (hi - lo === 1) {
+    const i = indices[lo]!;
+    const c = n[i]!;
+    stack[o] = c;
+    stack[o + 1] = c > 0 ? mean[i]! : 0;
+    stack[o + 2] = c > 0 ? m2[i]! : 0;
+    return;
+  }
+  if (hi === lo) {
+    stack[o] = 0;
+    stack[o + 1] = 0;
+    stack[o + 2] = 0;
+    return;
+  }
+  const mid = (lo + hi) >>> 1;
+  mergeRange(n, mean, m2, indices, lo, mid, stack, level + 1);
+  const an = stack[o + 3]!;
+  const am = stack[o + 4]!;
+  const a2 = stack[o + 5]!;
+  mergeRange(n, mean, m2, indices, mid, hi, stack, level + 1);
+  const bn = stack[o + 3]!;
+  const bm = stack[o + 4]!;
+  const b2 = stack[o + 5]!;
+  // mergeMoments, in place.
+  if (bn === 0) {
+    stack[o] = an;
+    stack[o + 1] = am;
+    stack[o + 2] = a2;
+  } else if (an === 0) {
+    stack[o] = bn;
+    stack[o + 1] = bm;
+    stack[o + 2] = b2;
+  } else {
+    const nn = an + bn;
+    const delta = bm - am;
+    stack[o] = nn;
+    stack[o + 1] = am + (delta * bn) / nn;
+    stack[o + 2] = a2 + b2 + ((delta * delta * an) / nn) * bn;
+  }
 }
 
 /** Merges index-aligned moment arrays of `b` into `a` element by element (Chan). */

@@ -3,6 +3,7 @@ import type { DecodedValues, Dump, TensorHandle, TensorInfo, TensorRole } from '
 import type { AnalysisReport } from '../report/analysisReport';
 import { analyzeDump, type AnalysisRunHooks } from './analyze';
 import { planAnalysis, type AnalysisOptions, type AnalysisPlan } from './plan';
+import { formatCount } from '../count';
 
 /** Tokens a preview analyzes at most (evenly spread over the input). */
 export const PREVIEW_TOKENS = 2048;
@@ -141,7 +142,7 @@ export interface PreviewResult {
 
 /** The label of a preview: "Preview from 2,048 of 16,384 tokens". */
 export function previewLabel(sampled: number, total: number): string {
-  return `Preview from ${sampled.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} tokens`;
+  return `Preview from ${formatCount(sampled)} of ${formatCount(total)} tokens`;
 }
 
 /**

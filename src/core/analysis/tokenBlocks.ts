@@ -12,6 +12,7 @@ import { batchNormStatistics, tokenStatistics, type GlobalStats, type Pass1Stati
 import { FixedEdgesHistogram, TokenSeriesReducer } from './tokenReduction';
 import { throwIfCancelled, type TokenRange } from './tiles';
 import { TOKEN_LIST_LIMIT } from './warnings';
+import { formatCount } from '../count';
 
 // The reduced per-token path (inputs with more tokens than plan.maxTokenSeries). Per-token arrays
 // are never held for all tokens: the tokens are processed in blocks of REDUCED_TOKEN_BLOCK, and
@@ -54,8 +55,8 @@ export function tokenBlocks(plan: AnalysisPlan): TokenRange[] {
 }
 
 function reducedHow(plan: AnalysisPlan, points: number, bucketSize: number): string {
-  const n = plan.tokens.toLocaleString('en-US');
-  return `${n} tokens are more than the per-token cap of ${plan.maxTokenSeries.toLocaleString('en-US')} (maxTokenSeries): the per-token arrays are left out; series show ${points.toLocaleString('en-US')} min/mean/max buckets of ${bucketSize.toLocaleString('en-US')} tokens; summaries are exact (with the tokens of min and max), top lists the ${REDUCED_TOP_K} largest tokens, output distributions are binned on the norm-output range.`;
+  const n = formatCount(plan.tokens);
+  return `${n} tokens are more than the per-token cap of ${formatCount(plan.maxTokenSeries)} (maxTokenSeries): the per-token arrays are left out; series show ${formatCount(points)} min/mean/max buckets of ${formatCount(bucketSize)} tokens; summaries are exact (with the tokens of min and max), top lists the ${REDUCED_TOP_K} largest tokens, output distributions are binned on the norm-output range.`;
 }
 
 /** Tokens listed per reduced series in `top`. */

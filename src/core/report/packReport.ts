@@ -1,4 +1,5 @@
 import type { AnalysisReport } from './analysisReport';
+import { toNumbers } from '../arrays';
 
 /** A long numeric array of a report, taken out of it and sent as binary (a webview message transfers it as a buffer). */
 export interface PackedArray {
@@ -52,7 +53,7 @@ export function unpackReport(packed: PackedReport): AnalysisReport {
   for (const { path, values } of packed.arrays) {
     let at: Record<string | number, unknown> = packed.report as unknown as Record<string, unknown>;
     for (let i = 0; i < path.length - 1; i++) at = at[path[i]!] as Record<string | number, unknown>;
-    at[path[path.length - 1]!] = Array.from(values);
+    at[path[path.length - 1]!] = toNumbers(values);
   }
   return packed.report;
 }

@@ -1,6 +1,7 @@
 import { bestMatchText, NORMS } from '../analysis/norms';
 import { plural, type NormLensHint } from '../errors';
 import type { AnalysisReport, AnalysisWarning, SampleStatistics, SeriesSummary } from './analysisReport';
+import { formatCount } from '../count';
 
 function num(v: number): string {
   if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
@@ -20,9 +21,7 @@ function summary(s: SeriesSummary): string {
 }
 
 /** "1,234,567": counts people read. */
-function count(n: number): string {
-  return n.toLocaleString('en-US');
-}
+const count = formatCount;
 
 /**
  * The line that says per-token arrays were reduced (null when they are full): "per-token series:

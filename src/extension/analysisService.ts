@@ -2,7 +2,7 @@ import { joinSharedRun, type SharedRun } from './sharedRun';
 import * as vscode from 'vscode';
 import { availableParallelism } from 'node:os';
 import type { AnalysisOptions } from '../core/analysis/plan';
-import { previewOfPlan, type PreviewResult } from '../core/analysis/preview';
+import type { PreviewResult } from '../core/analysis/preview';
 import { NormLensError, isNormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
 import type { Dump } from '../core/formats/types';
@@ -12,6 +12,7 @@ import { NodeFileByteSource } from '../platform/nodeFileSource';
 import type { TensorSummary, ViewOptions } from '../protocol';
 import { analyzeFile, type OpenedDump } from '../worker/workerRunner';
 import { log } from './log';
+import { WorkerLeases } from './workerLeases';
 import { readSettings, type NormLensSettings } from './settings';
 import { analysisTarget } from './siteTarget';
 
@@ -91,6 +92,9 @@ interface CacheEntry extends SharedRun<AnalysisResult> {
   key: string;
 }
 
+/** Dumps from this size on (about a million float32 values) are analyzed on worker threads. */
+const WORKER_MIN_BYTES = 4 << 20;
+
 /** Most reports kept in the cache (each is a few MiB at most). */
 const CACHE_SIZE = 16;
 
@@ -107,9 +111,15 @@ export class AnalysisService implements vscode.Disposable {
   readonly onDidChangeFile = this.changed.event;
   private readonly watchers = new Map<string, { watcher: vscode.Disposable; users: number }>();
 
-  constructor(private readonly extensionUri: vscode.Uri) {}
+  /** Analysis workers kept running between analyses (warm threads for the next dump). */
+  private readonly workers: WorkerLeases;
+
+  constructor(private readonly extensionUri: vscode.Uri) {
+    this.workers = new WorkerLeases(vscode.Uri.joinPath(extensionUri, 'dist', 'worker.js').fsPath);
+  }
 
   dispose(): void {
+    this.workers.dispose();
     this.changed.dispose();
     for (const e of this.cache.splice(0)) e.cancel.dispose();
     for (const w of this.watchers.values()) w.watcher.dispose();
@@ -169,6 +179,7 @@ export class AnalysisService implements vscode.Disposable {
     const started = Date.now();
     const abort = { aborted: false };
     const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
+    let lease: ReturnType<WorkerLeases["acquire"]> | undefined;
     try {
       // A site of a whole-model dump (in a folder: of one of its files).
       const target = await analysisTarget(uri, stat, siteName, settings.open);
@@ -177,29 +188,34 @@ export class AnalysisService implements vscode.Disposable {
       // Local files are streamed (and analyzed on worker threads); anything else is read into memory.
       const file = target.uri.scheme === 'file' ? target.uri.fsPath : await this.source(target.uri, stat, settings.maxInMemoryBytes);
       const cores = availableParallelism();
+      const workers = settings.workers > 0 ? settings.workers : Math.max(1, Math.min(4, cores));
+      // Local dumps of a million values or more run on the extension's long-lived workers.
+      lease = typeof file === 'string' && stat.size >= WORKER_MIN_BYTES ? this.workers.acquire(workers, settings.open) : undefined;
       const analysis = await analyzeFile(file, {
         analysis: settings.analysis,
         open: settings.open,
-        workers: settings.workers > 0 ? settings.workers : Math.max(1, Math.min(4, cores)),
+        workers,
+        ...(lease ? { pool: lease.pool } : {}),
         workerScript: vscode.Uri.joinPath(this.extensionUri, 'dist', 'worker.js').fsPath,
         cancellation: abort,
         keepOpen: true,
         ...site,
         ...(control.onProgress ? { onProgress: control.onProgress } : {}),
         ...(control.onMark ? { onMark: control.onMark } : {}),
-        // A first look before the passes, from this run's dump and plan: the workers start meanwhile.
-        beforePasses: async (dump, plan) => {
-          if (stat.size < PREVIEW_MIN_BYTES || !control.wantsPreview?.()) return;
-          const started = Date.now();
-          const preview = await previewOfPlan(dump, plan, settings.analysis, { cancellation: abort }, fileName(uri)).catch((e: Error) => {
-            log().debug(`no preview of ${uri.toString()}: ${e.message}`);
-            return null;
-          });
-          if (preview && !abort.aborted) {
-            log().info(`preview of ${uri.toString()} in ${Date.now() - started} ms (${preview.label})`);
-            control.onPreview?.(preview);
-          }
-        },
+        // A first look before the exact report, from this run's dump and plan (on the first worker
+        // while the others start the passes).
+        ...(stat.size >= PREVIEW_MIN_BYTES && control.wantsPreview?.()
+          ? {
+              preview: {
+                description: fileName(uri),
+                onPreview: (preview: PreviewResult) => {
+                  log().info(`preview of ${uri.toString()} after ${Date.now() - started} ms (${preview.label})`);
+                  control.onPreview?.(preview);
+                },
+                onFailure: (e: Error) => log().debug(`no preview of ${uri.toString()}: ${e.message}`),
+              },
+            }
+          : {}),
       });
       const { report, roles } = analysis;
       log().info(`analyzed ${uri.toString()} in ${Date.now() - started} ms (${report.timing.workers} workers): ${report.warnings.length} warnings`);
@@ -210,6 +226,7 @@ export class AnalysisService implements vscode.Disposable {
       log().error(`analysis of ${uri.toString()} failed: ${(e as Error).stack ?? e}`);
       throw new NormLensError('io', `unexpected failure while analyzing ${fileName(uri)}: ${(e as Error).message}. See the NormLens log.`);
     } finally {
+      lease?.release();
       sub?.dispose();
     }
   }

@@ -8,6 +8,7 @@ import type { Pass2Context, Pass2Partial } from '../core/analysis/pass2';
 import { usesReducedTokens } from '../core/analysis/memoryBudget';
 import { planAnalysis, type AnalysisOptions, type AnalysisPlan } from '../core/analysis/plan';
 import type { TokenRange } from '../core/analysis/tiles';
+import { previewOfPlan, type PreviewResult } from '../core/analysis/preview';
 import { guessRoles } from '../core/dump/roles';
 import { findSite, siteAnalysis, sitesOfDump } from '../core/dump/sites';
 import { siteAnalysisOptions } from '../core/sweep/siteOptions';
@@ -45,10 +46,21 @@ export interface AnalyzeFileOptions extends AnalysisRunHooks {
   readonly layerAxis?: number;
   /** The tensor `layerAxis` splits (default: the input of the dump's only site). */
   readonly layerTensor?: string;
+  /**
+   * Workers to use instead of starting new ones (a long-lived pool whose threads are already
+   * running and whose code is already optimized: the extension keeps one between analyses). It is
+   * neither limited nor stopped here; cancellation cancels this run's requests only.
+   */
+  readonly pool?: WorkerPool;
   /** Called at each step of the run (`opened`, `planned`, `passes-done`), for timing logs. */
   readonly onMark?: (name: string) => void;
-  /** Runs once the dump is open and planned, before the passes (while workers start): a preview. */
-  readonly beforePasses?: (dump: Dump, plan: AnalysisPlan) => Promise<void>;
+  /**
+   * A first look before the exact report: the preview of an evenly spread token subset (see
+   * core/analysis/preview.ts), given to `onPreview` unless the exact run ends first. With workers
+   * it is computed on the first worker, which then joins the passes (the other workers start them
+   * meanwhile); in process, before the passes.
+   */
+  readonly preview?: { readonly description: string; onPreview(preview: PreviewResult): void; onFailure?(e: Error): void };
 }
 
 /**
@@ -70,7 +82,7 @@ export function resolveWorkerScript(explicit?: string): string {
  * sites of one file are opened once per worker. `executorFor` gives the PassExecutor of one run.
  */
 export class WorkerPool {
-  private readonly pool: { worker: Worker; rpc: RpcClient<WorkerMethods> }[] = [];
+  private readonly pool: { worker: Worker; rpc: RpcClient<WorkerMethods>; busy: Promise<unknown> | null }[] = [];
   private failure: Error | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
 
@@ -90,7 +102,7 @@ export class WorkerPool {
       worker.on('exit', (code) => {
         if (this.pool.some((p) => p.worker === worker)) this.fail(new NormLensError('io', `analysis worker exited with code ${code}`));
       });
-      this.pool.push({ worker, rpc });
+      this.pool.push({ worker, rpc, busy: null });
     }
     if (cancellation) {
       this.poll = setInterval(() => {
@@ -117,10 +129,10 @@ export class WorkerPool {
   }
 
   /** One request to one worker; its failures come back as the NormLensError the worker threw. */
-  private async call<K extends keyof WorkerMethods>(rpc: RpcClient<WorkerMethods>, method: K, params: WorkerMethods[K]['params'], onElements: (n: number) => void): Promise<WorkerMethods[K]['result']> {
+  private async call<K extends keyof WorkerMethods>(rpc: RpcClient<WorkerMethods>, method: K, params: WorkerMethods[K]['params'], onElements: (n: number) => void, signal?: AbortSignal): Promise<WorkerMethods[K]['result']> {
     if (this.failure) throw this.failure;
     try {
-      return await rpc.request(method, params, { onProgress: onElements });
+      return await rpc.request(method, params, { onProgress: onElements, ...(signal ? { signal } : {}) });
     } catch (e) {
       if (e instanceof RpcError) throw e.kind ? new NormLensError(e.kind as NormLensErrorKind, e.message) : new Error(e.message);
       throw e;
@@ -135,7 +147,10 @@ export class WorkerPool {
     const results = new Array<T>(count);
     let next = 0;
     await Promise.all(
-      this.pool.slice(0, Math.max(1, width)).map(async ({ rpc }) => {
+      this.pool.slice(0, Math.max(1, width)).map(async (entry) => {
+        const { rpc } = entry;
+        // A worker computing a preview joins when it is done (the others take the jobs meanwhile).
+        if (entry.busy) await entry.busy.catch(() => undefined);
         while (next < count) {
           if (this.failure) throw this.failure;
           const k = next++;
@@ -146,17 +161,43 @@ export class WorkerPool {
     return results;
   }
 
-  /** The PassExecutor of one run on `target`, using at most `width` workers (1 for front-to-back reads). */
-  executorFor(target: PassTarget, width = this.pool.length): PassExecutor {
+  /**
+   * The PassExecutor of one run on `target`, using at most `width` workers (1 for front-to-back
+   * reads). `signal` cancels this run's requests only (a shared pool keeps serving other runs).
+   */
+  executorFor(target: PassTarget, width = this.pool.length, signal?: AbortSignal): PassExecutor {
     const n = Math.max(1, Math.min(width, this.pool.length));
     return {
       workers: n,
       parallelism: n,
       runPass1: (plan: AnalysisPlan, ranges: readonly TokenRange[], onElements: (n: number) => void): Promise<Pass1Partial[]> =>
-        this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass1', { target, plan, range: ranges[k]! }, onElements)),
+        this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass1', { target, plan, range: ranges[k]! }, onElements, signal)),
       runPass2: (plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]> =>
-        this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass2', { target, plan, context: contexts[k]!, range: ranges[k]! }, onElements)),
+        this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass2', { target, plan, context: contexts[k]!, range: ranges[k]! }, onElements, signal)),
     };
+  }
+
+  /**
+   * The preview of `plan` on the first worker (which opens the dump meanwhile); the passes of a run
+   * scheduled before it finishes start on the other workers.
+   */
+  preview(target: PassTarget, plan: AnalysisPlan, options: AnalysisOptions, description: string, signal?: AbortSignal): Promise<PreviewResult | null> {
+    const entry = this.pool[0]!;
+    const result = this.call(entry.rpc, 'preview', { target, plan, options, description }, () => undefined, signal);
+    entry.busy = result;
+    void result.then(
+      () => (entry.busy = null),
+      () => (entry.busy = null),
+    );
+    return result;
+  }
+
+  /**
+   * Closes the dump each worker holds open (a shared pool between runs: no file stays open while
+   * nothing is analyzed). Workers that fail to answer are left to `dispose`.
+   */
+  async closeDumps(): Promise<void> {
+    await Promise.all(this.pool.map(({ rpc }) => this.call(rpc, 'close', {}, () => undefined).catch(() => undefined)));
   }
 
   /** Keeps at most `n` workers (≥ 1), stopping the others (they have not been given work yet). */
@@ -210,7 +251,11 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
   // Workers take tens of milliseconds to start: start them while this thread parses the header and
   // plans, when the file is big enough to need them (a file of fewer bytes has fewer elements).
   // They only open the file when given work; unneeded ones are stopped below.
-  let pool: WorkerPool | null = path !== null && wanted > 0 && source.size >= minElements ? new WorkerPool(wanted, script, options.open, options.cancellation) : null;
+  const shared = path !== null && options.pool && !options.pool.failed && options.pool.size > 0 ? options.pool : null;
+  let pool: WorkerPool | null = shared ?? (path !== null && wanted > 0 && source.size >= minElements ? new WorkerPool(wanted, script, options.open, options.cancellation) : null);
+  // A shared pool's requests of this run are cancelled by this signal (its workers keep running).
+  const abort = new AbortController();
+  const watch = shared && options.cancellation ? setInterval(() => options.cancellation!.aborted && abort.abort(), 25) : null;
   let keep = false;
   try {
     const whole = await openDump(source, options.open);
@@ -232,13 +277,28 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       a.roles ?? guessRoles(infos, { tensor: a.tensor, mask: a.mask, output: a.output, weight: a.weight, bias: a.bias, runningMean: a.runningMean, runningVar: a.runningVar });
     const plan = await planAnalysis(dump, { ...a, roles });
     options.onMark?.('planned');
-    await options.beforePasses?.(dump, plan);
     const elements = plan.tokens * plan.features;
-    const useWorkers = path !== null && wanted > 0 && elements >= minElements;
+    const useWorkers = path !== null && (shared !== null || wanted > 0) && elements >= minElements;
+    let finished = false;
+    if (options.preview) {
+      const { onPreview, onFailure, description } = options.preview;
+      const deliver = (p: PreviewResult | null): void => {
+        if (p && !finished && !options.cancellation?.aborted) onPreview(p);
+      };
+      const failed = (e: Error): void => {
+        if (!finished) onFailure?.(e);
+      };
+      if (useWorkers && pool) {
+        // On the first worker; the run's passes go ahead on the others.
+        pool.preview(target ?? { path: path! }, plan, a, description, abort.signal).then(deliver, failed);
+      } else {
+        await previewOfPlan(dump, plan, a, { ...(options.cancellation ? { cancellation: options.cancellation } : {}) }, description).then(deliver, failed);
+      }
+    }
     const described = { description: source.description, format: dump.format };
     let report: AnalysisReport;
     if (!useWorkers) {
-      if (pool) await pool.dispose();
+      if (pool && pool !== shared) await pool.dispose();
       pool = null;
       // Chunks read for the passes go back to the source once visited (fewer page faults and less GC).
       const recycle = source instanceof NodeFileByteSource ? source : null;
@@ -247,11 +307,13 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
     } else {
       // The reduced per-token path is bound by this thread's reductions: one worker reads and computes
       // alongside it, and a second would only add its memory.
-      const count = plan.randomAccess && !usesReducedTokens(plan) ? Math.max(1, Math.min(wanted, plan.tokens)) : 1;
+      const width = shared ? shared.size : wanted;
+      const count = plan.randomAccess && !usesReducedTokens(plan) ? Math.max(1, Math.min(width, plan.tokens)) : 1;
       pool ??= new WorkerPool(count, script, options.open, options.cancellation);
-      pool.limit(count);
-      report = await executeAnalysis(plan, pool.executorFor(target ?? { path }, count), described, options);
+      if (pool !== shared) pool.limit(count);
+      report = await executeAnalysis(plan, pool.executorFor(target ?? { path }, count, shared ? abort.signal : undefined), described, options);
     }
+    finished = true;
     options.onMark?.('passes-done');
     keep = options.keepOpen === true;
     return {
@@ -262,7 +324,9 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       ...(keep ? { opened: { dump, close: async () => source.close?.() } } : {}),
     };
   } finally {
-    if (pool) await pool.dispose();
+    if (watch) clearInterval(watch);
+    abort.abort();
+    if (pool && pool !== shared) await pool.dispose();
     if (!keep) await source.close?.();
   }
 }

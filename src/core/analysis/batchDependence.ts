@@ -12,6 +12,7 @@ import type { FeatureMoments } from './statistics';
  * Shifts are in normalized units (before weight/bias).
  */
 export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: FeatureMoments): SubBatchResult[] {
+  if (!plan.subBatches) return [];
   const F = plan.features;
   const U = plan.units;
   const eps = plan.eps;

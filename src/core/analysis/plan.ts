@@ -43,6 +43,11 @@ export interface AnalysisOptions {
   /** Longest series in `series` fields before downsampling; default 2048. */
   readonly maxSeriesPoints?: number;
   /**
+   * False leaves out BatchNorm on sub-batches (`batchDependence.subBatches` empty): a preview,
+   * whose subset holds a few tokens per batch element, gives them to the exact run. Default true.
+   */
+  readonly subBatches?: boolean;
+  /**
    * Most tokens whose per-token arrays are kept and reported in full (`--max-token-series`); above
    * it they are reduced on the fly (see tokenBlocks.ts); default DEFAULT_MAX_TOKEN_SERIES.
    */
@@ -119,6 +124,8 @@ export interface AnalysisPlan {
   readonly chunkElements: number;
   readonly chunkBytes: number;
   readonly maxSeriesPoints: number;
+  /** BatchNorm on sub-batches is computed (AnalysisOptions.subBatches). */
+  readonly subBatches: boolean;
   /** Tokens above which per-token arrays are reduced on the fly (token blocks, see tokenBlocks.ts). */
   readonly maxTokenSeries: number;
   /** Features above which the input is analyzed by feature blocks (featureBlocks.ts). */
@@ -365,6 +372,7 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
     chunkElements,
     chunkBytes,
     maxSeriesPoints: Math.max(16, options.maxSeriesPoints ?? DEFAULT_MAX_SERIES_POINTS),
+    subBatches: options.subBatches ?? true,
     maxTokenSeries,
     maxFeatureSeries,
     maxMemoryMB,

@@ -130,6 +130,12 @@ function memoryTensor(name: string, shape: readonly number[], values: Float64Arr
   return { info: { name, dtype: 'float64', shape: [...shape], size: values.length, byteLength: values.length * 8 }, randomAccess: true, read: async (s, c) => values.slice(s, s + c) };
 }
 
+/** A tensor read once into memory (a gathered subset; other tensors are per-feature or the mask, already small). */
+async function held(t: TensorHandle): Promise<TensorHandle> {
+  const values = await t.read(0, t.info.size);
+  return { info: t.info, randomAccess: true, read: async (s, c) => values.subarray(s, s + c) };
+}
+
 /** A preview: the exact report of a token subset, and what it was computed from. */
 export interface PreviewResult {
   /** The report of the subset (exact on it), its warnings left out: they would speak of the subset. */
@@ -199,9 +205,11 @@ export async function previewOfPlan(dump: Dump, plan: AnalysisPlan, options: Ana
   if (!plan.randomAccess) return null;
   const subset = chooseTokenSubset(plan, maxTokens);
   if (!subset) return null;
-  const sub = subsetDump(dump, plan, subset, options);
+  const gathered = subsetDump(dump, plan, subset, options);
+  // The subset (≤ PREVIEW_MAX_ELEMENTS values per tensor) is read once and held: both passes read it.
+  const sub = { ...gathered, dump: { ...gathered.dump, tensors: await Promise.all(gathered.dump.tensors.map(held)) } };
   // Small chunks: the thread that runs a preview (the extension host) gets to handle its events between them.
-  const report = await analyzeDump(sub.dump, { ...sub.options, chunkBytes: PREVIEW_CHUNK_BYTES }, hooks, description);
+  const report = await analyzeDump(sub.dump, { ...sub.options, chunkBytes: PREVIEW_CHUNK_BYTES, subBatches: false }, hooks, description);
   report.warnings = [];
   // The subset's axis is given to its analysis; the rule that chose it is the exact run's.
   report.layout.featureAxisRule = plan.featureAxisRule;

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -64,20 +64,34 @@ describe('A 256 MiB dump', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('opens in the inspector: a preview at once, then the exact first chart (times logged)', async function () {
-    this.timeout(180000);
+  /** Opens `path` and waits for the exact report; logs the times to the preview (if any) and to the exact chart. */
+  async function openTimed(path: string, label: string): Promise<{ first: RenderSummary; exact: RenderSummary }> {
     const started = Date.now();
-    const first = await openAndRender(vscode.Uri.file(file));
+    const first = await openAndRender(vscode.Uri.file(path));
     const exact = first.preview ? await renderMatching('inspector', 'the exact report', (s) => !s.preview && s.view === 'overview', 120000) : first;
     const drawn = (exact.marks ?? []).filter((m) => m.name === 'webview:drawn:overview');
     const at = (m: { at: number } | undefined) => (m ? `${Math.round(m.at - started)} ms` : 'n/a');
-    console.log(`[normlens-test] 256 MiB .npy: preview drawn ${first.preview ? at(drawn[0]) : 'n/a (none)'}, exact first chart drawn ${at(drawn[drawn.length - 1])} after opening`);
-    console.log(`[normlens-test] 256 MiB .npy timeline: ${timeline(exact.marks, started)}`);
-    assert.ok(first.preview, 'a preview came before the exact report');
-    assert.match(first.preview.label, /^Preview from [\d,]+ of 16,384 tokens$/);
-    assert.deepEqual(first.warnings, [], 'no warnings from a preview');
-    assert.equal(first.exportsEnabled, false, 'exports wait for the exact report');
+    console.log(`[normlens-test] 256 MiB .npy, ${label}: preview drawn ${first.preview ? at(drawn[0]) : 'n/a (the exact report came first)'}, exact first chart drawn ${at(drawn[drawn.length - 1])} after opening`);
+    console.log(`[normlens-test] 256 MiB .npy, ${label}, timeline: ${timeline(exact.marks, started)}`);
+    if (first.preview) {
+      assert.match(first.preview.label, /^Preview from [\d,]+ of 16,384 tokens$/);
+      assert.deepEqual(first.warnings, [], 'no warnings from a preview');
+      assert.equal(first.exportsEnabled, false, 'exports wait for the exact report');
+    }
     assertExact(exact);
+    return { first, exact };
+  }
+
+  it('opens in the inspector: a preview, then the exact first chart (times logged); a second dump on the warm workers', async function () {
+    this.timeout(240000);
+    // First dump of the session: the extension starts its analysis workers.
+    const cold = await openTimed(file, 'workers starting');
+    assert.ok(cold.first.preview, 'a preview came before the exact report');
+    // Another dump (a copy of the same bytes, so not the cached report) on the workers
+    // kept running: the exact report may now be ready before the page is.
+    const other = join(dir, 'activations-256mib-again.npy');
+    copyFileSync(file, other);
+    await openTimed(other, 'workers running');
   });
 });
 

@@ -6,7 +6,7 @@ import { runAnalyze, writeJson } from '../../../src/cli/analyzeCommand';
 import { main } from '../../../src/cli/main';
 import type { AnalysisReport } from '../../../src/core/report/analysisReport';
 import { MemoryByteSource } from '../../../src/core/io/byteSource';
-import { analyzeFile } from '../../../src/worker/workerRunner';
+import { analyzeFile, WorkerPool, resolveWorkerScript } from '../../../src/worker/workerRunner';
 import { readFileSync } from 'node:fs';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -120,6 +120,32 @@ describe('worker runner', () => {
   it('a cancelled run stops the workers and rejects', async () => {
     const flag = { aborted: true };
     await assert.rejects(analyzeFile(TRANSFORMER, { workers: 2, minElementsForWorkers: 0, cancellation: flag }), /cancelled/);
+  });
+
+  it('a long-lived pool serves run after run: same reports, a cancelled run leaves it working, a preview on its first worker', async () => {
+    const pool = new WorkerPool(2, resolveWorkerScript(), undefined);
+    try {
+      const inProcess = (await analyzeFile(TRANSFORMER, { workers: 0 })).report;
+      const first = (await analyzeFile(TRANSFORMER, { pool, minElementsForWorkers: 0 })).report;
+      assert.equal(first.timing.workers, 2);
+      assert.ok(maxDifference(inProcess, first) < 1e-12);
+      // A run cancelled mid-way rejects; the pool is not stopped and serves the next run.
+      const flag = { aborted: false };
+      const cancelled = analyzeFile(TRANSFORMER, { pool, minElementsForWorkers: 0, cancellation: flag, onMark: (m) => m === 'planned' && (flag.aborted = true) });
+      await assert.rejects(cancelled, /cancelled/);
+      assert.equal(pool.failed, null);
+      assert.equal(pool.size, 2);
+      const again = (await analyzeFile(TRANSFORMER, { pool, minElementsForWorkers: 0 })).report;
+      assert.ok(maxDifference(inProcess, again) < 1e-12);
+      // Workers close their dumps between runs; the next run opens it again.
+      await pool.closeDumps();
+      const previews: string[] = [];
+      const last = (await analyzeFile(TRANSFORMER, { pool, minElementsForWorkers: 0, preview: { description: 'sample', onPreview: (p) => previews.push(p.label) } })).report;
+      assert.ok(maxDifference(inProcess, last) < 1e-12);
+      assert.ok(previews.length <= 1);
+    } finally {
+      await pool.dispose();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { joinSharedRun, type SharedRun } from './sharedRun';
 import * as vscode from 'vscode';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { AnalysisOptions } from '../core/analysis/plan';
 import type { PreviewResult } from '../core/analysis/preview';
@@ -301,9 +302,21 @@ export function fileName(uri: vscode.Uri): string {
   return uri.path.split('/').pop() || uri.toString();
 }
 
+/**
+ * The stat of `uri`: a local file straight from the disk (workspace.fs goes through the workbench's
+ * file service, a round trip that costs tens of milliseconds on the way to the first chart), any
+ * other scheme through workspace.fs.
+ */
+export async function statUri(uri: vscode.Uri): Promise<vscode.FileStat> {
+  if (uri.scheme !== 'file') return vscode.workspace.fs.stat(uri);
+  const st = await stat(uri.fsPath);
+  const type = st.isDirectory() ? vscode.FileType.Directory : st.isFile() ? vscode.FileType.File : vscode.FileType.Unknown;
+  return { type, ctime: st.ctimeMs, mtime: st.mtimeMs, size: st.size };
+}
+
 async function statOrThrow(uri: vscode.Uri): Promise<vscode.FileStat> {
   try {
-    return await vscode.workspace.fs.stat(uri);
+    return await statUri(uri);
   } catch {
     throw new NormLensError('io', `cannot open ${uri.scheme === 'file' ? uri.fsPath : uri.toString()}: no such file. Check the path.`);
   }

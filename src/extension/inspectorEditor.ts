@@ -7,7 +7,7 @@ import type { AnalysisReport } from '../core/report/analysisReport';
 import { packReport } from '../core/report/packReport';
 import { COMMAND, type Heatmap, type HostToWebview, type InspectorViewId, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
-import { AnalysisService, fileName, type AnalysisResult, type DumpHold } from './analysisService';
+import { AnalysisService, fileName, statUri, type AnalysisResult, type DumpHold } from './analysisService';
 import { Disposable } from './disposable';
 import { log } from './log';
 import { ModelSession } from './modelSession';
@@ -171,7 +171,7 @@ export class InspectorSession extends Disposable {
     if (this.result || this.error) this.marks.splice(0, this.marks.length, { name: 'rerun', at: Date.now() });
     this.mark('analysis-start');
     // Big dumps get a notification with Cancel; small ones finish too fast for one to be useful.
-    const size = await vscode.workspace.fs.stat(this.document.uri).then(
+    const size = await statUri(this.document.uri).then(
       (st) => st.size,
       () => 0,
     );

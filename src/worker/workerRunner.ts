@@ -326,7 +326,8 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
   } finally {
     if (watch) clearInterval(watch);
     abort.abort();
-    if (pool && pool !== shared) await pool.dispose();
+    // Workers of this run stop in the background (about 10 ms): the report does not wait for them.
+    if (pool && pool !== shared) void pool.dispose().catch(() => undefined);
     if (!keep) await source.close?.();
   }
 }

@@ -96,18 +96,30 @@ export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s
   const mask = plan.mask;
   const t0 = p.tokenStart;
   const n = p.tokenCount.length;
+  const { tokenMin, tokenMax, tokenCount } = p;
+  const lnMean = s.layerNorm.mean;
+  const lnRstd = s.layerNorm.rstd;
+  const rrms = s.rmsNorm.rrms;
+  // Locals, written back once (a number stored in an object's field in a loop is boxed each time).
+  let { zLo, zHi, uLo, uHi } = b;
   for (let k = 0; k < n; k++) {
-    if ((mask && mask[t0 + k] === 0) || p.tokenCount[k] === 0) continue;
-    const m = s.layerNorm.mean[k]!;
-    const r = s.layerNorm.rstd[k]!;
-    const rr = s.rmsNorm.rrms[k]!;
-    const a = (p.tokenMin[k]! - m) * r;
-    const c = (p.tokenMax[k]! - m) * r;
-    if (a < b.zLo) b.zLo = a;
-    if (c > b.zHi) b.zHi = c;
-    if (p.tokenMin[k]! * rr < b.uLo) b.uLo = p.tokenMin[k]! * rr;
-    if (p.tokenMax[k]! * rr > b.uHi) b.uHi = p.tokenMax[k]! * rr;
+    if ((mask && mask[t0 + k] === 0) || tokenCount[k] === 0) continue;
+    const m = lnMean[k]!;
+    const r = lnRstd[k]!;
+    const rr = rrms[k]!;
+    const lo = tokenMin[k]!;
+    const hi = tokenMax[k]!;
+    const a = (lo - m) * r;
+    const c = (hi - m) * r;
+    if (a < zLo) zLo = a;
+    if (c > zHi) zHi = c;
+    if (lo * rr < uLo) uLo = lo * rr;
+    if (hi * rr > uHi) uHi = hi * rr;
   }
+  b.zLo = zLo;
+  b.zHi = zHi;
+  b.uLo = uLo;
+  b.uHi = uHi;
 }
 
 function normalizedBounds(plan: AnalysisPlan, s: Pass1Statistics, p: Pass1Partial): NormalizedBounds {

@@ -75,10 +75,15 @@ function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array,
     out.mean[f] = m.n > 0 ? m.mean : NaN;
     out.m2[f] = m.m2;
     if (min && max) {
-      for (const i of indices) {
-        if (min[i]! < out.min[f]!) out.min[f] = min[i]!;
-        if (max[i]! > out.max[f]!) out.max[f] = max[i]!;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let u = 0; u < indices.length; u++) {
+        const i = indices[u]!;
+        if (min[i]! < lo) lo = min[i]!;
+        if (max[i]! > hi) hi = max[i]!;
       }
+      out.min[f] = lo;
+      out.max[f] = hi;
     }
   }
   return out;

@@ -82,10 +82,10 @@ export function settle(ms = 700): Promise<void> {
  * Asks the test harness (outside VS Code) for a screenshot of the whole workbench and waits for
  * it. A no-op when the harness cannot take screenshots (desktop route).
  */
-export async function screenshot(name: string): Promise<void> {
+export async function screenshot(name: string, settleMs = 700): Promise<void> {
   const dir = process.env.NORMLENS_SCREENSHOT_DIR;
   if (!dir) return;
-  await settle();
+  await settle(settleMs);
   mkdirSync(dir, { recursive: true });
   const png = join(dir, `${name}.png`);
   writeFileSync(join(dir, `${name}.request`), '');

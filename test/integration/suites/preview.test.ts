@@ -10,11 +10,12 @@ import { assertExact, writeLargeNpy } from './largeFile.test';
 
 describe('The preview of a large dump, and cancelling its analysis', () => {
   const dir = mkdtempSync(join(tmpdir(), 'normlens-preview-'));
-  const file = join(dir, 'preview-256mib.npy');
+  const file = join(dir, 'preview-512mib.npy');
   const settings = () => vscode.workspace.getConfiguration('normlens');
   before(async function () {
     this.timeout(120000);
-    writeLargeNpy(file);
+    // 512 MiB: long enough an exact run (one worker) that the preview is on screen for its screenshot.
+    writeLargeNpy(file, 32);
     // One analysis worker, started for this suite: it computes the preview first, then both passes,
     // so the preview always comes before the exact report (with the extension's usual warm workers
     // the exact report of 256 MiB can be ready before the page is, and no preview is shown).
@@ -32,10 +33,11 @@ describe('The preview of a large dump, and cancelling its analysis', () => {
     await closeAll();
     const first = await openAndRender(vscode.Uri.file(file));
     assert.ok(first.preview, `the first render is a preview: ${JSON.stringify({ view: first.view, preview: first.preview, error: first.error, marks: (first.marks ?? []).map((m) => m.name) })}`);
-    assert.equal(first.preview.totalTokens, 16384);
-    assert.match(first.preview.label, /^Preview from [\d,]+ of 16,384 tokens$/);
+    assert.equal(first.preview.totalTokens, 32768);
+    assert.match(first.preview.label, /^Preview from [\d,]+ of 32,768 tokens$/);
     assert.equal(first.exportsEnabled, false);
-    await screenshot('preview-overview');
+    // Right away: the exact report replaces the preview within a second or two.
+    await screenshot('preview-overview', 150);
     // The page stays usable while the exact analysis runs: another view draws from the preview.
     const ln = await showView(VIEW.layerNorm);
     if (ln.preview) {
@@ -48,7 +50,7 @@ describe('The preview of a large dump, and cancelling its analysis', () => {
     const exported = await vscode.commands.executeCommand<string>(COMMAND.exportReport, 'json', vscode.Uri.file(file), target);
     assert.equal(exported, target.toString());
     const saved = JSON.parse(Buffer.from(await vscode.workspace.fs.readFile(target)).toString('utf8')) as { layout: { tokens: number }; warnings: { code: string }[] };
-    assert.equal(saved.layout.tokens, 16384, 'the exported report is the exact one');
+    assert.equal(saved.layout.tokens, 32768, 'the exported report is the exact one');
     assert.ok(saved.warnings.some((w) => w.code === 'outlier-feature'));
     const exact = await renderMatching('inspector', 'the exact report', (s) => !s.preview && s.error === undefined && s.view !== 'cancelled', 120000);
     assert.equal(exact.exportsEnabled, true);

@@ -25,6 +25,8 @@ export class DumpDocument implements vscode.CustomDocument {
 
 /** Dumps at least this large show a progress notification with Cancel (smaller: the status bar). */
 const NOTIFY_BYTES = 16 * 1024 * 1024;
+/** Shortest interval between progress updates of a run (notification and page). */
+const PROGRESS_INTERVAL_MS = 150;
 
 /** What the page says after the user cancelled an analysis. */
 const CANCELLED = 'The analysis was cancelled. Run it again, or change an option.';
@@ -167,6 +169,7 @@ export class InspectorSession extends Disposable {
     // Listeners hear about the outcome once the run is over (so `busy` is already false).
     let outcome: { result: AnalysisResult | undefined } | undefined;
     let last = 0;
+    let lastAt = 0;
     // A re-run starts a new timeline (keeps the list short however often options change).
     if (this.result || this.error) this.marks.splice(0, this.marks.length, { name: 'rerun', at: Date.now() });
     this.mark('analysis-start');
@@ -187,7 +190,11 @@ export class InspectorSession extends Disposable {
             if (current() && !exact) void this.showPreview(p, () => last);
           },
           onProgress: (f) => {
-            if (!current() || (f - last < 0.02 && f !== 1)) return;
+            // A few updates a second: each one crosses to the workbench and the page, on the cores
+            // the analysis runs on.
+            const now = Date.now();
+            if (!current() || (f !== 1 && (f - last < 0.02 || now - lastAt < PROGRESS_INTERVAL_MS))) return;
+            lastAt = now;
             progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
             void this.postState({ type: 'progress', fraction: f, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
             last = f;

@@ -38,14 +38,20 @@ export function mergeMoments(a: Moments, b: Moments): Moments {
  * Merges many moment triples (index-aligned arrays, entries `from..to` step `stride`) as a balanced
  * tree, so rounding error grows like log(count) rather than count.
  */
-export function mergeMomentsTree(n: ArrayLike<number>, mean: ArrayLike<number>, m2: ArrayLike<number>, indices: readonly number[]): Moments {
-  // The recursion of a balanced split (lo..mid, mid..hi); each level's result in a slot of a small
-  // Float64Array (no object per node: this runs over every token and feature, once per analysis).
-  let depth = 1;
-  for (let k = indices.length; k > 1; k = (k + 1) >>> 1) depth++;
-  const stack = new Float64Array(3 * (depth + 1));
+export function mergeMomentsTree(n: ArrayLike<number>, mean: ArrayLike<number>, m2: ArrayLike<number>, indices: readonly number[], stack: Float64Array = momentsTreeStack(indices.length)): Moments {
   mergeRange(n, mean, m2, indices, 0, indices.length, stack, 0);
   return { n: stack[0]!, mean: stack[1]!, m2: stack[2]! };
+}
+
+/**
+ * Scratch of mergeMomentsTree for up to `count` entries: the recursion of a balanced split
+ * (lo..mid, mid..hi) keeps each level's result in a slot of a small Float64Array (no object per
+ * node). A caller merging many trees of one size passes the same scratch to each.
+ */
+export function momentsTreeStack(count: number): Float64Array {
+  let depth = 1;
+  for (let k = count; k > 1; k = (k + 1) >>> 1) depth++;
+  return new Float64Array(3 * (depth + 1));
 }
 
 /** Moments of indices[lo..hi) into stack[3·level..3·level+3) (see mergeMomentsTree). */

@@ -1,6 +1,6 @@
 import type { GroupsSource, SampleChannelNormKind } from '../report/analysisReport';
 import { uniformEdges } from './histogram';
-import { mergeMoments, mergeMomentsTree } from './moments';
+import { mergeMoments, mergeMomentsTree, momentsTreeStack } from './moments';
 import { BATCHNORM_RUNNING_SLOT, normIndex } from './norms';
 import type { Pass1Partial } from './pass1';
 import type { GroupFitContext, SampleChannelContext, SampleChannelNormContext } from './pass2Context';
@@ -68,10 +68,11 @@ export function groupMoments(plan: AnalysisPlan, m: CellMoments, groups: number,
   const mean = new Float64Array(N * groups);
   const m2 = new Float64Array(N * groups);
   const indices = new Array<number>(per);
+  const stack = momentsTreeStack(per);
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < groups; g++) {
       for (let k = 0; k < per; k++) indices[k] = n * C + g * per + k;
-      const r = mergeMomentsTree(m.count, m.mean, m.m2, indices);
+      const r = mergeMomentsTree(m.count, m.mean, m.m2, indices, stack);
       const i = n * groups + g;
       count[i] = r.n;
       mean[i] = r.n > 0 ? r.mean : NaN;

@@ -1,4 +1,4 @@
-import { mergeMoments, mergeMomentsTree, type Moments } from './moments';
+import { mergeMoments, mergeMomentsTree, momentsTreeStack, type Moments } from './moments';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
 
@@ -68,9 +68,10 @@ function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array,
     max: new Float64Array(F).fill(-Infinity),
   };
   const indices = new Array<number>(plan.units);
+  const stack = momentsTreeStack(plan.units);
   for (let f = 0; f < F; f++) {
     for (let u = 0; u < plan.units; u++) indices[u] = u * F + f;
-    const m = mergeMomentsTree(n, mean, m2, indices);
+    const m = mergeMomentsTree(n, mean, m2, indices, stack);
     out.count[f] = m.n;
     out.mean[f] = m.n > 0 ? m.mean : NaN;
     out.m2[f] = m.m2;

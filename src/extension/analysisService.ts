@@ -94,7 +94,12 @@ interface CacheEntry extends SharedRun<AnalysisResult> {
 }
 
 /** Dumps from this size on (about a million float32 values) are analyzed on worker threads. */
-const WORKER_MIN_BYTES = 4 << 20;
+export const WORKER_MIN_BYTES = 4 << 20;
+
+/** Analysis worker threads for the `normlens.workers` setting (0: up to 4, one per core). */
+export function workerCount(setting: number): number {
+  return setting > 0 ? setting : Math.max(1, Math.min(4, availableParallelism()));
+}
 
 /** Most reports kept in the cache (each is a few MiB at most). */
 const CACHE_SIZE = 16;
@@ -112,15 +117,13 @@ export class AnalysisService implements vscode.Disposable {
   readonly onDidChangeFile = this.changed.event;
   private readonly watchers = new Map<string, { watcher: vscode.Disposable; users: number }>();
 
-  /** Analysis workers kept running between analyses (warm threads for the next dump). */
-  private readonly workers: WorkerLeases;
-
-  constructor(private readonly extensionUri: vscode.Uri) {
-    this.workers = new WorkerLeases(vscode.Uri.joinPath(extensionUri, 'dist', 'worker.js').fsPath);
-  }
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    /** Analysis workers kept running between analyses and sweeps (warm threads for the next dump). */
+    private readonly workers: WorkerLeases,
+  ) {}
 
   dispose(): void {
-    this.workers.dispose();
     this.changed.dispose();
     for (const e of this.cache.splice(0)) e.cancel.dispose();
     for (const w of this.watchers.values()) w.watcher.dispose();
@@ -188,8 +191,7 @@ export class AnalysisService implements vscode.Disposable {
       if (target.uri !== uri) stat = await statOrThrow(target.uri);
       // Local files are streamed (and analyzed on worker threads); anything else is read into memory.
       const file = target.uri.scheme === 'file' ? target.uri.fsPath : await this.source(target.uri, stat, settings.maxInMemoryBytes);
-      const cores = availableParallelism();
-      const workers = settings.workers > 0 ? settings.workers : Math.max(1, Math.min(4, cores));
+      const workers = workerCount(settings.workers);
       // Local dumps of a million values or more run on the extension's long-lived workers.
       lease = typeof file === 'string' && stat.size >= WORKER_MIN_BYTES ? this.workers.acquire(workers, settings.open) : undefined;
       const analysis = await analyzeFile(file, {

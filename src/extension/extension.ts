@@ -8,6 +8,7 @@ import { ModelPanel } from './modelPanel';
 import { SidePanelProvider } from './sidePanel';
 import { SweepService } from './sweepService';
 import { DumpStatusBar } from './statusBar';
+import { WorkerLeases } from './workerLeases';
 
 /** What `activate` returns to other extensions (and tests). */
 export interface NormLensApi {
@@ -18,8 +19,11 @@ export interface NormLensApi {
 export function activate(context: vscode.ExtensionContext): NormLensApi {
   context.subscriptions.push(createLog());
   log().info(`NormLens ${context.extension.packageJSON.version} activated in VS Code ${vscode.version}`);
-  const service = new AnalysisService(context.extensionUri);
-  const sweeps = new SweepService(context.extensionUri);
+  // One set of long-lived analysis workers for analyses and sweeps (stopped when idle).
+  const workers = new WorkerLeases(vscode.Uri.joinPath(context.extensionUri, 'dist', 'worker.js').fsPath);
+  context.subscriptions.push(workers);
+  const service = new AnalysisService(context.extensionUri, workers);
+  const sweeps = new SweepService(context.extensionUri, workers);
   const inspector = new InspectorEditorProvider(context, service, sweeps);
   const statusBar = new DumpStatusBar();
   const sidePanel = new SidePanelProvider(context.extensionUri, (uri, view) => inspector.reveal(uri, view));

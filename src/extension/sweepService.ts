@@ -7,6 +7,8 @@ import type { SiteEntry, ViewOptions } from '../protocol';
 import { listSweepSites, sweepPath, type SweepListing } from '../worker/sweepRunner';
 import { fileName } from './analysisService';
 import { log } from './log';
+import type { WorkerLeases } from './workerLeases';
+import { workerCount } from './analysisService';
 import { readSettings } from './settings';
 import { sweepCacheKey } from './sweepOptions';
 
@@ -56,7 +58,11 @@ function localPath(uri: vscode.Uri): string {
 export class SweepService implements vscode.Disposable {
   private readonly cache: SweepEntry[] = [];
 
-  constructor(private readonly extensionUri: vscode.Uri) {}
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    /** The extension's long-lived analysis workers (shared with analyses). */
+    private readonly workers: WorkerLeases,
+  ) {}
 
   dispose(): void {
     for (const e of this.cache.splice(0)) e.cancel.dispose();
@@ -81,13 +87,17 @@ export class SweepService implements vscode.Disposable {
       const abort = { aborted: false };
       cancel.token.onCancellationRequested(() => (abort.aborted = true));
       const started = Date.now();
+      const workers = workerCount(settings.workers);
+      // The long-lived workers, once a site is big enough to need them; given back when the sweep ends.
+      let lease: ReturnType<WorkerLeases['acquire']> | undefined;
       created.result = sweepPath(
         path,
         {
           analysis: { ...settings.analysis, ...(options.groups !== undefined ? { groups: options.groups } : {}) },
           ...(options.layerAxis !== undefined ? { layerAxis: options.layerAxis } : {}),
           open: settings.open,
-          ...(settings.workers > 0 ? { workers: settings.workers } : {}),
+          workers,
+          sharedPool: () => (lease ??= this.workers.acquire(workers, settings.open)).pool,
           workerScript: vscode.Uri.joinPath(this.extensionUri, 'dist', 'worker.js').fsPath,
         },
         {
@@ -102,6 +112,7 @@ export class SweepService implements vscode.Disposable {
           },
         },
       );
+      void created.result.finally(() => lease?.release()).catch(() => undefined);
       created.result.then(
         (r) => {
           created.settled = true;

@@ -34,6 +34,12 @@ export interface SweepOptions {
   readonly workerScript?: string;
   /** Sites with fewer input elements run in process (default 1,048,576). */
   readonly minElementsForWorkers?: number;
+  /**
+   * Gives workers to use instead of starting new ones (the extension's long-lived pool, see
+   * AnalyzeFileOptions.pool), asked for when the first site needs workers: neither stopped here
+   * nor by a cancellation, which cancels this sweep's requests only.
+   */
+  readonly sharedPool?: () => WorkerPool;
 }
 
 /** Progress, cancellation and per-site results of a sweep. */
@@ -159,7 +165,11 @@ export async function sweepPath(path: string, options: SweepOptions = {}, hooks:
   const script = resolveWorkerScript(options.workerScript);
   const user = options.analysis ?? {};
   const rows: SweepSite[] = [];
+  let shared: WorkerPool | null = null;
   let pool: WorkerPool | null = null;
+  // A shared pool's requests of this sweep are cancelled by this signal (its workers keep running).
+  const abort = new AbortController();
+  const watch = options.sharedPool && cancellation ? setInterval(() => cancellation.aborted && abort.abort(), 25) : null;
   let maxWorkers = 0;
   // The file being swept, open in this thread (planning reads its masks and parameters; small sites run here).
   let current: { file: string; source: NodeFileByteSource; dump: Dump } | null = null;
@@ -191,12 +201,13 @@ export async function sweepPath(path: string, options: SweepOptions = {}, hooks:
           onProgress: (f) => hooks.onProgress?.(progress.at(index, f)),
         };
         const described = { description: source.description, format: dump.format };
-        if (wanted > 0 && elements >= minElements) {
+        if ((options.sharedPool || wanted > 0) && elements >= minElements) {
+          if (!pool && options.sharedPool) pool = shared = options.sharedPool();
           pool ??= new WorkerPool(wanted, script, options.open, cancellation);
           const width = plan.randomAccess ? Math.min(pool.size, plan.tokens) : 1;
           maxWorkers = Math.max(maxWorkers, width);
           const slice = site.slice ? { slice: { ...site.slice, name: target.options.tensor } } : {};
-          report = await executeAnalysis(plan, pool.executorFor({ path: file, ...slice }, width), described, runHooks);
+          report = await executeAnalysis(plan, pool.executorFor({ path: file, ...slice }, width, shared ? abort.signal : undefined), described, runHooks);
         } else {
           const release = { release: (values: { buffer: ArrayBufferLike }) => source.recycle(values.buffer) };
           report = await executeAnalysis(plan, inProcessExecutor(target.dump, { ...runHooks, ...release }), described, runHooks);
@@ -223,8 +234,10 @@ export async function sweepPath(path: string, options: SweepOptions = {}, hooks:
       hooks.onSiteDone?.(sites.length + k, row, undefined);
     }
   } finally {
+    if (watch) clearInterval(watch);
+    abort.abort();
     await closeCurrent();
-    if (pool) await pool.dispose();
+    if (pool && pool !== shared) await pool.dispose();
   }
   // Unreadable folder files sit in the natural order of the folder with the other rows.
   if (listing.unreadable.length > 0) rows.sort((a, b) => naturalCompare(a.name, b.name));

@@ -14,7 +14,7 @@ import { failedSweepSite, SWEEP_SCHEMA_VERSION, type SweepReport, type SweepSite
 import { siteAnalysisOptions, siteElements, sweepTensorsOf, SweepProgress, type SweepAnalysisOptions } from '../core/sweep/siteOptions';
 import { sweepSiteOf } from '../core/sweep/siteSummary';
 import { NodeFileByteSource } from '../platform/nodeFileSource';
-import { resolveWorkerScript, WorkerPool } from './workerRunner';
+import { abortOnFlag, resolveWorkerScript, WorkerPool } from './workerRunner';
 
 export type { SweepAnalysisOptions } from '../core/sweep/siteOptions';
 
@@ -168,8 +168,7 @@ export async function sweepPath(path: string, options: SweepOptions = {}, hooks:
   let shared: WorkerPool | null = null;
   let pool: WorkerPool | null = null;
   // A shared pool's requests of this sweep are cancelled by this signal (its workers keep running).
-  const abort = new AbortController();
-  const watch = options.sharedPool && cancellation ? setInterval(() => cancellation.aborted && abort.abort(), 25) : null;
+  const abort = abortOnFlag(options.sharedPool ? cancellation : undefined);
   let maxWorkers = 0;
   // The file being swept, open in this thread (planning reads its masks and parameters; small sites run here).
   let current: { file: string; source: NodeFileByteSource; dump: Dump } | null = null;
@@ -234,8 +233,7 @@ export async function sweepPath(path: string, options: SweepOptions = {}, hooks:
       hooks.onSiteDone?.(sites.length + k, row, undefined);
     }
   } finally {
-    if (watch) clearInterval(watch);
-    abort.abort();
+    abort.stop();
     await closeCurrent();
     if (pool && pool !== shared) await pool.dispose();
   }

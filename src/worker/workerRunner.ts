@@ -216,6 +216,23 @@ export class WorkerPool {
   }
 }
 
+/**
+ * An AbortSignal that follows a cancellation flag (polled, like the pools' own flag) until `stop`,
+ * which also aborts it: a run on a shared pool cancels its own requests with it, and the requests
+ * still open when the run ends (a preview it no longer needs) are cancelled too.
+ */
+export function abortOnFlag(flag: AnalysisRunHooks['cancellation']): { readonly signal: AbortSignal; stop(): void } {
+  const controller = new AbortController();
+  const poll = flag ? setInterval(() => flag.aborted && controller.abort(), 25) : null;
+  return {
+    signal: controller.signal,
+    stop: () => {
+      if (poll) clearInterval(poll);
+      controller.abort();
+    },
+  };
+}
+
 /** A dump kept open after its analysis (heatmaps read from it); `close` releases the file. */
 export interface OpenedDump {
   readonly dump: Dump;
@@ -254,8 +271,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
   const shared = path !== null && options.pool && !options.pool.failed && options.pool.size > 0 ? options.pool : null;
   let pool: WorkerPool | null = shared ?? (path !== null && wanted > 0 && source.size >= minElements ? new WorkerPool(wanted, script, options.open, options.cancellation) : null);
   // A shared pool's requests of this run are cancelled by this signal (its workers keep running).
-  const abort = new AbortController();
-  const watch = shared && options.cancellation ? setInterval(() => options.cancellation!.aborted && abort.abort(), 25) : null;
+  const abort = abortOnFlag(shared ? options.cancellation : undefined);
   let keep = false;
   try {
     const whole = await openDump(source, options.open);
@@ -324,8 +340,7 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       ...(keep ? { opened: { dump, close: async () => source.close?.() } } : {}),
     };
   } finally {
-    if (watch) clearInterval(watch);
-    abort.abort();
+    abort.stop();
     // Workers of this run stop in the background (about 10 ms): the report does not wait for them.
     if (pool && pool !== shared) void pool.dispose().catch(() => undefined);
     if (!keep) await source.close?.();

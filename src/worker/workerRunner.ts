@@ -167,9 +167,12 @@ export class WorkerPool {
    */
   executorFor(target: PassTarget, width = this.pool.length, signal?: AbortSignal): PassExecutor {
     const n = Math.max(1, Math.min(width, this.pool.length));
+    // While the first worker computes a preview, the others start the passes: finer ranges let them
+    // take more of the work (up to 2 more ranges than workers: the partials the memory estimate allows).
+    const previewing = n > 1 && this.pool[0]!.busy !== null;
     return {
       workers: n,
-      parallelism: n,
+      parallelism: previewing ? Math.min(2 * n, n + 2) : n,
       runPass1: (plan: AnalysisPlan, ranges: readonly TokenRange[], onElements: (n: number) => void): Promise<Pass1Partial[]> =>
         this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass1', { target, plan, range: ranges[k]! }, onElements, signal)),
       runPass2: (plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]> =>

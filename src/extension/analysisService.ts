@@ -183,7 +183,7 @@ export class AnalysisService implements vscode.Disposable {
     const started = Date.now();
     const abort = { aborted: false };
     const sub = control.token?.onCancellationRequested(() => (abort.aborted = true));
-    let lease: ReturnType<WorkerLeases["acquire"]> | undefined;
+    let lease: ReturnType<WorkerLeases['acquire']> | undefined;
     try {
       // A site of a whole-model dump (in a folder: of one of its files).
       const target = await analysisTarget(uri, stat, siteName, settings.open);

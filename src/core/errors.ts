@@ -17,6 +17,8 @@ export type NormLensHint =
   | { kind: 'tensor'; role: 'input' | 'mask' | 'output' | 'weight' | 'bias' | 'runningMean' | 'runningVar'; name: string }
   | { kind: 'eps'; value: number }
   | { kind: 'groups'; value: number }
+  /** Read uint16 tensors as raw bfloat16 bits (CLI --bf16-from-uint16, setting normlens.bf16FromUint16). */
+  | { kind: 'bf16FromUint16' }
   /** A size limit: its VS Code setting, its CLI flag, and a value that would do (or the default). */
   | { kind: 'limit'; setting: string; flag: string; value: number };
 
@@ -46,6 +48,8 @@ export function hintAsFlag(h: NormLensHint): string {
       return `--eps ${h.value}`;
     case 'groups':
       return `--groups ${h.value}`;
+    case 'bf16FromUint16':
+      return '--bf16-from-uint16';
     case 'limit':
       return `${h.flag} ${h.value}`;
   }

@@ -609,6 +609,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
 
 /** A core error's limit hints in VS Code's terms: the setting and a value that would do (never CLI flags). */
 function hintsAsSettings(hints: readonly NormLensHint[] | undefined): string {
-  const limits = (hints ?? []).flatMap((h) => (h.kind === 'limit' ? [`${h.setting} to ${h.value}`] : []));
-  return limits.length > 0 ? ` Settings: set ${limits.join(', or ')}.` : '';
+  const settings = (hints ?? []).flatMap((h) => (h.kind === 'limit' ? [`${h.setting} to ${h.value}`] : h.kind === 'bf16FromUint16' ? ['normlens.bf16FromUint16 to true'] : []));
+  const input = (hints ?? []).flatMap((h) => (h.kind === 'tensor' && h.role === 'input' ? [`pick '${h.name}' as the Input tensor`] : []));
+  return (settings.length > 0 ? ` Settings: set ${settings.join(', or ')}.` : '') + (input.length > 0 ? ` Or ${input.join(', or ')}.` : '');
 }

@@ -78,6 +78,7 @@ export function resolveSettings(config: SettingsReader, view: ViewOptions = {}):
   return {
     analysis,
     open: {
+      ...(valueOrDefault(config, 'bf16FromUint16', false) ? { bf16FromUint16: true } : {}),
       limits: {
         maxJsonBytes: Math.round(valueOrDefault(config, 'limits.maxJsonMB', 256) * 1024 * 1024),
         maxNpyHeaderBytes: valueOrDefault(config, 'limits.maxNpyHeaderBytes', 10000),

@@ -205,7 +205,10 @@ export async function planAnalysis(dump: Dump, options: AnalysisOptions = {}): P
   };
   const used = new Set<TensorHandle>();
   const input = options.tensor !== undefined ? findTensor(dump, options.tensor, '--tensor') : byRole('input');
-  if (!input) throw new NormLensError('usage', describeMissingInput(dump.tensors.map((h) => h.info)));
+  if (!input) {
+    const missing = describeMissingInput(dump.tensors.map((h) => h.info));
+    throw new NormLensError('usage', missing.message, missing.hints);
+  }
   used.add(input);
   const shape = [...input.info.shape];
   if (shape.length === 0 || input.info.size === 0) {

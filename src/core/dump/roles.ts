@@ -1,4 +1,4 @@
-import { NormLensError } from '../errors';
+import { NormLensError, type NormLensHint } from '../errors';
 import { isFloatingDType, isIntegerDType } from '../formats/dtypes';
 import type { TensorInfo, TensorRole } from '../formats/types';
 
@@ -107,20 +107,23 @@ export function tensorWithRole(roles: ReadonlyMap<string, TensorRole>, role: Ten
 /**
  * Why no input tensor could be chosen, for the error an analysis raises: lists the unsupported
  * tensors with their reasons when that is the cause (a file whose only tensors are complex, strings,
- * pickles...), else asks for --tensor.
+ * pickles...), else what the reader can do (hints: the CLI shows them as flags, VS Code as settings).
  */
-export function describeMissingInput(tensors: readonly TensorInfo[]): string {
+export function describeMissingInput(tensors: readonly TensorInfo[]): { message: string; hints: NormLensHint[] } {
   const unsupported = tensors.filter((t) => t.unsupported !== undefined);
-  if (tensors.length === 0) return 'the dump has no tensors to analyze. Check that it is the file you meant.';
+  if (tensors.length === 0) return { message: 'the dump has no tensors to analyze. Check that it is the file you meant.', hints: [] };
   if (unsupported.length === tensors.length) {
     const list = unsupported.map((t) => `'${t.name}' (${t.unsupported!.dtype})`).join(', ');
     const first = unsupported[0]!;
     const which = unsupported.length === 1 ? 'its only tensor has an unsupported dtype' : `all ${unsupported.length} of its tensors have unsupported dtypes`;
-    return `the dump has no tensor NormLens can analyze: ${which}: ${list}. For '${first.name}': ${first.unsupported!.reason}`;
+    return { message: `the dump has no tensor NormLens can analyze: ${which}: ${list}. For '${first.name}': ${first.unsupported!.reason}`, hints: [] };
   }
   const u16 = tensors.find((t) => t.dtype === 'uint16');
   if (u16) {
-    return `the dump has no floating-point tensor, and its uint16 tensor '${u16.name}' may hold raw bfloat16 bits, so it is not picked by itself. Read it as bfloat16 with --bf16-from-uint16, or analyze the integers with --tensor ${u16.name}.`;
+    return {
+      message: `the dump has no floating-point tensor, and its uint16 tensor '${u16.name}' may hold raw bfloat16 bits, so it is not picked by itself. Read uint16 tensors as bfloat16, or analyze '${u16.name}' as integers by naming it as the input.`,
+      hints: [{ kind: 'bf16FromUint16' }, { kind: 'tensor', role: 'input', name: u16.name }],
+    };
   }
-  return 'the dump has no floating-point or integer tensor to analyze. Name the activation tensor with --tensor NAME.';
+  return { message: 'the dump has no floating-point or integer tensor to analyze. Check that it is the file you meant.', hints: [] };
 }

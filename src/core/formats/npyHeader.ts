@@ -392,7 +392,7 @@ export function parseNpyDescr(descr: string, bf16FromUint16: boolean, where: str
     }
   }
   if (code === undefined) {
-    throw new NormLensError('unsupported', `${where}: unknown dtype descr '${descr}'. Supported: float16/32/64, int8..64, uint8..64, bool (and bfloat16 with --bf16-from-uint16). Convert the array with .astype(np.float32) before saving.`);
+    throw new NormLensError('unsupported', `${where}: unknown dtype descr '${descr}'. Supported: float16/32/64, int8..64, uint8..64, bool (and bfloat16 saved as uint16: CLI --bf16-from-uint16, VS Code setting normlens.bf16FromUint16). Convert the array with .astype(np.float32) before saving.`);
   }
   const littleEndian = order !== '>';
   if (code === 'V2' && bf16FromUint16) return { dtype: 'bfloat16', littleEndian };
@@ -411,7 +411,7 @@ export function parseNpyDescr(descr: string, bf16FromUint16: boolean, where: str
     throw new NormLensError('unsupported', `${where}: unknown dtype descr '${descr}' (numpy has no such type). Supported: float16/32/64, int8..64, uint8..64, bool. Re-save the array with numpy.save.`);
   }
   let hint: string;
-  if (code === 'V2') hint = 'raw 2-byte values: this is how ml_dtypes bfloat16 arrays are saved by numpy; if so, pass the bf16-from-uint16 option (CLI: --bf16-from-uint16), or save x.astype(np.float32)';
+  if (code === 'V2') hint = 'raw 2-byte values: this is how ml_dtypes bfloat16 arrays are saved by numpy; if so, read it as bfloat16 (CLI: --bf16-from-uint16, VS Code setting: normlens.bf16FromUint16), or save x.astype(np.float32)';
   else if (code === 'V1') hint = 'raw 1-byte values (an ml_dtypes float8/int4 type whose name numpy lost); save x.astype(np.float32) instead';
   else if (kind === 'c') hint = 'NormLens analyzes real numbers; save np.real(x) and np.imag(x) separately';
   else if (kind === 'f') hint = 'save x.astype(np.float64)';

@@ -10,6 +10,7 @@ import { countOf } from '../../../src/core/formats/tensorHandle';
 import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import type { DType, TensorInfo } from '../../../src/core/formats/types';
 import { FIXTURES, fixtureSource } from './helpers';
+import { withHintFlags } from '../../../src/cli/cliIO';
 
 // See infoCommand.test.ts: main() loads subcommands with a dynamic import().
 before(async () => {
@@ -197,7 +198,11 @@ describe('readers agree with numpy and safetensors (issue 9, item 4)', () => {
       assert.equal(roles.get('q'), 'input');
       assert.equal(guessRoles([t('a', [10], 'int16'), t('b', [20], 'int8')]).get('b'), 'input');
       assert.equal(guessRoles([t('bits', [4, 4], 'uint16')]).get('bits'), 'other');
-      assert.match(describeMissingInput([t('bits', [4, 4], 'uint16')]), /--bf16-from-uint16.*--tensor bits/);
+      // Neutral words and hints: the CLI spells them as flags, VS Code names the setting.
+      const missing = describeMissingInput([t('bits', [4, 4], 'uint16')]);
+      assert.doesNotMatch(missing.message, /--/);
+      assert.deepEqual(missing.hints, [{ kind: 'bf16FromUint16' }, { kind: 'tensor', role: 'input', name: 'bits' }]);
+      assert.ok(withHintFlags(missing.message, missing.hints).endsWith(' (try --bf16-from-uint16, --tensor bits)'));
       assert.equal(guessRoles([t('x', [4], 'float32'), t('q', [2, 3, 8], 'int8')]).get('x'), 'input');
     });
     it('an int8-only dump is analyzed; --tensor may name an int16 one', async () => {

@@ -43,6 +43,11 @@ describe('settings', () => {
     assert.deepEqual(resolveSettings(config()).open.limits, { maxJsonBytes: 256 * 1024 * 1024, maxNpyHeaderBytes: 10000 });
   });
 
+  it('normlens.bf16FromUint16 reaches the open options (off unless set)', () => {
+    assert.equal(resolveSettings(config()).open.bf16FromUint16, undefined);
+    assert.equal(resolveSettings(config({ bf16FromUint16: true })).open.bf16FromUint16, true);
+  });
+
   it('the bins range the inspector states is the one the core accepts', async () => {
     const dump = memoryDump([{ name: 'hidden_states', shape: [2, 4, 8], values: Array.from({ length: 64 }, (_, i) => Math.sin(i)) }]);
     assert.equal((await planAnalysis(dump, { bins: MAX_BINS })).bins, MAX_BINS);

@@ -5,34 +5,17 @@
 // script prints peak RSS, wall time and output size, and exits 1 when a run fails, exceeds the RSS
 // limit (300 MiB) or writes a JSON report over 16 MiB.
 //   node scripts/bench-memory.mjs [--only NAME] [--rss-limit-mib 300] [--report-limit-mib 16] [--keep]
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, dataDir, flag, MiB, requireTools, timed } from './bench/common.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const only = flag('only', null);
 const rssLimit = Number(flag('rss-limit-mib', '300'));
 const reportLimit = Number(flag('report-limit-mib', '16'));
-const keep = args.includes('--keep');
-const dataDir = join(root, 'bench-data');
-const cli = join(root, 'dist', 'cli.js');
-const MiB = 1024 * 1024;
+const keep = process.argv.includes('--keep');
 
-if (!existsSync('/usr/bin/time')) {
-  console.error('GNU time is missing: apt-get install -y time');
-  process.exit(2);
-}
-if (!existsSync(cli)) {
-  console.error('dist/cli.js is missing: run npm run build first');
-  process.exit(2);
-}
-mkdirSync(dataDir, { recursive: true });
+requireTools();
 
 /** The shapes of issue 9: long token axes, a huge feature axis, vocab-sized logits, a big uint8 dump. */
 const CASES = [
@@ -67,15 +50,12 @@ function generate(c) {
 function run(file, json) {
   const out = join(dataDir, `memory-output${json ? '.json' : '.txt'}`);
   const fd = openSync(out, 'w');
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-v', 'node', cli, 'analyze', file, ...(json ? ['--json'] : [])], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+  const r = timed('node', [cli, 'analyze', file, ...(json ? ['--json'] : [])], { stdio: ['ignore', fd, 'pipe'] });
   closeSync(fd);
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024;
   const size = statSync(out).size;
   const stderr = r.stderr.split('\n').filter((l) => l.startsWith('normlens:')).join(' ');
   rmSync(out);
-  return { status: r.status, rss, wall, size, stderr };
+  return { status: r.status, rss: r.rss, wall: r.wall, size, stderr };
 }
 
 let failed = 0;

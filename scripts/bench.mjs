@@ -9,17 +9,11 @@
 // (the same s/GiB) and peak RSS bounded by the chunk size, not by the file.
 //   node scripts/bench.mjs [--rounds N] [--shape 16,1024,4096] [--skip-numpy] [--skip-torch]
 //                          [--large-rounds N] [--skip-large] [--keep-large] [--xl]
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { args, cli, dataDir, flag, median, MiB, requireTools, root, timed as timedRun } from './bench/common.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const rounds = Number(flag('rounds', '5'));
 const largeRounds = Number(flag('large-rounds', '3'));
 const shape = flag('shape', '16,1024,4096').split(',').map(Number);
@@ -28,20 +22,9 @@ const skipTorch = args.includes('--skip-torch');
 const skipLarge = args.includes('--skip-large');
 const keepLarge = args.includes('--keep-large');
 const xl = args.includes('--xl');
-const dataDir = join(root, 'bench-data');
-const cli = join(root, 'dist', 'cli.js');
 const reference = join(root, 'scripts', 'bench', 'reference_stats.py');
-const MiB = 1024 * 1024;
 
-if (!existsSync('/usr/bin/time')) {
-  console.error('GNU time is missing: apt-get install -y time');
-  process.exit(2);
-}
-if (!existsSync(cli)) {
-  console.error('dist/cli.js is missing: run npm run build first');
-  process.exit(2);
-}
-mkdirSync(dataDir, { recursive: true });
+requireTools();
 
 const fileFor = (s) => join(dataDir, `bench-${s.join('x')}.npy`);
 
@@ -65,16 +48,11 @@ function generate(s) {
   return file;
 }
 
-/** Runs a command under GNU time -v: wall seconds, user+sys CPU seconds, peak RSS (MiB) and stdout. */
+/** Runs a command under GNU time -v; a failure stops the benchmark. */
 function timed(cmd, cmdArgs) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...cmdArgs], { encoding: 'utf8', maxBuffer: 1 << 30 });
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const r = timedRun(cmd, cmdArgs);
   if (r.status !== 0) throw new Error(`${cmd} ${cmdArgs.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const num = (re) => Number(re.exec(r.stderr)?.[1] ?? NaN);
-  const rss = num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024;
-  const cpu = num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/);
-  return { wall, cpu, rss, stdout: r.stdout };
+  return r;
 }
 
 /** One `normlens analyze --json` run: wall, CPU, RSS and the report's own timing. */
@@ -84,11 +62,6 @@ function normlens(file) {
   return { ...n, analysis: report.timing.totalMs / 1000, workers: report.timing.workers };
 }
 
-const median = (a) => {
-  if (a.length === 0) return NaN;
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const fmt = (v, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 
 const file = generate(shape);

@@ -226,27 +226,8 @@ export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: 
     runningStats = { meanShift, varRatio };
   }
 
-  const batchNormSeries = { mean: downsampleSeries(batchValid.mean, maxPoints), std: downsampleSeries(bnStd, maxPoints) };
-  if (reduced) {
-    return {
-      batchValid,
-      batchAll,
-      bnStd,
-      padding,
-      runningStats,
-      subBatches: computeSubBatches(plan, p1, stats.batchNorm.valid),
-      lnStd,
-      layerNormPerToken: { mean: [], var: [], rstd: [] },
-      layerNormSummary: reduced.layerNormSummary,
-      layerNormSeries: { mean: reduced.layerNormSeries.mean, std: reduced.layerNormSeries.std },
-      rms: [],
-      rmsSummary: reduced.rmsSummary,
-      rmsSeries: reduced.rmsSeries.rms,
-      batchNormSeries,
-      inputTokenDistributions: reduced.tokenDistributions.input,
-    };
-  }
-  return {
+  // Per-feature sections (and the sub-batch shifts) are the same whether per-token arrays are reduced.
+  const perFeature = {
     batchValid,
     batchAll,
     bnStd,
@@ -254,13 +235,28 @@ export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: 
     runningStats,
     subBatches: computeSubBatches(plan, p1, stats.batchNorm.valid),
     lnStd,
+    batchNormSeries: { mean: downsampleSeries(batchValid.mean, maxPoints), std: downsampleSeries(bnStd, maxPoints) },
+  };
+  if (reduced) {
+    return {
+      ...perFeature,
+      layerNormPerToken: { mean: [], var: [], rstd: [] },
+      layerNormSummary: reduced.layerNormSummary,
+      layerNormSeries: { mean: reduced.layerNormSeries.mean, std: reduced.layerNormSeries.std },
+      rms: [],
+      rmsSummary: reduced.rmsSummary,
+      rmsSeries: reduced.rmsSeries.rms,
+      inputTokenDistributions: reduced.tokenDistributions.input,
+    };
+  }
+  return {
+    ...perFeature,
     layerNormPerToken: { mean: toNumbers(ln.mean), var: toNumbers(ln.var), rstd: toNumbers(ln.rstd) },
     layerNormSummary: { mean: summarize(ln.mean, isValid), std: summarize(lnStd, isValid) },
     layerNormSeries: { mean: downsampleSeries(ln.mean, maxPoints), std: downsampleSeries(lnStd, maxPoints) },
     rms: toNumbers(stats.rmsNorm.rms),
     rmsSummary: { rms: summarize(stats.rmsNorm.rms, isValid) },
     rmsSeries: downsampleSeries(stats.rmsNorm.rms, maxPoints),
-    batchNormSeries,
     inputTokenDistributions: { mean: histogramOf(ln.mean, plan.bins, isValid), std: histogramOf(lnStd, plan.bins, isValid) },
   };
 }

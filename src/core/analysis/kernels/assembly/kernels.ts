@@ -1,9 +1,10 @@
 // AssemblyScript source of the WebAssembly SIMD kernels of pass 1 and pass 2 (feature-last,
 // float32 input, no weight/bias). Compiled by scripts/build-kernels.mjs into
 // src/core/analysis/kernels/kernelsWasmBinary.ts; the glue is src/core/analysis/kernels/wasmKernelLoader.ts.
-// Every result is bit for bit what the JavaScript kernels of pass1.ts / pass2.ts compute: the same
-// float64 operations in the same order (the f64x2 lanes of pass 1 are its two partial sums; pass 2
-// sums each token's outputs in one scalar chain), bins by the same floor-then-check-edges rule.
+// Every result is bit for bit what the JavaScript kernels of pass1.ts / pass2FeatureLast.ts compute:
+// the same float64 sums in the same order (the f64x2 lanes are their two partial sums: pass 1's per
+// token, pass 2's BatchNorm output sums over even and odd features), and the same histogram counts
+// (pass 2 guesses bins in float32 and takes the exact float64 rule within a rounding margin of an edge).
 // Pointers are byte offsets into the exported memory, laid out by the glue.
 
 /** JavaScript's ToInt32 (`u | 0`): truncate, then wrap modulo 2^32; NaN and ±Inf give 0. */

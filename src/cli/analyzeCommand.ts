@@ -158,9 +158,12 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   }
   const file = args.positional[0]!;
   let report: AnalysisReport;
+  // NORMLENS_TRACE=1: when each step of the run happened, in ms since the process started (stderr).
+  const trace = process.env.NORMLENS_TRACE ? (name: string): void => io.err(`normlens: +${performance.now().toFixed(0)} ms ${name}\n`) : null;
   try {
     ({ report } = await analyzeFile(file, {
       analysis: options,
+      ...(trace ? { onMark: trace } : {}),
       ...(args.options.has('bf16-from-uint16') ? { open: { bf16FromUint16: true } } : {}),
       ...(site !== undefined ? { site } : {}),
       ...(layerAxis !== undefined ? { layerAxis: parseNumber('layer-axis', layerAxis, true) } : {}),
@@ -177,5 +180,6 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   if (args.options.has('json')) writeJson(report, (text) => io.out(text));
   else io.out(formatReportText(report, hintAsFlag));
   if (args.options.has('json')) io.out('\n');
+  trace?.('written');
   return failOnTriggered(report, failOn) ? EXIT_FAIL_ON : EXIT_OK;
 }

@@ -52,8 +52,6 @@ export interface AnalyzeFileOptions extends AnalysisRunHooks {
    * neither limited nor stopped here; cancellation cancels this run's requests only.
    */
   readonly pool?: WorkerPool;
-  /** Called at each step of the run (`opened`, `planned`, `passes-done`), for timing logs. */
-  readonly onMark?: (name: string) => void;
   /**
    * A first look before the exact report: the preview of an evenly spread token subset (see
    * core/analysis/preview.ts), given to `onPreview` unless the exact run ends first. With workers

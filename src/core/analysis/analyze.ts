@@ -26,6 +26,8 @@ export interface AnalysisRunHooks {
   onProgress?(fraction: number): void;
   /** Passed on to the passes (PassHooks.release): a chunk's values are no longer used. */
   release?(values: DecodedValues): void;
+  /** Called at each step of the run (`opened`, `planned`, `pass1-done`, `pass2-sent`, `pass2-done`, `passes-done`), for timing logs. */
+  onMark?(name: string): void;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
   const ranges = plan.randomAccess ? splitTokens(plan, executor.parallelism) : [{ start: 0, end: plan.tokens }];
   const parts1: Pass1Partial[] = await executor.runPass1(plan, ranges, onElements);
   throwIfCancelled(hooks.cancellation);
+  hooks.onMark?.('pass1-done');
   // The merge takes over the first partial's cells; the partials are dropped right after.
   const p1 = mergePass1Adopting(plan, parts1);
   parts1.length = 0;
@@ -101,6 +104,7 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     ranges.map((r) => pass2ContextFor(shared, stats, r, p1.tokenCount, plan.features, plain)),
     onElements2,
   );
+  hooks.onMark?.('pass2-sent');
   // The requests are out: build the pass-1 sections of the report while the workers run pass 2.
   let pre: Pass1ReportSections;
   try {
@@ -111,6 +115,7 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
   }
   const parts2 = await pass2;
   throwIfCancelled(hooks.cancellation);
+  hooks.onMark?.('pass2-done');
   const p2 = mergePass2(plan, parts2);
   parts2.length = 0;
   const pass2Done = Date.now();

@@ -1,5 +1,6 @@
 import type { SubBatchResult } from '../report/analysisReport';
 import { median } from './histogram';
+import { layout, reductionKernels } from './kernels/wasmKernelLoader';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
 import type { FeatureMoments } from './statistics';
@@ -27,6 +28,8 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
   for (let g = 1; g < U; g *= 2) sizes.push(g);
   sizes.push(U);
   const results: SubBatchResult[] = [];
+  const wasm = subBatchesWasm(plan, p, full.mean, fullRstd, fullStd, sizes);
+  if (wasm) return wasm;
   const ratios = new Float64Array(U * F);
   const acc = new Float64Array(ACC_SLOTS);
   const input: SubBatchInput = { p, F, eps, fullMean: full.mean, fullRstd, fullStd, ratios, acc };
@@ -46,6 +49,57 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
       maxShift: acc[ACC_MAX_SHIFT]!,
       maxMeanDeviation: acc[ACC_MAX_MEAN_DEVIATION]!,
       medianVarRatio: ratioCount > 0 ? median(ratios.subarray(0, ratioCount)) : NaN,
+    });
+  }
+  return results;
+}
+
+/** Largest per-(unit, feature) moments copied into WebAssembly memory (beyond it: JavaScript). */
+const WASM_MAX_CELLS = 1 << 20;
+
+/**
+ * computeSubBatches in WebAssembly (kernels.ts's subBatchSize: the same sums in the same order, so
+ * the same bits), or null when it is unavailable or the cells are too many to copy.
+ */
+function subBatchesWasm(plan: AnalysisPlan, p: Pass1Partial, fullMean: Float64Array, fullRstd: Float64Array, fullStd: Float64Array, sizes: readonly number[]): SubBatchResult[] | null {
+  const F = plan.features;
+  const U = plan.units;
+  const cells = U * F;
+  if (cells > WASM_MAX_CELLS) return null;
+  const k = reductionKernels();
+  if (k === null) return null;
+  const {
+    offsets: [moments, full, ratios, acc, scratch, group],
+    total,
+  } = layout([5 * cells * 8, 3 * F * 8, cells * 8, 6 * 8, cells * 8, 5 * F * 8]);
+  if (!k.reserve(total)) return null;
+  const f64 = k.f64;
+  const at = moments! / 8;
+  f64.set(p.validCount, at);
+  f64.set(p.validMean, at + cells);
+  f64.set(p.validM2, at + 2 * cells);
+  f64.set(p.validMin, at + 3 * cells);
+  f64.set(p.validMax, at + 4 * cells);
+  f64.set(fullMean, full! / 8);
+  f64.set(fullRstd, full! / 8 + F);
+  f64.set(fullStd, full! / 8 + 2 * F);
+  const a = acc! / 8;
+  const results: SubBatchResult[] = [];
+  for (const g of sizes) {
+    f64.fill(0, a, a + ACC_SLOTS);
+    f64[a + ACC_MIN_COUNT] = Infinity;
+    k.exports.subBatchSize(moments!, U, F, g, plan.eps, full!, ratios!, acc!, group!);
+    const minCount = f64[a + ACC_MIN_COUNT]!;
+    const counted = f64[a + ACC_COUNTED]!;
+    const ratioCount = f64[a + ACC_RATIOS]!;
+    results.push({
+      size: Math.min(plan.batchSize, g * plan.batchElementsPerUnit),
+      groups: Math.floor(U / g),
+      minCount: Number.isFinite(minCount) ? minCount : 0,
+      rmsShift: counted > 0 ? Math.sqrt(f64[a + ACC_WEIGHTED_SQ]! / counted) : 0,
+      maxShift: f64[a + ACC_MAX_SHIFT]!,
+      maxMeanDeviation: f64[a + ACC_MAX_MEAN_DEVIATION]!,
+      medianVarRatio: ratioCount > 0 ? k.exports.seriesMedian(ratios!, ratioCount, scratch!) : NaN,
     });
   }
   return results;

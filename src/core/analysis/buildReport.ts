@@ -20,7 +20,8 @@ import {
 import { computeSubBatches } from './batchDependence';
 import { buildReplay, type Fit } from './replay';
 import type { CellMoments, GroupsChoice, SampleChannelSetup } from './sampleChannelNorms';
-import { downsampleSeries, histogramOf, histogramQuantiles, summarize } from './histogram';
+import { releaseReductionMemory } from './kernels/wasmKernelLoader';
+import { downsampleSeries, histogramOf, histogramQuantiles, summarize, type Inclusion } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { Pass2Partial } from './pass2';
 import { QUANTILE_PROBABILITIES, type AnalysisPlan } from './plan';
@@ -178,14 +179,30 @@ export interface Pass1ReportSections {
   readonly inputTokenDistributions: AnalysisReport['tokenDistributions']['input'];
 }
 
+/**
+ * The tokens that count in the per-token summaries and distributions (not padding, with finite
+ * values): a byte per token, or null when all do.
+ */
+function tokenInclusion(plan: AnalysisPlan, tokenCount: Float64Array): Inclusion {
+  const mask = plan.mask;
+  const T = tokenCount.length;
+  let valid: Uint8Array | null = null;
+  for (let t = 0; t < T; t++) {
+    const ok = (mask === null || mask[t] === 1) && tokenCount[t]! > 0;
+    if (ok && valid === null) continue;
+    if (valid === null) valid = new Uint8Array(T).fill(1, 0, t);
+    valid[t] = ok ? 1 : 0;
+  }
+  return valid;
+}
+
 /** Builds the pass-1-only sections of the report (see Pass1ReportSections). */
 export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: Pass1Statistics, reduced: ReducedTokenSections | null = null): Pass1ReportSections {
   const T = plan.tokens;
   const F = plan.features;
   const mask = plan.mask;
   const maxPoints = plan.maxSeriesPoints;
-  const tokenCount = p1.tokenCount;
-  const isValid = (t: number): boolean => (mask === null || mask[t] === 1) && tokenCount[t]! > 0;
+  const isValid = reduced ? null : tokenInclusion(plan, p1.tokenCount);
   const ln = stats.layerNorm;
   const lnStd = new Float64Array(reduced ? 0 : T);
   for (let t = 0; t < lnStd.length; t++) lnStd[t] = Math.sqrt(ln.var[t]!);
@@ -284,8 +301,7 @@ export function buildReport(
   const bins = plan.bins;
   const maxPoints = plan.maxSeriesPoints;
   const mask = plan.mask;
-  const tokenCount = p1.tokenCount;
-  const isValid = (t: number): boolean => (mask === null || mask[t] === 1) && tokenCount[t]! > 0;
+  const isValid = reduced ? null : tokenInclusion(plan, p1.tokenCount);
   const probabilities = [...QUANTILE_PROBABILITIES];
 
   const ln = stats.layerNorm;
@@ -329,7 +345,7 @@ export function buildReport(
 
   const tokenHist = (values: ArrayLike<number>): Histogram => histogramOf(values, bins, isValid);
   const thresholds = JSON.parse(JSON.stringify(plan.thresholds)) as { [key: string]: JsonValue };
-  return {
+  const report: AnalysisReport = {
     schemaVersion: REPORT_SCHEMA_VERSION,
     source,
     input: { name: plan.inputName, dtype: plan.inputDtype, shape: [...plan.shape] },
@@ -395,4 +411,6 @@ export function buildReport(
     warnings,
     timing,
   };
+  releaseReductionMemory();
+  return report;
 }

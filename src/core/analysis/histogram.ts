@@ -1,4 +1,33 @@
 import type { DownsampledSeries, Histogram, SeriesSummary } from '../report/analysisReport';
+import { toNumbers } from '../arrays';
+import { layout, reductionKernels, type WasmKernels } from './kernels/wasmKernelLoader';
+
+/**
+ * Which values of a series count (1) and which do not (0), one byte per value; null: all of them.
+ * Per-token series use it for padding tokens and tokens without finite values.
+ */
+export type Inclusion = Uint8Array | null;
+
+/**
+ * The report reductions below run in WebAssembly when it is available (kernels/assembly/kernels.ts:
+ * the same operations in the same order, so the same bits): they run once per analysis, on the
+ * thread that builds the report, where the JavaScript would still be in the interpreter. This copies
+ * `values` (and `valid`) into the reductions' memory with `extra` more bytes after them, and returns
+ * the kernels and the byte offsets, or null (then the JavaScript below runs).
+ */
+function stage(values: ArrayLike<number>, valid: Inclusion, extra: number): { k: WasmKernels; v: number; m: number; x: number } | null {
+  const k = reductionKernels();
+  if (k === null) return null;
+  const n = values.length;
+  const {
+    offsets: [v, m, x],
+    total,
+  } = layout([n * 8, valid ? n : 0, extra]);
+  if (!k.reserve(total)) return null;
+  k.f64.set(values, v! / 8);
+  if (valid) new Uint8Array(k.f64.buffer, m!, n).set(valid);
+  return { k, v: v!, m: valid ? m! : 0, x: x! };
+}
 
 /**
  * `bins + 1` uniform edges over [lo, hi] computed like numpy's `linspace` (edge i = i·step + lo,
@@ -69,8 +98,20 @@ export function binNear(x: number, lo: number, inv: number, tol: number, top: nu
   return k;
 }
 
-/** Histogram of the finite `values` (where `include(i)` holds) over edges from their own range. */
-export function histogramOf(values: ArrayLike<number>, bins: number, include: (i: number) => boolean): Histogram {
+/** Histogram of the finite `values` (where `valid` has a 1) over edges from their own range. */
+export function histogramOf(values: ArrayLike<number>, bins: number, valid: Inclusion): Histogram {
+  const w = stage(values, valid, (bins + 1) * 8 + bins * 4 + 16);
+  if (w) {
+    const { k, v, m, x } = w;
+    const n = values.length;
+    k.exports.seriesRange(v, n, m, x);
+    const edges = uniformEdges(k.f64[x / 8]!, k.f64[x / 8 + 1]!, bins);
+    k.f64.set(edges, x / 8);
+    const counts = x + (bins + 1) * 8;
+    const total = k.exports.seriesHistogram(v, n, m, x, bins, counts);
+    return { edges: toNumbers(edges), counts: toNumbers(k.i32.subarray(counts / 4, counts / 4 + bins)), total };
+  }
+  const include = (i: number): boolean => valid === null || valid[i] === 1;
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
@@ -89,7 +130,7 @@ export function histogramOf(values: ArrayLike<number>, bins: number, include: (i
     counts[binIndex(v, edges[0]!, inv, edges, bins)]!++;
     total++;
   }
-  return { edges: Array.from(edges), counts, total };
+  return { edges: toNumbers(edges), counts, total };
 }
 
 /** Quantiles of a histogram by linear interpolation inside the bin (exact to one bin width); NaN when empty. */
@@ -117,6 +158,13 @@ export function downsampleSeries(values: ArrayLike<number>, maxPoints: number): 
   const n = values.length;
   const bucketSize = Math.max(1, Math.ceil(n / maxPoints));
   const points = Math.ceil(n / bucketSize);
+  const w = stage(values, null, points * 24);
+  if (w) {
+    const { k, v, x } = w;
+    k.exports.seriesDownsample(v, n, bucketSize, points, x, x + points * 8, x + points * 16);
+    const at = (j: number): number[] => toNumbers(k.f64.subarray(x / 8 + j * points, x / 8 + (j + 1) * points));
+    return { length: n, bucketSize, mean: at(0), min: at(1), max: at(2) };
+  }
   const mean: number[] = new Array<number>(points);
   const min: number[] = new Array<number>(points);
   const max: number[] = new Array<number>(points);
@@ -141,8 +189,17 @@ export function downsampleSeries(values: ArrayLike<number>, maxPoints: number): 
   return { length: n, bucketSize, mean, min, max };
 }
 
-/** Mean, biased std, min and max of the finite `values` where `include(i)` holds (two-pass). */
-export function summarize(values: ArrayLike<number>, include: (i: number) => boolean): SeriesSummary {
+/** Mean, biased std, min and max of the finite `values` where `valid` has a 1 (two-pass). */
+export function summarize(values: ArrayLike<number>, valid: Inclusion): SeriesSummary {
+  const w = stage(values, valid, 40);
+  if (w) {
+    const { k, v, m, x } = w;
+    k.exports.seriesSummary(v, values.length, m, x);
+    const o = x / 8;
+    if (k.f64[o] === 0) return { mean: NaN, std: NaN, min: NaN, max: NaN };
+    return { mean: k.f64[o + 1]!, std: k.f64[o + 2]!, min: k.f64[o + 3]!, max: k.f64[o + 4]! };
+  }
+  const include = (i: number): boolean => valid === null || valid[i] === 1;
   let n = 0;
   let s = 0;
   let lo = Infinity;
@@ -169,6 +226,8 @@ export function summarize(values: ArrayLike<number>, include: (i: number) => boo
 /** Median of the finite values (NaN when there are none). */
 export function median(values: Iterable<number>): number {
   const all = ArrayBuffer.isView(values) || Array.isArray(values) ? (values as ArrayLike<number>) : Array.from(values);
+  const w = stage(all, null, all.length * 8);
+  if (w) return w.k.exports.seriesMedian(w.v, all.length, w.x);
   let n = 0;
   const a = new Float64Array(all.length);
   for (let i = 0; i < all.length; i++) {

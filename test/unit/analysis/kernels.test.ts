@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
+import { computeSubBatches } from '../../../src/core/analysis/batchDependence';
+import { downsampleSeries, histogramOf, median, summarize } from '../../../src/core/analysis/histogram';
 import { setWasmKernelsEnabled, wasmKernels } from '../../../src/core/analysis/kernels/wasmKernelLoader';
 import { mergePass1, runPass1, type Pass1Partial } from '../../../src/core/analysis/pass1';
 import { runPass2, type Pass2Partial } from '../../../src/core/analysis/pass2';
@@ -195,5 +197,55 @@ describe('WebAssembly kernels (kernels/wasmKernels) against the JavaScript kerne
     const { wasm, js } = await both(() => analyzeDump(dump, { tensor: 'x', output: 'output', mask: 'attention_mask', chunkBytes: 64 * 1024 }));
     const strip = (r: typeof wasm): unknown => ({ ...r, timing: null });
     assert.deepEqual(strip(wasm), strip(js));
+  });
+});
+
+describe('report reductions in WebAssembly (histogram.ts, batchDependence.ts) against JavaScript', () => {
+  const sync = async <T>(body: () => T): Promise<{ wasm: T; js: T }> => both(async () => body());
+
+  it('summarize, histogramOf, downsampleSeries and median agree bit for bit (NaN, ±Infinity, masks, empty)', async () => {
+    const g = normalGenerator(11);
+    const rnd = uniformGenerator(12);
+    for (const n of [0, 1, 2, 7, 1000, 4097]) {
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const r = rnd();
+        values[i] = r < 0.02 ? NaN : r < 0.03 ? Infinity : r < 0.04 ? -Infinity : r < 0.2 ? Math.round(g() * 4) / 4 : g() * 1e3 + 7;
+      }
+      const valid = new Uint8Array(n).map(() => (rnd() < 0.8 ? 1 : 0));
+      const plain = Array.from(values);
+      for (const mask of [null, valid]) {
+        for (const bins of [2, 64, 1024]) {
+          const { wasm, js } = await sync(() => histogramOf(values, bins, mask));
+          assert.deepEqual(wasm, js, `histogramOf n ${n} bins ${bins} mask ${mask !== null}`);
+        }
+        const s = await sync(() => summarize(plain, mask));
+        assert.deepEqual(s.wasm, s.js, `summarize n ${n} mask ${mask !== null}`);
+      }
+      for (const points of [1, 3, 512, 5000]) {
+        const { wasm, js } = await sync(() => downsampleSeries(values, points));
+        assert.deepEqual(wasm, js, `downsampleSeries n ${n} points ${points}`);
+      }
+      const m = await sync(() => [median(values), median(plain), median(values.subarray(0, n >> 1))]);
+      assert.deepEqual(m.wasm, m.js, `median n ${n}`);
+    }
+    // A constant series: one degenerate histogram range, every value on one edge.
+    const constant = new Float64Array(300).fill(2.5);
+    const c = await sync(() => [histogramOf(constant, 64, null), summarize(constant, null), median(constant)]);
+    assert.deepEqual(c.wasm, c.js);
+  });
+
+  it('sub-batch shifts agree bit for bit (6 batch elements, a padded one, empty cells, NaN)', async () => {
+    const [B, T, F] = [6, 20, 37];
+    const g = normalGenerator(13);
+    const x = Array.from({ length: B * T * F }, (_, i) => (i % 517 === 3 ? NaN : g() * (i % F === 5 ? 30 : 1) + (i % F) * 0.1));
+    const dump = memoryDump([{ name: 'x', shape: [B, T, F], values: x }, mask(B, T, (b) => [20, 13, 0, 20, 1, 7][b]!)]);
+    const plan = await planAnalysis(dump, { tensor: 'x', mask: 'attention_mask' });
+    const tensors = resolvePlanTensors(dump, plan);
+    const p1 = mergePass1(plan, [await runPass1(tensors, plan, { start: 0, end: plan.tokens })]);
+    const stats = computePass1Statistics(plan, p1);
+    const { wasm, js } = await sync(() => computeSubBatches(plan, p1, stats.batchNorm.valid));
+    assert.equal(wasm.length, 4);
+    assert.deepEqual(wasm, js);
   });
 });

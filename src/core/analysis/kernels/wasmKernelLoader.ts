@@ -25,6 +25,12 @@ interface KernelExports {
   pass1Middle(F: number, runLength: number, colSum: number, col: number, colMinMax: number): void;
   pass1Sweep2(x: number, n: number, F: number, tok: number, col: number, colMinMax: number): void;
   pass1End(F: number, col: number, colMinMax: number): void;
+  seriesSummary(v: number, n: number, valid: number, out: number): void;
+  seriesRange(v: number, n: number, valid: number, out: number): void;
+  seriesHistogram(v: number, n: number, valid: number, edges: number, bins: number, counts: number): number;
+  seriesDownsample(v: number, n: number, bucketSize: number, points: number, mean: number, min: number, max: number): void;
+  seriesMedian(v: number, n: number, scratch: number): number;
+  subBatchSize(cells: number, U: number, F: number, g: number, eps: number, full: number, ratios: number, acc: number, group: number): void;
 }
 
 function decodeBase64(text: string): Uint8Array {
@@ -69,12 +75,17 @@ export class WasmKernels {
   f64: Float64Array;
   i32: Int32Array;
 
-  constructor(bytes: Uint8Array) {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+  constructor(module: object) {
+    const instance = new WebAssembly.Instance(module, {});
     this.exports = instance.exports as unknown as KernelExports;
     this.f32 = new Float32Array(this.exports.memory.buffer);
     this.f64 = new Float64Array(this.exports.memory.buffer);
     this.i32 = new Int32Array(this.exports.memory.buffer);
+  }
+
+  /** Bytes of memory (never shrinks: drop the instance to give a large memory back). */
+  get byteLength(): number {
+    return this.exports.memory.buffer.byteLength;
   }
 
   /**
@@ -100,20 +111,60 @@ export class WasmKernels {
   }
 }
 
+let compiled: object | null | undefined;
 let instance: WasmKernels | null | undefined;
+let reductions: WasmKernels | null | undefined;
 let enabled = true;
 
-/** This thread's kernels, or null when disabled or when WebAssembly SIMD is unavailable. */
-export function wasmKernels(): WasmKernels | null {
-  if (!enabled) return null;
-  if (instance === undefined) {
+/** The compiled module (once per thread), or null where WebAssembly SIMD is unavailable. */
+function kernelModule(): object | null {
+  if (compiled === undefined) {
     try {
-      instance = typeof WebAssembly === 'object' ? new WasmKernels(decodeBase64(KERNELS_WASM_BASE64)) : null;
+      compiled = typeof WebAssembly === 'object' ? new WebAssembly.Module(decodeBase64(KERNELS_WASM_BASE64)) : null;
     } catch {
-      instance = null;
+      compiled = null;
     }
   }
+  return compiled;
+}
+
+function instantiate(): WasmKernels | null {
+  const module = kernelModule();
+  if (module === null) return null;
+  try {
+    return new WasmKernels(module);
+  } catch {
+    return null;
+  }
+}
+
+/** This thread's kernels of the passes, or null when disabled or when WebAssembly SIMD is unavailable. */
+export function wasmKernels(): WasmKernels | null {
+  if (!enabled) return null;
+  if (instance === undefined) instance = instantiate();
   return instance;
+}
+
+/**
+ * This thread's instance for the report reductions (histogram.ts, batchDependence.ts): a memory of
+ * its own, so that building a report never touches the memory of a pass kernel. Null when disabled
+ * or unavailable.
+ */
+export function reductionKernels(): WasmKernels | null {
+  if (!enabled) return null;
+  if (reductions === undefined) reductions = instantiate();
+  return reductions;
+}
+
+/** Memory of the reductions' instance kept between reports; a larger one is dropped by releaseReductionMemory. */
+const KEEP_REDUCTION_BYTES = 4 << 20;
+
+/**
+ * Drops the reductions' instance when its memory grew large (a report of a million tokens): WebAssembly
+ * memory never shrinks, and the extension host lives long. The next report makes a new instance.
+ */
+export function releaseReductionMemory(): void {
+  if (reductions && reductions.byteLength > KEEP_REDUCTION_BYTES) reductions = undefined;
 }
 
 /** Turns the WebAssembly kernels on or off in this thread (tests compare them with the JavaScript ones). */

@@ -443,3 +443,239 @@ export function pass1End(F: i32, col: usize, colMinMax: usize): void {
     store<f64>(col + 3 * fb + (<usize>f << 3), <f64>load<f32>(colMinMax + (<usize>F << 2) + (<usize>f << 2)));
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Report reductions (histogram.ts, batchDependence.ts): the per-token and per-feature series of the
+// report are summarized once per analysis, on the thread that builds the report, where JavaScript
+// that runs once per process stays in V8's interpreter (every float a heap object). Same operations
+// in the same order as the JavaScript functions, so the same bits. `valid` is a byte per value
+// (1 = include) or 0 for all.
+
+function included(valid: usize, i: i32): bool {
+  return valid == 0 || load<u8>(valid + <usize>i) == 1;
+}
+
+/** summarize(): count, mean, biased std, min, max of the finite included values into out[0..5). */
+export function seriesSummary(v: usize, n: i32, valid: usize, out: usize): void {
+  let c = 0;
+  let s: f64 = 0;
+  let lo: f64 = Infinity;
+  let hi: f64 = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = load<f64>(v + (<usize>i << 3));
+    if (x - x != 0 || !included(valid, i)) continue;
+    c++;
+    s += x;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  store<f64>(out, <f64>c);
+  if (c == 0) return;
+  const mean = s / <f64>c;
+  let m2: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const x = load<f64>(v + (<usize>i << 3));
+    if (x - x != 0 || !included(valid, i)) continue;
+    m2 += (x - mean) * (x - mean);
+  }
+  store<f64>(out + 8, mean);
+  store<f64>(out + 16, Math.sqrt(m2 / <f64>c));
+  store<f64>(out + 24, lo);
+  store<f64>(out + 32, hi);
+}
+
+/** histogramOf()'s first loop: min and max of the finite included values into out[0..2). */
+export function seriesRange(v: usize, n: i32, valid: usize, out: usize): void {
+  let lo: f64 = Infinity;
+  let hi: f64 = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = load<f64>(v + (<usize>i << 3));
+    if (x - x != 0 || !included(valid, i)) continue;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  store<f64>(out, lo);
+  store<f64>(out + 8, hi);
+}
+
+/** histogramOf()'s counts (i32 at `counts`, zeroed here) over `bins + 1` edges by binIndex(); returns the total. */
+export function seriesHistogram(v: usize, n: i32, valid: usize, edges: usize, bins: i32, counts: usize): i32 {
+  memory.fill(counts, 0, <usize>bins << 2);
+  const lo = load<f64>(edges);
+  const inv = <f64>bins / (load<f64>(edges + (<usize>bins << 3)) - lo);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const x = load<f64>(v + (<usize>i << 3));
+    if (x - x != 0 || !included(valid, i)) continue;
+    let k = toInt32((x - lo) * inv);
+    if (k < 0) k = 0;
+    else if (k >= bins) k = bins - 1;
+    if (k > 0 && x < load<f64>(edges + (<usize>k << 3))) k--;
+    else if (k < bins - 1 && x >= load<f64>(edges + (<usize>(k + 1) << 3))) k++;
+    bump(counts, k);
+    total++;
+  }
+  return total;
+}
+
+/** downsampleSeries(): per bucket of `bucketSize` values, mean, min and max of the non-NaN ones (NaN when none). */
+export function seriesDownsample(v: usize, n: i32, bucketSize: i32, points: i32, outMean: usize, outMin: usize, outMax: usize): void {
+  for (let k = 0; k < points; k++) {
+    let s: f64 = 0;
+    let c = 0;
+    let lo: f64 = Infinity;
+    let hi: f64 = -Infinity;
+    const end = min(n, (k + 1) * bucketSize);
+    for (let i = k * bucketSize; i < end; i++) {
+      const x = load<f64>(v + (<usize>i << 3));
+      if (x != x) continue;
+      s += x;
+      c++;
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+    const o = <usize>k << 3;
+    store<f64>(outMean + o, c > 0 ? s / <f64>c : NaN);
+    store<f64>(outMin + o, c > 0 ? lo : NaN);
+    store<f64>(outMax + o, c > 0 ? hi : NaN);
+  }
+}
+
+/** median(): the median of the finite values of v[0..n), selected in place in `a` (n f64 of scratch); NaN when none. */
+export function seriesMedian(v: usize, n: i32, a: usize): f64 {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const x = load<f64>(v + (<usize>i << 3));
+    if (x - x == 0) store<f64>(a + (<usize>(m++) << 3), x);
+  }
+  if (m == 0) return NaN;
+  const mid = m >> 1;
+  const upper = selectKth(a, m, mid);
+  if (m % 2 == 1) return upper;
+  let lower: f64 = -Infinity;
+  for (let i = 0; i < mid; i++) {
+    const x = load<f64>(a + (<usize>i << 3));
+    if (x > lower) lower = x;
+  }
+  return (lower + upper) / 2;
+}
+
+/** Hoare quickselect with a median-of-three pivot, as histogram.ts's selectKth. */
+function selectKth(a: usize, n: i32, k: i32): f64 {
+  let lo = 0;
+  let hi = n - 1;
+  while (hi > lo) {
+    const m = (lo + hi) >>> 1;
+    const x = load<f64>(a + (<usize>lo << 3));
+    const y = load<f64>(a + (<usize>m << 3));
+    const z = load<f64>(a + (<usize>hi << 3));
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (load<f64>(a + (<usize>i << 3)) < pivot) i++;
+      while (load<f64>(a + (<usize>j << 3)) > pivot) j--;
+      if (i <= j) {
+        const pi = a + (<usize>i << 3);
+        const pj = a + (<usize>j << 3);
+        const t = load<f64>(pi);
+        store<f64>(pi, load<f64>(pj));
+        store<f64>(pj, t);
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return load<f64>(a + (<usize>k << 3));
+}
+
+/**
+ * batchDependence.ts's accumulateGroup for every group of `g` units: merges the per-(unit, feature)
+ * moments (5 arrays of U·F f64 at `cells`: count, mean, M2, min, max) of each group of consecutive
+ * units, feature by feature in unit order, into the running sums at `acc` (6 f64) and the variance
+ * ratios at `ratios`, group after group and feature after feature. `full` holds 3 arrays of F f64:
+ * the whole batch's mean, rstd and std; `group` is 5·F f64 of scratch (the group's moments, filled
+ * unit after unit so the cells are read in memory order; the same operations as unit by unit per
+ * feature).
+ */
+export function subBatchSize(cells: usize, U: i32, F: i32, g: i32, eps: f64, full: usize, ratios: usize, acc: usize, group: usize): void {
+  const plane = <usize>U * <usize>F << 3;
+  const row = <usize>F << 3;
+  const gN = group;
+  const gMean = group + row;
+  const gM2 = group + 2 * row;
+  const gLo = group + 3 * row;
+  const gHi = group + 4 * row;
+  const fMean = full;
+  const fRstd = full + row;
+  const fStd = full + 2 * row;
+  let weightedSq = load<f64>(acc);
+  let counted = load<f64>(acc + 8);
+  let maxShift = load<f64>(acc + 16);
+  let maxMeanDeviation = load<f64>(acc + 24);
+  let minCount = load<f64>(acc + 32);
+  let ratioCount = <i32>load<f64>(acc + 40);
+  const groups = U / g;
+  for (let kg = 0; kg < groups; kg++) {
+    memory.fill(group, 0, 3 * row);
+    for (let f = 0; f < F; f++) {
+      store<f64>(gLo + (<usize>f << 3), Infinity);
+      store<f64>(gHi + (<usize>f << 3), -Infinity);
+    }
+    for (let u = kg * g; u < (kg + 1) * g; u++) {
+      const base = cells + <usize>u * row;
+      for (let f = 0; f < F; f++) {
+        const o = <usize>f << 3;
+        const c = base + o;
+        const nb = load<f64>(c);
+        if (nb == 0) continue;
+        const n = load<f64>(gN + o);
+        const mean = load<f64>(gMean + o);
+        const delta = load<f64>(c + plane) - mean;
+        const nn = n + nb;
+        store<f64>(gMean + o, mean + (delta * nb) / nn);
+        store<f64>(gM2 + o, load<f64>(gM2 + o) + (load<f64>(c + 2 * plane) + ((delta * delta * n) / nn) * nb));
+        store<f64>(gN + o, nn);
+        const a = load<f64>(c + 3 * plane);
+        const b = load<f64>(c + 4 * plane);
+        if (a < load<f64>(gLo + o)) store<f64>(gLo + o, a);
+        if (b > load<f64>(gHi + o)) store<f64>(gHi + o, b);
+      }
+    }
+    for (let f = 0; f < F; f++) {
+      const fo = <usize>f << 3;
+      const n = load<f64>(gN + fo);
+      if (n == 0) continue;
+      const mean = load<f64>(gMean + fo);
+      const m2 = load<f64>(gM2 + fo);
+      const lo = load<f64>(gLo + fo);
+      const hi = load<f64>(gHi + fo);
+      if (n < minCount) minCount = n;
+      const v = m2 / n;
+      const rs = v + eps > 0 ? 1 / Math.sqrt(v + eps) : 0;
+      const r = load<f64>(fRstd + fo);
+      const d1 = rs - r;
+      const d0 = load<f64>(fMean + fo) * r - mean * rs;
+      const shiftMean = d1 * mean + d0;
+      weightedSq += n * (d1 * d1 * v + shiftMean * shiftMean);
+      counted += n;
+      const s = Math.max(Math.abs(d1 * lo + d0), Math.abs(d1 * hi + d0));
+      if (s > maxShift) maxShift = s;
+      const sd = load<f64>(fStd + fo);
+      if (sd > 0) {
+        const dev = Math.abs(mean - load<f64>(fMean + fo)) / sd;
+        if (dev > maxMeanDeviation) maxMeanDeviation = dev;
+        store<f64>(ratios + (<usize>(ratioCount++) << 3), v / (sd * sd));
+      }
+    }
+  }
+  store<f64>(acc, weightedSq);
+  store<f64>(acc + 8, counted);
+  store<f64>(acc + 16, maxShift);
+  store<f64>(acc + 24, maxMeanDeviation);
+  store<f64>(acc + 32, minCount);
+  store<f64>(acc + 40, <f64>ratioCount);
+}

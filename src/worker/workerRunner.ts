@@ -342,8 +342,12 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
     };
   } finally {
     abort.stop();
-    // Workers of this run stop in the background (about 10 ms): the report does not wait for them.
-    if (pool && pool !== shared) void pool.dispose().catch(() => undefined);
+    // Workers of this run stop in the background, after the caller has taken the report (stopping
+    // them takes about 10 ms of this thread): nothing waits for them.
+    if (pool && pool !== shared) {
+      const stopping = pool;
+      setImmediate(() => void stopping.dispose().catch(() => undefined));
+    }
     if (!keep) await source.close?.();
   }
 }

@@ -1,3 +1,4 @@
+import { reductionKernels } from './kernels/wasmKernelLoader';
 import type { DecodedValues, Dump } from '../formats/types';
 import type { AnalysisReport } from '../report/analysisReport';
 import { buildPass1Sections, buildReport, type Pass1ReportSections, type SampleChannelReportInput } from './buildReport';
@@ -65,7 +66,10 @@ export async function executeAnalysis(plan: AnalysisPlan, executor: PassExecutor
     hooks.onProgress?.(Math.min(1, done / total));
   };
   const ranges = plan.randomAccess ? splitTokens(plan, executor.parallelism) : [{ start: 0, end: plan.tokens }];
-  const parts1: Pass1Partial[] = await executor.runPass1(plan, ranges, onElements);
+  const pass1 = executor.runPass1(plan, ranges, onElements);
+  // The merge after pass 1 runs in WebAssembly: compile it while the workers read.
+  if (executor.workers > 0) reductionKernels();
+  const parts1: Pass1Partial[] = await pass1;
   throwIfCancelled(hooks.cancellation);
   hooks.onMark?.('pass1-done');
   // The merge takes over the first partial's cells; the partials are dropped right after.

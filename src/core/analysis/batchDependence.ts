@@ -1,6 +1,6 @@
 import type { SubBatchResult } from '../report/analysisReport';
 import { median } from './histogram';
-import { layout, reductionKernels } from './kernels/wasmKernelLoader';
+import { reductionSpace } from './kernels/wasmKernelLoader';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
 import type { FeatureMoments } from './statistics';
@@ -66,13 +66,12 @@ function subBatchesWasm(plan: AnalysisPlan, p: Pass1Partial, fullMean: Float64Ar
   const U = plan.units;
   const cells = U * F;
   if (cells > WASM_MAX_CELLS) return null;
-  const k = reductionKernels();
-  if (k === null) return null;
+  const space = reductionSpace([5 * cells * 8, 3 * F * 8, cells * 8, 6 * 8, cells * 8, 5 * F * 8]);
+  if (space === null) return null;
   const {
-    offsets: [moments, full, ratios, acc, scratch, group],
-    total,
-  } = layout([5 * cells * 8, 3 * F * 8, cells * 8, 6 * 8, cells * 8, 5 * F * 8]);
-  if (!k.reserve(total)) return null;
+    k,
+    at: [moments, full, ratios, acc, scratch, group],
+  } = space;
   const f64 = k.f64;
   const at = moments! / 8;
   f64.set(p.validCount, at);

@@ -20,7 +20,8 @@ import {
 import { computeSubBatches } from './batchDependence';
 import { buildReplay, type Fit } from './replay';
 import type { CellMoments, GroupsChoice, SampleChannelSetup } from './sampleChannelNorms';
-import { releaseReductionMemory } from './kernels/wasmKernelLoader';
+import { reductionSpace, releaseReductionMemory } from './kernels/wasmKernelLoader';
+import { WASM_MERGE_MIN } from './moments';
 import { downsampleSeries, histogramOf, histogramQuantiles, summarize, type Inclusion } from './histogram';
 import type { Pass1Partial } from './pass1';
 import type { Pass2Partial } from './pass2';
@@ -148,11 +149,32 @@ export function outputMomentsInto(sum: Float64Array, sq: Float64Array, count: Fl
   }
 }
 
-/** Per-token output mean/std from the shifted sums Σ(y−K), Σ(y−K)² of pass 2. */
-function outputMoments(sum: Float64Array, sq: Float64Array, count: Float64Array, shift: (t: number) => number): { outputMean: number[]; outputStd: number[] } {
-  const mean = new Float64Array(sum.length);
-  const std = new Float64Array(sum.length);
-  outputMomentsInto(sum, sq, count, shift, mean, std);
+/**
+ * Per-token output mean/std from the shifted sums Σ(y−K), Σ(y−K)² of pass 2; the shift K is
+ * `shift`, or scaled[t]·by[t]·shift. In WebAssembly from WASM_MERGE_MIN tokens (the same bits).
+ */
+function outputMoments(sum: Float64Array, sq: Float64Array, count: Float64Array, shift: number, scaled: readonly [Float64Array, Float64Array] | null = null): { outputMean: number[]; outputStd: number[] } {
+  const T = sum.length;
+  const space = T >= WASM_MERGE_MIN ? reductionSpace([T * 8, T * 8, T * 8, scaled ? T * 8 : 0, scaled ? T * 8 : 0, T * 8, T * 8]) : null;
+  if (space) {
+    const {
+      k,
+      at: [s, q, c, a, b, m, d],
+    } = space;
+    k.f64.set(sum, s! / 8);
+    k.f64.set(sq, q! / 8);
+    k.f64.set(count.subarray(0, T), c! / 8);
+    if (scaled) {
+      k.f64.set(scaled[0].subarray(0, T), a! / 8);
+      k.f64.set(scaled[1].subarray(0, T), b! / 8);
+    }
+    k.exports.outputMoments(s!, q!, c!, T, shift, scaled ? a! : 0, scaled ? b! : 0, m!, d!);
+    return { outputMean: toNumbers(k.f64.subarray(m! / 8, m! / 8 + T)), outputStd: toNumbers(k.f64.subarray(d! / 8, d! / 8 + T)) };
+  }
+  const mean = new Float64Array(T);
+  const std = new Float64Array(T);
+  const shiftOf = scaled ? (t: number): number => scaled[0][t]! * scaled[1][t]! * shift : (): number => shift;
+  outputMomentsInto(sum, sq, count, shiftOf, mean, std);
   return { outputMean: toNumbers(mean), outputStd: toNumbers(std) };
 }
 
@@ -306,9 +328,9 @@ export function buildReport(
 
   const ln = stats.layerNorm;
   // Reduced: p2 holds no per-token sums, so these are empty.
-  const lnOut = outputMoments(p2.layerNormSum, p2.layerNormSq, p1.tokenCount, () => shared.layerNormShift);
-  const rmsOut = outputMoments(p2.rmsNormSum, p2.rmsNormSq, p1.tokenCount, (t) => ln.mean[t]! * stats.rmsNorm.rrms[t]! * shared.weightMean);
-  const bnOut = outputMoments(p2.batchNormSum, p2.batchNormSq, p1.tokenCount, () => shared.batchNormShift);
+  const lnOut = outputMoments(p2.layerNormSum, p2.layerNormSq, p1.tokenCount, shared.layerNormShift);
+  const rmsOut = outputMoments(p2.rmsNormSum, p2.rmsNormSq, p1.tokenCount, shared.weightMean, [ln.mean, stats.rmsNorm.rrms]);
+  const bnOut = outputMoments(p2.batchNormSum, p2.batchNormSq, p1.tokenCount, shared.batchNormShift);
 
   // Histograms: slot u of p2.histograms is batch unit u; the last slot (padding) is dropped.
   const kindTotals = [new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0), new Array<number>(bins).fill(0)];

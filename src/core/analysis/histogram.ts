@@ -1,6 +1,6 @@
 import type { DownsampledSeries, Histogram, SeriesSummary } from '../report/analysisReport';
 import { toNumbers } from '../arrays';
-import { layout, reductionKernels, type WasmKernels } from './kernels/wasmKernelLoader';
+import { reductionSpace, type WasmKernels } from './kernels/wasmKernelLoader';
 
 /**
  * Which values of a series count (1) and which do not (0), one byte per value; null: all of them.
@@ -16,14 +16,13 @@ export type Inclusion = Uint8Array | null;
  * the kernels and the byte offsets, or null (then the JavaScript below runs).
  */
 function stage(values: ArrayLike<number>, valid: Inclusion, extra: number): { k: WasmKernels; v: number; m: number; x: number } | null {
-  const k = reductionKernels();
-  if (k === null) return null;
   const n = values.length;
+  const space = reductionSpace([n * 8, valid ? n : 0, extra]);
+  if (space === null) return null;
   const {
-    offsets: [v, m, x],
-    total,
-  } = layout([n * 8, valid ? n : 0, extra]);
-  if (!k.reserve(total)) return null;
+    k,
+    at: [v, m, x],
+  } = space;
   k.f64.set(values, v! / 8);
   if (valid) new Uint8Array(k.f64.buffer, m!, n).set(valid);
   return { k, v: v!, m: valid ? m! : 0, x: x! };

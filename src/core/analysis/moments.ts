@@ -1,3 +1,5 @@
+import { reductionSpace } from './kernels/wasmKernelLoader';
+
 /**
  * Exact (Chan–Golub–LeVeque) merge of two moment accumulators stored at index `i` of `aN/aMean/aM2`
  * and given as (bN, bMean, bM2). Order does not matter in real arithmetic; float64 throughout.
@@ -98,7 +100,42 @@ function mergeRange(n: ArrayLike<number>, mean: ArrayLike<number>, m2: ArrayLike
   }
 }
 
+/**
+ * Arrays at least this long are merged in WebAssembly (the same bits): the merge between the passes
+ * runs once per analysis, where JavaScript would still be in the interpreter.
+ */
+export const WASM_MERGE_MIN = 1024;
+
 /** Merges index-aligned moment arrays of `b` into `a` element by element (Chan). */
 export function mergeMomentArrays(aN: Float64Array, aMean: Float64Array, aM2: Float64Array, bN: Float64Array, bMean: Float64Array, bM2: Float64Array): void {
-  for (let i = 0; i < aN.length; i++) mergeMomentsAt(aN, aMean, aM2, i, bN[i]!, bMean[i]!, bM2[i]!);
+  const n = aN.length;
+  const space = n >= WASM_MERGE_MIN ? reductionSpace([n * 8, n * 8, n * 8, n * 8, n * 8, n * 8]) : null;
+  if (space) {
+    const { k, at } = space;
+    const arrays = [aN, aMean, aM2, bN, bMean, bM2];
+    for (let j = 0; j < 6; j++) k.f64.set(arrays[j]!.subarray(0, n), at[j]! / 8);
+    k.exports.momentsMerge(at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, n);
+    for (let j = 0; j < 3; j++) arrays[j]!.set(k.f64.subarray(at[j]! / 8, at[j]! / 8 + n));
+    return;
+  }
+  for (let i = 0; i < n; i++) mergeMomentsAt(aN, aMean, aM2, i, bN[i]!, bMean[i]!, bM2[i]!);
+}
+
+/** a = min(a, b) and max(a, b) element by element (per-cell min and max of two partials). */
+export function mergeMinMax(aMin: Float64Array, aMax: Float64Array, bMin: Float64Array, bMax: Float64Array): void {
+  const n = aMin.length;
+  const space = n >= WASM_MERGE_MIN ? reductionSpace([n * 8, n * 8, n * 8, n * 8]) : null;
+  if (space) {
+    const { k, at } = space;
+    const arrays = [aMin, aMax, bMin, bMax];
+    for (let j = 0; j < 4; j++) k.f64.set(arrays[j]!.subarray(0, n), at[j]! / 8);
+    k.exports.minMaxMerge(at[0]!, at[1]!, at[2]!, at[3]!, n);
+    aMin.set(k.f64.subarray(at[0]! / 8, at[0]! / 8 + n));
+    aMax.set(k.f64.subarray(at[1]! / 8, at[1]! / 8 + n));
+    return;
+  }
+  for (let c = 0; c < n; c++) {
+    if (bMin[c]! < aMin[c]!) aMin[c] = bMin[c]!;
+    if (bMax[c]! > aMax[c]!) aMax[c] = bMax[c]!;
+  }
 }

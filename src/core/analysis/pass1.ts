@@ -1,6 +1,6 @@
 import type { DecodedValues } from '../formats/types';
 import { layout, wasmKernels, type WasmKernels } from './kernels/wasmKernelLoader';
-import { mergeMomentArrays, mergeMomentsAt } from './moments';
+import { mergeMinMax, mergeMomentArrays, mergeMomentsAt } from './moments';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
 import { forEachTile, forEachTokenRun, planTiles, type PassHooks, type TokenRange } from './tiles';
 
@@ -531,10 +531,7 @@ export function mergePass1Into(all: Pass1Partial, p: Pass1Partial): void {
     all.tokenMax.set(p.tokenMax, at);
   }
   mergeMomentArrays(all.validCount, all.validMean, all.validM2, p.validCount, p.validMean, p.validM2);
-  for (let c = 0; c < all.validMin.length; c++) {
-    if (p.validMin[c]! < all.validMin[c]!) all.validMin[c] = p.validMin[c]!;
-    if (p.validMax[c]! > all.validMax[c]!) all.validMax[c] = p.validMax[c]!;
-  }
+  mergeMinMax(all.validMin, all.validMax, p.validMin, p.validMax);
   mergeMomentArrays(all.paddingCount, all.paddingMean, all.paddingM2, p.paddingCount, p.paddingMean, p.paddingM2);
   all.nan += p.nan;
   all.posInf += p.posInf;

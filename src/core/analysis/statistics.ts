@@ -1,4 +1,5 @@
-import { mergeMoments, mergeMomentsTree, momentsTreeStack, type Moments } from './moments';
+import { reductionSpace } from './kernels/wasmKernelLoader';
+import { mergeMoments, mergeMomentsTree, momentsTreeStack, WASM_MERGE_MIN, type Moments } from './moments';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
 
@@ -67,6 +68,7 @@ function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array,
     min: new Float64Array(F).fill(Infinity),
     max: new Float64Array(F).fill(-Infinity),
   };
+  if (mergeOverUnitsWasm(plan, n, mean, m2, min, max, out)) return out;
   const indices = new Array<number>(plan.units);
   const stack = momentsTreeStack(plan.units);
   for (let f = 0; f < F; f++) {
@@ -88,6 +90,42 @@ function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array,
     }
   }
   return out;
+}
+
+/**
+ * mergeOverUnits in WebAssembly (kernels.ts's unitTrees: the same trees, the same bits) into `out`;
+ * false when unavailable or for fewer than WASM_MERGE_MIN cells.
+ */
+function mergeOverUnitsWasm(plan: AnalysisPlan, n: Float64Array, mean: Float64Array, m2: Float64Array, min: Float64Array | null, max: Float64Array | null, out: FeatureMoments): boolean {
+  const F = plan.features;
+  const U = plan.units;
+  const cells = U * F;
+  const mm = min !== null && max !== null;
+  const space = cells >= WASM_MERGE_MIN ? reductionSpace([cells * 8, cells * 8, cells * 8, mm ? cells * 8 : 0, mm ? cells * 8 : 0, 5 * F * 8, 3 * 8 * (momentsTreeStack(U).length / 3)]) : null;
+  if (space === null) return false;
+  const {
+    k,
+    at: [cn, cmean, cm2, cmin, cmax, o, stack],
+  } = space;
+  const f64 = k.f64;
+  f64.set(n.subarray(0, cells), cn! / 8);
+  f64.set(mean.subarray(0, cells), cmean! / 8);
+  f64.set(m2.subarray(0, cells), cm2! / 8);
+  if (mm) {
+    f64.set(min.subarray(0, cells), cmin! / 8);
+    f64.set(max.subarray(0, cells), cmax! / 8);
+  }
+  const plane = F * 8;
+  k.exports.unitTrees(cn!, cmean!, cm2!, mm ? cmin! : 0, mm ? cmax! : 0, U, F, o!, o! + plane, o! + 2 * plane, o! + 3 * plane, o! + 4 * plane, stack!);
+  const at = (j: number): Float64Array => f64.subarray(o! / 8 + j * F, o! / 8 + (j + 1) * F);
+  out.count.set(at(0));
+  out.mean.set(at(1));
+  out.m2.set(at(2));
+  if (mm) {
+    out.min.set(at(3));
+    out.max.set(at(4));
+  }
+  return true;
 }
 
 /**
@@ -145,12 +183,50 @@ export function batchNormStatistics(plan: AnalysisPlan, p: Pass1Partial): BatchN
   return { valid, all };
 }
 
+/** The per-token and global statistics of computePass1Statistics in WebAssembly (kernels.ts's tokenStats and indexTree), or null. */
+function tokenAndGlobalWasm(plan: AnalysisPlan, p: Pass1Partial): Omit<Pass1Statistics, 'batchNorm'> | null {
+  const T = plan.tokens;
+  if (T < WASM_MERGE_MIN) return null;
+  const space = reductionSpace([6 * T * 8, 6 * T * 8, T * 4, 16, 3 * 8 * (momentsTreeStack(T).length / 3)]);
+  if (space === null) return null;
+  const {
+    k,
+    at: [input, out, indices, minMax, stack],
+  } = space;
+  const f64 = k.f64;
+  const arrays = [p.tokenCount, p.tokenMean, p.tokenM2, p.tokenSumSq, p.tokenMin, p.tokenMax];
+  for (let j = 0; j < 6; j++) f64.set(arrays[j]!, input! / 8 + j * T);
+  const plane = T * 8;
+  const valued = k.exports.tokenStats(input!, input! + plane, input! + 2 * plane, input! + 3 * plane, input! + 4 * plane, input! + 5 * plane, T, plan.eps, out!, indices!, minMax!);
+  k.exports.indexTree(input!, input! + plane, input! + 2 * plane, indices!, valued, stack!);
+  const s = stack! / 8;
+  const g = { n: f64[s]!, mean: f64[s + 1]!, m2: f64[s + 2]! };
+  const copy = (j: number): Float64Array => f64.slice(out! / 8 + j * T, out! / 8 + (j + 1) * T);
+  return {
+    layerNorm: { mean: copy(0), var: copy(1), rstd: copy(2) },
+    rmsNorm: { meanSquare: copy(3), rms: copy(4), rrms: copy(5) },
+    global: {
+      count: T * plan.features,
+      finite: g.n,
+      nan: p.nan,
+      posInf: p.posInf,
+      negInf: p.negInf,
+      min: g.n > 0 ? f64[minMax! / 8]! : NaN,
+      max: g.n > 0 ? f64[minMax! / 8 + 1]! : NaN,
+      mean: g.n > 0 ? g.mean : NaN,
+      std: g.n > 0 ? Math.sqrt(g.m2 / g.n) : NaN,
+    },
+  };
+}
+
 /** Derives the per-token, per-feature and global statistics from the merged pass-1 partial. */
 export function computePass1Statistics(plan: AnalysisPlan, p: Pass1Partial): Pass1Statistics {
   const T = plan.tokens;
   const F = plan.features;
-  const { layerNorm, rmsNorm } = tokenStatistics(p, plan.eps);
   const batchNorm = batchNormStatistics(plan, p);
+  const wasm = T === p.tokenCount.length ? tokenAndGlobalWasm(plan, p) : null;
+  if (wasm) return { ...wasm, batchNorm };
+  const { layerNorm, rmsNorm } = tokenStatistics(p, plan.eps);
   const tokenIndices: number[] = [];
   let min = Infinity;
   let max = -Infinity;

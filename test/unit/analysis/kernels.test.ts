@@ -235,6 +235,25 @@ describe('report reductions in WebAssembly (histogram.ts, batchDependence.ts) ag
     assert.deepEqual(c.wasm, c.js);
   });
 
+  it('the merge of pass-1 partials and the statistics from it agree bit for bit (WebAssembly from 1024 tokens or cells)', async () => {
+    const [B, T, F] = [5, 260, 300];
+    const g = normalGenerator(17);
+    const x = Array.from({ length: B * T * F }, (_, i) => (i % 7919 === 5 ? NaN : i % 104729 === 11 ? Infinity : g() * (i % F === 9 ? 50 : 1) + (i % F) * 0.01));
+    const dump = memoryDump([{ name: 'x', shape: [B, T, F], values: x }, mask(B, T, (b) => [260, 100, 0, 259, 7][b]!)]);
+    for (const options of [{ tensor: 'x', mask: 'attention_mask' }, { tensor: 'x' }]) {
+      const plan = await planAnalysis(dump, options);
+      assert.ok(plan.tokens >= 1024 && plan.units * plan.features >= 1024);
+      const tensors = resolvePlanTensors(dump, plan);
+      const parts: Pass1Partial[] = [];
+      for (const r of splitTokens(plan, 3)) parts.push(await runPass1(tensors, plan, r));
+      const { wasm, js } = await sync(() => {
+        const merged = mergePass1(plan, parts);
+        return { merged, stats: computePass1Statistics(plan, merged) };
+      });
+      assertSameBits(wasm, js, `merge and statistics, mask ${options.mask !== undefined}`);
+    }
+  });
+
   it('sub-batch shifts agree bit for bit (6 batch elements, a padded one, empty cells, NaN)', async () => {
     const [B, T, F] = [6, 20, 37];
     const g = normalGenerator(13);

@@ -31,6 +31,12 @@ interface KernelExports {
   seriesDownsample(v: number, n: number, bucketSize: number, points: number, mean: number, min: number, max: number): void;
   seriesMedian(v: number, n: number, scratch: number): number;
   subBatchSize(cells: number, U: number, F: number, g: number, eps: number, full: number, ratios: number, acc: number, group: number): void;
+  momentsMerge(aN: number, aMean: number, aM2: number, bN: number, bMean: number, bM2: number, count: number): void;
+  minMaxMerge(aMin: number, aMax: number, bMin: number, bMax: number, count: number): void;
+  unitTrees(n: number, mean: number, m2: number, min: number, max: number, U: number, F: number, outN: number, outMean: number, outM2: number, outMin: number, outMax: number, stack: number): void;
+  indexTree(n: number, mean: number, m2: number, indices: number, count: number, stack: number): void;
+  outputMoments(sum: number, sq: number, count: number, T: number, shift: number, a: number, b: number, outMean: number, outStd: number): void;
+  tokenStats(count: number, mean: number, m2: number, sumSq: number, tmin: number, tmax: number, T: number, eps: number, out: number, indices: number, minMax: number): number;
 }
 
 function decodeBase64(text: string): Uint8Array {
@@ -154,6 +160,20 @@ export function reductionKernels(): WasmKernels | null {
   if (!enabled) return null;
   if (reductions === undefined) reductions = instantiate();
   return reductions;
+}
+
+/**
+ * Room in the reductions' memory for regions of the given byte sizes: the kernels and each region's
+ * byte offset (16-byte aligned; none at 0, which the kernels read as "no array"), or null when
+ * WebAssembly is unavailable or the memory cannot grow (then the caller runs its JavaScript).
+ * Valid until the next call.
+ */
+export function reductionSpace(sizes: readonly number[]): { k: WasmKernels; at: number[] } | null {
+  const k = reductionKernels();
+  if (k === null) return null;
+  const { offsets, total } = layout([16, ...sizes]);
+  if (!k.reserve(total)) return null;
+  return { k, at: offsets.slice(1) };
 }
 
 /** Memory of the reductions' instance kept between reports; a larger one is dropped by releaseReductionMemory. */

@@ -679,3 +679,178 @@ export function subBatchSize(cells: usize, U: i32, F: i32, g: i32, eps: f64, ful
   store<f64>(acc + 32, minCount);
   store<f64>(acc + 40, <f64>ratioCount);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The merge of the pass-1 partials and the statistics derived from it (moments.ts, pass1.ts,
+// statistics.ts): the step between the passes, while the workers wait. Same operations in the same
+// order as the JavaScript.
+
+/** mergeMomentArrays(): Chan merge of `count` cells of b (n, mean, M2 at bN/bMean/bM2) into a, as mergeMomentsAt. */
+export function momentsMerge(aN: usize, aMean: usize, aM2: usize, bN: usize, bMean: usize, bM2: usize, count: i32): void {
+  for (let i = 0; i < count; i++) {
+    const o = <usize>i << 3;
+    const nb = load<f64>(bN + o);
+    if (nb == 0) continue;
+    const n1 = load<f64>(aN + o);
+    if (n1 == 0) {
+      store<f64>(aN + o, nb);
+      store<f64>(aMean + o, load<f64>(bMean + o));
+      store<f64>(aM2 + o, load<f64>(bM2 + o));
+      continue;
+    }
+    const n = n1 + nb;
+    const am = load<f64>(aMean + o);
+    const delta = load<f64>(bMean + o) - am;
+    store<f64>(aN + o, n);
+    store<f64>(aMean + o, am + (delta * nb) / n);
+    store<f64>(aM2 + o, load<f64>(aM2 + o) + load<f64>(bM2 + o) + ((delta * delta * n1) / n) * nb);
+  }
+}
+
+/** The min/max loop of mergePass1Into(): a = min(a, b), max(a, b) cell by cell. */
+export function minMaxMerge(aMin: usize, aMax: usize, bMin: usize, bMax: usize, count: i32): void {
+  for (let i = 0; i < count; i++) {
+    const o = <usize>i << 3;
+    const lo = load<f64>(bMin + o);
+    const hi = load<f64>(bMax + o);
+    if (lo < load<f64>(aMin + o)) store<f64>(aMin + o, lo);
+    if (hi > load<f64>(aMax + o)) store<f64>(aMax + o, hi);
+  }
+}
+
+/** moments.ts's mergeRange over entries idx(lo..hi), where idx(j) = base + j·step, into stack[3·level..]. */
+function treeRange(n: usize, mean: usize, m2: usize, base: i32, step: i32, indices: usize, lo: i32, hi: i32, stack: usize, level: i32): void {
+  const o = stack + (<usize>(3 * level) << 3);
+  if (hi - lo == 1) {
+    const i = indices != 0 ? load<i32>(indices + (<usize>lo << 2)) : base + lo * step;
+    const p = <usize>i << 3;
+    const c = load<f64>(n + p);
+    store<f64>(o, c);
+    store<f64>(o + 8, c > 0 ? load<f64>(mean + p) : 0);
+    store<f64>(o + 16, c > 0 ? load<f64>(m2 + p) : 0);
+    return;
+  }
+  if (hi == lo) {
+    store<f64>(o, 0);
+    store<f64>(o + 8, 0);
+    store<f64>(o + 16, 0);
+    return;
+  }
+  const mid = <i32>(<u32>(lo + hi) >>> 1);
+  treeRange(n, mean, m2, base, step, indices, lo, mid, stack, level + 1);
+  const an = load<f64>(o + 24);
+  const am = load<f64>(o + 32);
+  const a2 = load<f64>(o + 40);
+  treeRange(n, mean, m2, base, step, indices, mid, hi, stack, level + 1);
+  const bn = load<f64>(o + 24);
+  const bm = load<f64>(o + 32);
+  const b2 = load<f64>(o + 40);
+  if (bn == 0) {
+    store<f64>(o, an);
+    store<f64>(o + 8, am);
+    store<f64>(o + 16, a2);
+  } else if (an == 0) {
+    store<f64>(o, bn);
+    store<f64>(o + 8, bm);
+    store<f64>(o + 16, b2);
+  } else {
+    const nn = an + bn;
+    const delta = bm - am;
+    store<f64>(o, nn);
+    store<f64>(o + 8, am + (delta * bn) / nn);
+    store<f64>(o + 16, a2 + b2 + ((delta * delta * an) / nn) * bn);
+  }
+}
+
+/**
+ * statistics.ts's mergeOverUnits: per feature f, the balanced moments tree over units u (cells u·F + f)
+ * into outN/outMean/outM2 (mean NaN when empty), and the min/max over units when min ≠ 0.
+ */
+export function unitTrees(n: usize, mean: usize, m2: usize, min: usize, max: usize, U: i32, F: i32, outN: usize, outMean: usize, outM2: usize, outMin: usize, outMax: usize, stack: usize): void {
+  for (let f = 0; f < F; f++) {
+    treeRange(n, mean, m2, f, F, 0, 0, U, stack, 0);
+    const o = <usize>f << 3;
+    const c = load<f64>(stack);
+    store<f64>(outN + o, c);
+    store<f64>(outMean + o, c > 0 ? load<f64>(stack + 8) : NaN);
+    store<f64>(outM2 + o, load<f64>(stack + 16));
+    if (min != 0) {
+      let lo: f64 = Infinity;
+      let hi: f64 = -Infinity;
+      for (let u = 0; u < U; u++) {
+        const p = (<usize>u * <usize>F + <usize>f) << 3;
+        const a = load<f64>(min + p);
+        const b = load<f64>(max + p);
+        if (a < lo) lo = a;
+        if (b > hi) hi = b;
+      }
+      store<f64>(outMin + o, lo);
+      store<f64>(outMax + o, hi);
+    }
+  }
+}
+
+/** mergeMomentsTree() over `count` indices (i32 at `indices`) into stack[0..3). */
+export function indexTree(n: usize, mean: usize, m2: usize, indices: usize, count: i32, stack: usize): void {
+  treeRange(n, mean, m2, 0, 0, indices, 0, count, stack, 0);
+}
+
+/**
+ * computePass1Statistics()'s per-token loop (tokenStatistics) and the scan for the global tree:
+ * the LayerNorm mean, variance, rstd and RMSNorm mean square, rms, rrms of each token (6 arrays of
+ * T f64 at `out`, NaN for a token without finite values); the indices of tokens with values (i32
+ * at `indices`) and their min/max into minMax[0..2). Returns how many tokens have values.
+ */
+export function tokenStats(count: usize, mean: usize, m2: usize, sumSq: usize, tmin: usize, tmax: usize, T: i32, eps: f64, out: usize, indices: usize, minMax: usize): i32 {
+  const plane = <usize>T << 3;
+  let k = 0;
+  let lo: f64 = Infinity;
+  let hi: f64 = -Infinity;
+  for (let t = 0; t < T; t++) {
+    const o = <usize>t << 3;
+    const n = load<f64>(count + o);
+    if (n == 0) {
+      for (let j: usize = 0; j < 6; j++) store<f64>(out + j * plane + o, NaN);
+      continue;
+    }
+    store<f64>(out + o, load<f64>(mean + o));
+    const v = load<f64>(m2 + o) / n;
+    store<f64>(out + plane + o, v);
+    const a = v + eps;
+    store<f64>(out + 2 * plane + o, a > 0 ? 1 / Math.sqrt(a) : 0);
+    const ms = load<f64>(sumSq + o) / n;
+    store<f64>(out + 3 * plane + o, ms);
+    store<f64>(out + 4 * plane + o, Math.sqrt(ms));
+    const b = ms + eps;
+    store<f64>(out + 5 * plane + o, b > 0 ? 1 / Math.sqrt(b) : 0);
+    store<i32>(indices + (<usize>(k++) << 2), t);
+    const x = load<f64>(tmin + o);
+    const y = load<f64>(tmax + o);
+    if (x < lo) lo = x;
+    if (y > hi) hi = y;
+  }
+  store<f64>(minMax, lo);
+  store<f64>(minMax + 8, hi);
+  return k;
+}
+
+/**
+ * buildReport.ts's outputMomentsInto: per-token output mean and std from pass 2's shifted sums
+ * Σ(y−K), Σ(y−K)² (NaN for a token without values). The shift K is `shift`, or a[t]·b[t]·shift when
+ * a ≠ 0 (RMSNorm: mean · rrms · mean weight).
+ */
+export function outputMoments(sum: usize, sq: usize, count: usize, T: i32, shift: f64, a: usize, b: usize, outMean: usize, outStd: usize): void {
+  for (let t = 0; t < T; t++) {
+    const o = <usize>t << 3;
+    const n = load<f64>(count + o);
+    if (n == 0) {
+      store<f64>(outMean + o, NaN);
+      store<f64>(outStd + o, NaN);
+      continue;
+    }
+    const d = load<f64>(sum + o) / n;
+    const k = a != 0 ? load<f64>(a + o) * load<f64>(b + o) * shift : shift;
+    store<f64>(outMean + o, k + d);
+    store<f64>(outStd + o, Math.sqrt(Math.max(0, load<f64>(sq + o) / n - d * d)));
+  }
+}

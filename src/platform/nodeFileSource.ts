@@ -48,8 +48,13 @@ export class NodeFileByteSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    return this.readInto(offset, length, this.allocate(length));
+  }
+
+  async readInto(offset: number, length: number, target: Uint8Array): Promise<Uint8Array> {
     checkRange(this, offset, length);
-    const buf = this.allocate(length);
+    if (target.byteLength < length) throw new RangeError(`readInto: ${length} bytes do not fit in ${target.byteLength}`);
+    const buf = target.byteLength === length ? target : target.subarray(0, length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(buf, done, length - done, offset + done);

@@ -1,8 +1,9 @@
 import type { DecodedValues } from '../formats/types';
+import { kernelReads, type KernelReads } from './kernelReads';
 import { layout, wasmKernels, type WasmKernels } from './kernels/wasmKernelLoader';
 import { mergeMinMax, mergeMomentArrays, mergeMomentsAt } from './moments';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
-import { forEachTile, forEachTokenRun, planTiles, type PassHooks, type TokenRange } from './tiles';
+import { forEachTile, forEachTokenRun, planTiles, type PassHooks, type Tile, type TokenRange } from './tiles';
 
 /**
  * Pass 1 result for a token range: per-token LayerNorm/RMSNorm moments, per-(batch unit, feature)
@@ -309,10 +310,17 @@ function pass1FeatureLastRun(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratc
 function pass1FeatureLastTileWasm(k: WasmKernels, p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch, v: Float32Array, tileStart: number, tokens: number): boolean {
   const F = plan.features;
   const block = Math.max(1, Math.min(tokens, Math.floor(65536 / F)));
-  const { offsets, total } = layout([4 * block * 8, 4 * F * 8, F * 8, 2 * F * 4, block * F * 4]);
-  const [tok, col, colSum, colMinMax, x] = offsets as [number, number, number, number, number];
+  const { offsets, total } = pass1WasmLayout(F, block);
+  const [tok, col, colSum, colMinMax, copy] = offsets as [number, number, number, number, number];
   if (!k.reserve(total)) return false;
   const { f32, f64 } = k;
+  // Values read into the kernels' memory (kernelReads) are used in place; others are copied in by blocks.
+  const direct = v.buffer === k.exports.memory.buffer;
+  const blockAt = (u: number, n: number): number => {
+    if (direct) return v.byteOffset + (u - tileStart) * F * 4;
+    f32.set(v.subarray((u - tileStart) * F, (u - tileStart + n) * F), copy / 4);
+    return copy;
+  };
   const e = k.exports;
   const ts = p.tokenStart;
   const t0 = tok / 8;
@@ -321,8 +329,7 @@ function pass1FeatureLastTileWasm(k: WasmKernels, p: Pass1Partial, plan: Analysi
     e.pass1Begin(F, colSum);
     for (let u = a; u < b; u += block) {
       const n = Math.min(block, b - u);
-      f32.set(v.subarray((u - tileStart) * F, (u - tileStart + n) * F), x / 4);
-      if (e.pass1Sweep1(x, n, F, tok, colSum) !== 0) {
+      if (e.pass1Sweep1(blockAt(u, n), n, F, tok, colSum) !== 0) {
         pass1FeatureLastRunChecked(p, plan, s, v, (a - tileStart) * F, a, b, unit, valid);
         return;
       }
@@ -336,7 +343,7 @@ function pass1FeatureLastTileWasm(k: WasmKernels, p: Pass1Partial, plan: Analysi
     e.pass1Middle(F, b - a, colSum, col, colMinMax);
     for (let u = a; u < b; u += block) {
       const n = Math.min(block, b - u);
-      f32.set(v.subarray((u - tileStart) * F, (u - tileStart + n) * F), x / 4);
+      const x = blockAt(u, n);
       f64.set(p.tokenMean.subarray(u - ts, u - ts + n), t0);
       e.pass1Sweep2(x, n, F, tok, col, colMinMax);
       p.tokenM2.set(f64.subarray(t0 + n, t0 + 2 * n), u - ts);
@@ -439,14 +446,30 @@ function pass1ChannelsTile(p: Pass1Partial, plan: AnalysisPlan, s: Pass1Scratch,
   }
 }
 
+/** Kernel memory of pass1FeatureLastTileWasm with `block` tokens at a time: per-token sums, column arrays, the block copy. */
+function pass1WasmLayout(F: number, block: number): { offsets: number[]; total: number } {
+  return layout([4 * block * 8, 4 * F * 8, F * 8, 2 * F * 4, block * F * 4]);
+}
+
 /** Runs pass 1 over `range` of the plan's input; memory is bounded by two chunks. */
 export async function runPass1(tensors: AnalysisTensors, plan: AnalysisPlan, range: TokenRange, hooks: PassHooks = {}): Promise<Pass1Partial> {
   const p = createPass1Partial(plan, range);
   const scratch = new Pass1Scratch(plan.features);
   const tiles = planTiles(plan, range);
   const F = plan.features;
+  const direct = kernelReads(tensors.input, plan, tiles, pass1WasmLayout(F, Math.max(1, Math.floor(65536 / F))).total);
+  try {
+    await pass1Tiles(p, tensors, plan, scratch, tiles, direct, hooks);
+  } finally {
+    direct?.release();
+  }
+  return p;
+}
+
+async function pass1Tiles(p: Pass1Partial, tensors: AnalysisTensors, plan: AnalysisPlan, scratch: Pass1Scratch, tiles: readonly Tile[], direct: KernelReads | null, hooks: PassHooks): Promise<void> {
+  const F = plan.features;
   const I = plan.inner;
-  await forEachTile(tiles, (tile) => tensors.input.read(tile.offset, tile.count), null, hooks, (tile, values) => {
+  await forEachTile(tiles, direct ? direct.read : (tile) => tensors.input.read(tile.offset, tile.count), null, hooks, (tile, values) => {
     const wasm = I === 1 && values instanceof Float32Array ? wasmKernels() : null;
     if (wasm !== null && pass1FeatureLastTileWasm(wasm, p, plan, scratch, values as Float32Array, tile.tokenStart, tile.tokens)) {
       // Done on the WebAssembly kernel.
@@ -460,7 +483,6 @@ export async function runPass1(tensors: AnalysisTensors, plan: AnalysisPlan, ran
       }
     }
   });
-  return p;
 }
 
 /**

@@ -1,10 +1,11 @@
 import { wasmKernels } from './kernels/wasmKernelLoader';
 import { groupFitTile, pass2ChannelsTile } from './pass2ChannelsFirst';
 import type { Pass2Context } from './pass2Context';
-import { pass2FeatureLastRun, pass2FeatureLastTileWasm } from './pass2FeatureLast';
+import { kernelReads, type KernelReads } from './kernelReads';
+import { pass2FeatureLastRun, pass2FeatureLastTileWasm, pass2WasmScratch } from './pass2FeatureLast';
 import { createPass2Partial, type Pass2Partial } from './pass2Partial';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
-import { forEachTile, forEachTokenRun, planTiles, type PassHooks, type TokenRange } from './tiles';
+import { forEachTile, forEachTokenRun, planTiles, type PassHooks, type Tile, type TokenRange } from './tiles';
 
 // Pass 2 (histograms of the input and every norm's output, per-token output sums, replay against a
 // recorded output): picks the kernel by layout — pass2FeatureLast.ts (the WebAssembly SIMD kernel,
@@ -17,11 +18,22 @@ export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, con
   const output = tensors.output;
   const p = createPass2Partial(plan, range, output !== null, context.sampleChannel?.norms.length ?? 0, context.groupFit?.candidates.length ?? 0);
   const tiles = planTiles(plan, range);
+  const direct = context.plain && context.groupFit === null ? kernelReads(tensors.input, plan, tiles, pass2WasmScratch(plan)) : null;
+  try {
+    await pass2Tiles(p, tensors, plan, context, tiles, direct, hooks);
+  } finally {
+    direct?.release();
+  }
+  return p;
+}
+
+async function pass2Tiles(p: Pass2Partial, tensors: AnalysisTensors, plan: AnalysisPlan, context: Pass2Context, tiles: readonly Tile[], direct: KernelReads | null, hooks: PassHooks): Promise<void> {
+  const output = tensors.output;
   const F = plan.features;
   const I = plan.inner;
   await forEachTile(
     tiles,
-    (tile) => tensors.input.read(tile.offset, tile.count),
+    direct ? direct.read : (tile) => tensors.input.read(tile.offset, tile.count),
     output ? (tile) => output.read(tile.offset, tile.count) : null,
     hooks,
     (tile, values, out) => {
@@ -43,6 +55,5 @@ export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, con
       }
     },
   );
-  return p;
 }
 

@@ -280,10 +280,12 @@ export function pass2FeatureLastTileWasm(k: WasmKernels, p: Pass2Partial, plan: 
   const bins = plan.bins;
   // Tokens copied into the kernel's memory at a time: about 256 KiB, so the kernel reads from cache.
   const block = Math.max(1, Math.min(tokens, Math.floor(65536 / F)));
-  const { offsets, total } = layout([(bins + 1) * 8, (bins + 1) * 8, F * 8, F * 8, 4 * bins * 4, 2 * JOINT_CELLS * 4, (3 * F + 3) * 4, 3 * block * 8, 2 * block * 8, block * F * 4]);
-  const [inE, outE, scale, off, hist, joint, consts, tok, sums, x] = offsets as [number, number, number, number, number, number, number, number, number, number];
+  const { offsets, total } = pass2WasmLayout(F, bins, block);
+  const [inE, outE, scale, off, hist, joint, consts, tok, sums, copy] = offsets as [number, number, number, number, number, number, number, number, number, number];
   if (!k.reserve(total)) return false;
   const { f32, f64, i32 } = k;
+  // Values read into the kernels' memory (kernelReads) are used in place; others are copied in by blocks.
+  const direct = v.buffer === k.exports.memory.buffer;
   f64.set(c.inputEdges, inE / 8);
   f64.set(c.outputEdges, outE / 8);
   f64.set(c.bnScale, scale / 8);
@@ -342,7 +344,9 @@ export function pass2FeatureLastTileWasm(k: WasmKernels, p: Pass2Partial, plan: 
       while (e < b && e - t < block && allFinite[e - cs] === 1) e++;
       const n = e - t;
       if (pending + n * F > 1 << 30) flush(slot);
-      f32.set(v.subarray((t - tileStart) * F, (e - tileStart) * F), x / 4);
+      let x = copy;
+      if (direct) x = v.byteOffset + (t - tileStart) * F * 4;
+      else f32.set(v.subarray((t - tileStart) * F, (e - tileStart) * F), copy / 4);
       f64.set(c.tokenMean.subarray(t - cs, e - cs), tok / 8);
       f64.set(c.tokenRstd.subarray(t - cs, e - cs), tok / 8 + n);
       f64.set(c.tokenRrms.subarray(t - cs, e - cs), tok / 8 + 2 * n);
@@ -361,6 +365,19 @@ export function pass2FeatureLastTileWasm(k: WasmKernels, p: Pass2Partial, plan: 
     if (pending > 0) flush(slot);
   });
   return true;
+}
+
+/**
+ * Kernel memory of pass2FeatureLastTileWasm with `block` tokens at a time: edges, BatchNorm scale and
+ * offset, histograms, joint tables, guess constants, per-token inputs and sums, the block copy.
+ */
+function pass2WasmLayout(F: number, bins: number, block: number): { offsets: number[]; total: number } {
+  return layout([(bins + 1) * 8, (bins + 1) * 8, F * 8, F * 8, 4 * bins * 4, 2 * JOINT_CELLS * 4, (3 * F + 3) * 4, 3 * block * 8, 2 * block * 8, block * F * 4]);
+}
+
+/** The most kernel memory pass2FeatureLastTileWasm takes for the plan (kernelReads puts its slots after it). */
+export function pass2WasmScratch(plan: AnalysisPlan): number {
+  return pass2WasmLayout(plan.features, plan.bins, Math.max(1, Math.floor(65536 / plan.features))).total;
 }
 
 /** The WebAssembly kernel's joint tables: 64 × 64 cells (bins ≤ 64). */

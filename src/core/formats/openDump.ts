@@ -5,6 +5,7 @@ import { hasNpyMagic, openNpyTensor } from './npy';
 import { openNpz } from './npz';
 import { resolveOpenOptions, type OpenDumpOptions, type ResolvedOpenOptions } from './options';
 import { openSafetensors } from './safetensors';
+import { sourceReader } from './tensorHandle';
 import type { DecodedValues, Dump, DumpFormat, TensorHandle } from './types';
 
 export { DEFAULT_LIMITS, type DumpLimits, type OpenDumpOptions } from './options';
@@ -70,16 +71,15 @@ function asNormLensError(e: unknown, context: string): NormLensError {
 
 /** Makes sure a handle's reads reject only with NormLensError. */
 function guardedHandle(handle: TensorHandle, where: string): TensorHandle {
+  const guard = (e: unknown): never => {
+    throw asNormLensError(e, `${where}: could not read tensor '${handle.info.name}'`);
+  };
+  const into = handle.readInto;
   return {
     info: handle.info,
     randomAccess: handle.randomAccess,
-    read: async (start: number, count: number): Promise<DecodedValues> => {
-      try {
-        return await handle.read(start, count);
-      } catch (e) {
-        throw asNormLensError(e, `${where}: could not read tensor '${handle.info.name}'`);
-      }
-    },
+    read: (start: number, count: number): Promise<DecodedValues> => handle.read(start, count).catch(guard),
+    ...(into ? { readInto: (start: number, count: number, target: Uint8Array): Promise<DecodedValues> => into.call(handle, start, count, target).catch(guard) } : {}),
   };
 }
 
@@ -87,7 +87,7 @@ async function openDetected(source: ByteSource, format: DumpFormat | undefined, 
   {
     switch (format) {
       case 'npy': {
-        const reader = { size: source.size, randomAccess: true, read: (offset: number, length: number) => source.read(offset, length) };
+        const reader = sourceReader(source);
         // Like np.load, a lone .npy reads its first array and ignores what follows (np.save called
         // twice on one file); TensorInfo.trailingBytes says how much.
         const tensor = await openNpyTensor(reader, NPY_TENSOR_NAME, resolved, where, true);

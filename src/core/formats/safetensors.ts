@@ -3,7 +3,7 @@ import type { ByteSource } from '../io/byteSource';
 import { DTYPE_ITEMSIZE } from './dtypes';
 import { JsonBytesParser, JsonNumberText, type JsonValue } from './jsonBytes';
 import { describeBytes, type ResolvedOpenOptions } from './options';
-import { contiguousTensorHandle, countOf, unsupportedTensorHandle, type ByteRangeReader } from './tensorHandle';
+import { contiguousTensorHandle, countOf, sourceReader, unsupportedTensorHandle } from './tensorHandle';
 import type { DType, Dump, TensorHandle, TensorInfo } from './types';
 
 /** safetensors dtype names NormLens decodes, and what they are called here. */
@@ -208,7 +208,7 @@ export async function openSafetensors(source: ByteSource, options: ResolvedOpenO
         : `${where}: the header describes ${describeBytes(Number(expectedBegin))} of data but only ${describeBytes(source.size - dataStart)} follow it. The file is truncated.`,
     );
   }
-  const reader: ByteRangeReader = { size: source.size, randomAccess: true, read: (offset, length) => source.read(offset, length) };
+  const reader = sourceReader(source);
   const tensors: TensorHandle[] = entries.map((entry) => {
     const info = infos.get(entry.name)!;
     if (info.unsupported) return unsupportedTensorHandle(info, where);

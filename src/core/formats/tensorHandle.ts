@@ -1,4 +1,5 @@
 import { NormLensError } from '../errors';
+import type { ByteSource } from '../io/byteSource';
 import { decodeElements } from './dtypes';
 import type { DecodedValues, TensorHandle, TensorInfo } from './types';
 
@@ -10,6 +11,19 @@ export interface ByteRangeReader {
   readonly randomAccess: boolean;
   /** Reads exactly `length` bytes at `offset`; throws NormLensError when that is impossible. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Optional: `read` into the start of `target` (see ByteSource.readInto). */
+  readInto?(offset: number, length: number, target: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The whole of `source` as a ByteRangeReader (with readInto when the source has it). */
+export function sourceReader(source: ByteSource): ByteRangeReader {
+  const into = source.readInto;
+  return {
+    size: source.size,
+    randomAccess: true,
+    read: (offset, length) => source.read(offset, length),
+    ...(into ? { readInto: (offset: number, length: number, target: Uint8Array) => into.call(source, offset, length, target) } : {}),
+  };
 }
 
 /**
@@ -53,6 +67,7 @@ export function checkElementRange(info: TensorInfo, start: number, count: number
 
 /** A tensor whose elements are stored contiguously in C order at `dataOffset` of `reader`. */
 export function contiguousTensorHandle(info: TensorInfo, reader: ByteRangeReader, dataOffset: number, itemSize: number, littleEndian: boolean): TensorHandle {
+  const into = reader.readInto;
   return {
     info,
     randomAccess: reader.randomAccess,
@@ -61,6 +76,15 @@ export function contiguousTensorHandle(info: TensorInfo, reader: ByteRangeReader
       const bytes = await reader.read(dataOffset + start * itemSize, count * itemSize);
       return decodeElements(bytes, info.dtype, littleEndian);
     },
+    ...(into
+      ? {
+          async readInto(start: number, count: number, target: Uint8Array): Promise<DecodedValues> {
+            checkElementRange(info, start, count);
+            const bytes = await into.call(reader, dataOffset + start * itemSize, count * itemSize, target);
+            return decodeElements(bytes, info.dtype, littleEndian);
+          },
+        }
+      : {}),
   };
 }
 

@@ -67,6 +67,12 @@ export interface TensorHandle {
   readonly randomAccess: boolean;
   /** Decodes elements [start, start + count) in C order. Throws NormLensError on bad data. */
   read(start: number, count: number): Promise<DecodedValues>;
+  /**
+   * Optional (contiguous tensors of a file): `read` with the raw bytes read into the start of
+   * `target` (at least count · item size bytes). Float32 little-endian values are then a view of
+   * `target`: keep it unchanged while they are used.
+   */
+  readInto?(start: number, count: number, target: Uint8Array): Promise<DecodedValues>;
 }
 
 /** An opened dump: the tensors and what the file says about itself. */

@@ -15,6 +15,12 @@ export interface ByteSource {
    * (do not recycle buffers): format readers hand out typed-array views onto them without copying.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: reads exactly `length` bytes at `offset` into the start of `target` (at least that
+   * long) and returns the view of them, so a caller can read into memory of its own (the pass
+   * kernels' WebAssembly memory). Same errors as `read`.
+   */
+  readInto?(offset: number, length: number, target: Uint8Array): Promise<Uint8Array>;
   /** Releases the underlying handle, if any. */
   close?(): Promise<void>;
 }

@@ -1,4 +1,9 @@
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDump } from '../../../src/core/formats/openDump';
+import { NodeFileByteSource } from '../../../src/platform/nodeFileSource';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
 import { computeSubBatches } from '../../../src/core/analysis/batchDependence';
 import { downsampleSeries, histogramOf, median, summarize } from '../../../src/core/analysis/histogram';
@@ -266,5 +271,52 @@ describe('report reductions in WebAssembly (histogram.ts, batchDependence.ts) ag
     const { wasm, js } = await sync(() => computeSubBatches(plan, p1, stats.batchNorm.valid));
     assert.equal(wasm.length, 4);
     assert.deepEqual(wasm, js);
+  });
+});
+
+describe('reads into the kernels\' memory (kernelReads)', () => {
+  /** A float32 (B, T, F) .npy on disk with a few NaN; its path. */
+  function writeNpy(dir: string, shape: number[], seed: number): string {
+    const g = normalGenerator(seed);
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => (i % 1999 === 7 ? NaN : g() * (i % shape[2]! === 3 ? 20 : 1)));
+    let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
+    header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+    const prologue = Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, header.length & 0xff, header.length >> 8]), Buffer.from(header, 'latin1')]);
+    const path = join(dir, `x${seed}.npy`);
+    writeFileSync(path, Buffer.concat([prologue, Buffer.from(values.buffer)]));
+    return path;
+  }
+
+  it('give the partials of copied reads bit for bit, and give the slots back (also after a failed read)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'normlens-slots-'));
+    const source = await NodeFileByteSource.open(writeNpy(dir, [4, 100, 130], 21));
+    try {
+      const dump = await openDump(source);
+      const plan = await planAnalysis(dump, { chunkBytes: 16 * 1024 });
+      const tensors = resolvePlanTensors(dump, plan);
+      assert.equal(typeof tensors.input.readInto, 'function');
+      const copied = { ...tensors, input: { info: tensors.input.info, randomAccess: true, read: tensors.input.read } };
+      const range = { start: 0, end: plan.tokens };
+      const direct1 = await runPass1(tensors, plan, range);
+      assertSameBits(direct1, await runPass1(copied, plan, range), 'pass 1');
+      const merged = mergePass1(plan, [direct1]);
+      const stats = computePass1Statistics(plan, merged);
+      const context = pass2ContextFor(buildSharedPass2Context(plan, stats, merged), stats, range, merged.tokenCount, plan.features, true);
+      assertSameBits(await runPass2(tensors, plan, context, range), await runPass2(copied, plan, context, range), 'pass 2');
+      // The slots are back: the memory may grow again, and slots can be taken again.
+      const k = wasmKernels()!;
+      assert.ok(k.reserve(k.byteLength + 65536));
+      // A read that fails mid-pass: the pass rejects and the slots are given back.
+      let calls = 0;
+      const failing = { ...tensors, input: { ...tensors.input, readInto: (s: number, c: number, t: Uint8Array) => (++calls === 3 ? Promise.reject(new Error('disk gone')) : tensors.input.readInto!(s, c, t)) } };
+      await assert.rejects(runPass1(failing, plan, range), /disk gone/);
+      assert.ok(calls >= 3);
+      const slots = k.readSlots(1024, 1024, 2);
+      assert.ok(slots !== null);
+      k.releaseSlots();
+    } finally {
+      await source.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

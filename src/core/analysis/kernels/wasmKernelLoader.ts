@@ -80,6 +80,8 @@ export class WasmKernels {
   f32: Float32Array;
   f64: Float64Array;
   i32: Int32Array;
+  /** While read slots are out (readSlots): the bytes below them, the most `reserve` may give. */
+  private scratchLimit = Infinity;
 
   constructor(module: object) {
     const instance = new WebAssembly.Instance(module, {});
@@ -87,6 +89,27 @@ export class WasmKernels {
     this.f32 = new Float32Array(this.exports.memory.buffer);
     this.f64 = new Float64Array(this.exports.memory.buffer);
     this.i32 = new Int32Array(this.exports.memory.buffer);
+  }
+
+  /**
+   * `count` regions of `bytes` each, after `scratch` bytes kept for the kernels, for a pass to read
+   * its chunks into (the kernels then read them in place instead of copying each block in). Until
+   * `releaseSlots`, `reserve` gives at most `scratch` bytes and never grows the memory, so the
+   * views stay valid. Null when the memory cannot grow that far or slots are already out.
+   */
+  readSlots(scratch: number, bytes: number, count: number): Uint8Array[] | null {
+    if (this.scratchLimit !== Infinity) return null;
+    const base = Math.ceil(scratch / 16) * 16;
+    const size = Math.ceil(bytes / 16) * 16;
+    if (!this.reserve(base + count * size)) return null;
+    this.scratchLimit = base;
+    const buffer = this.exports.memory.buffer;
+    return Array.from({ length: count }, (_, i) => new Uint8Array(buffer, base + i * size, bytes));
+  }
+
+  /** Ends readSlots: the slots' views must no longer be used. */
+  releaseSlots(): void {
+    this.scratchLimit = Infinity;
   }
 
   /** Bytes of memory (never shrinks: drop the instance to give a large memory back). */
@@ -99,6 +122,8 @@ export class WasmKernels {
    * cannot grow that far (beyond MAX_KERNEL_BYTES or refused), and the caller uses JavaScript.
    */
   reserve(bytes: number): boolean {
+    // Growing the memory would detach the read slots' views: beyond them, the caller uses JavaScript.
+    if (bytes > this.scratchLimit) return false;
     const memory = this.exports.memory;
     if (memory.buffer.byteLength < bytes) {
       if (bytes > MAX_KERNEL_BYTES) return false;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { analyzeFile } from '../worker/workerRunner';
 import type { AnalysisOptions } from '../core/analysis/plan';
 import { hintAsFlag, isNormLensError, NormLensError } from '../core/errors';
@@ -109,6 +110,18 @@ export function writeJson(value: unknown, write: (text: string) => void, pieceCh
   if (parts.length > 0) write(parts.join(''));
 }
 
+/** `, main thread N ms CPU` from /proc/thread-self/stat (Linux), else nothing. */
+function threadCpu(): string {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? `, main thread ${ticks * 10} ms CPU` : '';
+  } catch {
+    return '';
+  }
+}
+
 /** `normlens analyze`: analyzes one dump (worker threads for big files) and prints the summary or JSON. */
 export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   let args;
@@ -158,8 +171,9 @@ export async function runAnalyze(argv: string[], io: CliIO): Promise<number> {
   }
   const file = args.positional[0]!;
   let report: AnalysisReport;
-  // NORMLENS_TRACE=1: when each step of the run happened, in ms since the process started (stderr).
-  const trace = process.env.NORMLENS_TRACE ? (name: string): void => io.err(`normlens: +${performance.now().toFixed(0)} ms ${name}\n`) : null;
+  // NORMLENS_TRACE=1: when each step of the run happened, in ms since the process started, and (on
+  // Linux) the CPU time of this thread so far (stderr).
+  const trace = process.env.NORMLENS_TRACE ? (name: string): void => io.err(`normlens: +${performance.now().toFixed(0)} ms ${name}${threadCpu()}\n`) : null;
   try {
     ({ report } = await analyzeFile(file, {
       analysis: options,

@@ -54,23 +54,19 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
   return results;
 }
 
-/** Largest per-(unit, feature) moments copied into WebAssembly memory (beyond it: JavaScript). */
-const WASM_MAX_CELLS = 1 << 20;
-
 /**
  * computeSubBatches in WebAssembly (kernels.ts's subBatchSize: the same sums in the same order, so
- * the same bits), or null when it is unavailable or the cells are too many to copy.
+ * the same bits), or null when it is unavailable or the cells are too many to copy (reductionSpace).
  */
 function subBatchesWasm(plan: AnalysisPlan, p: Pass1Partial, fullMean: Float64Array, fullRstd: Float64Array, fullStd: Float64Array, sizes: readonly number[]): SubBatchResult[] | null {
   const F = plan.features;
   const U = plan.units;
   const cells = U * F;
-  if (cells > WASM_MAX_CELLS) return null;
-  const space = reductionSpace([5 * cells * 8, 3 * F * 8, cells * 8, 6 * 8, cells * 8, 5 * F * 8]);
+  const space = reductionSpace([5 * cells * 8, 3 * F * 8, cells * 8, 6 * 8, 5 * F * 8]);
   if (space === null) return null;
   const {
     k,
-    at: [moments, full, ratios, acc, scratch, group],
+    at: [moments, full, ratios, acc, group],
   } = space;
   const f64 = k.f64;
   const at = moments! / 8;
@@ -98,7 +94,8 @@ function subBatchesWasm(plan: AnalysisPlan, p: Pass1Partial, fullMean: Float64Ar
       rmsShift: counted > 0 ? Math.sqrt(f64[a + ACC_WEIGHTED_SQ]! / counted) : 0,
       maxShift: f64[a + ACC_MAX_SHIFT]!,
       maxMeanDeviation: f64[a + ACC_MAX_MEAN_DEVIATION]!,
-      medianVarRatio: ratioCount > 0 ? k.exports.seriesMedian(ratios!, ratioCount, scratch!) : NaN,
+      // In place: the ratios are rewritten for the next size.
+      medianVarRatio: ratioCount > 0 ? k.exports.seriesMedian(ratios!, ratioCount, ratios!) : NaN,
     });
   }
   return results;

@@ -155,24 +155,31 @@ export function outputMomentsInto(sum: Float64Array, sq: Float64Array, count: Fl
  */
 function outputMoments(sum: Float64Array, sq: Float64Array, count: Float64Array, shift: number, scaled: readonly [Float64Array, Float64Array] | null = null): { outputMean: number[]; outputStd: number[] } {
   const T = sum.length;
-  const space = T >= WASM_MERGE_MIN ? reductionSpace([T * 8, T * 8, T * 8, scaled ? T * 8 : 0, scaled ? T * 8 : 0, T * 8, T * 8]) : null;
+  const mean = new Float64Array(T);
+  const std = new Float64Array(T);
+  // By blocks of tokens (a bounded copy whatever the token count).
+  const block = Math.min(T, 1 << 16);
+  const space = T >= WASM_MERGE_MIN ? reductionSpace([block * 8, block * 8, block * 8, scaled ? block * 8 : 0, scaled ? block * 8 : 0, block * 8, block * 8]) : null;
   if (space) {
     const {
       k,
       at: [s, q, c, a, b, m, d],
     } = space;
-    k.f64.set(sum, s! / 8);
-    k.f64.set(sq, q! / 8);
-    k.f64.set(count.subarray(0, T), c! / 8);
-    if (scaled) {
-      k.f64.set(scaled[0].subarray(0, T), a! / 8);
-      k.f64.set(scaled[1].subarray(0, T), b! / 8);
+    for (let t = 0; t < T; t += block) {
+      const e = Math.min(T, t + block);
+      k.f64.set(sum.subarray(t, e), s! / 8);
+      k.f64.set(sq.subarray(t, e), q! / 8);
+      k.f64.set(count.subarray(t, e), c! / 8);
+      if (scaled) {
+        k.f64.set(scaled[0].subarray(t, e), a! / 8);
+        k.f64.set(scaled[1].subarray(t, e), b! / 8);
+      }
+      k.exports.outputMoments(s!, q!, c!, e - t, shift, scaled ? a! : 0, scaled ? b! : 0, m!, d!);
+      mean.set(k.f64.subarray(m! / 8, m! / 8 + (e - t)), t);
+      std.set(k.f64.subarray(d! / 8, d! / 8 + (e - t)), t);
     }
-    k.exports.outputMoments(s!, q!, c!, T, shift, scaled ? a! : 0, scaled ? b! : 0, m!, d!);
-    return { outputMean: toNumbers(k.f64.subarray(m! / 8, m! / 8 + T)), outputStd: toNumbers(k.f64.subarray(d! / 8, d! / 8 + T)) };
+    return { outputMean: toNumbers(mean), outputStd: toNumbers(std) };
   }
-  const mean = new Float64Array(T);
-  const std = new Float64Array(T);
   const shiftOf = scaled ? (t: number): number => scaled[0][t]! * scaled[1][t]! * shift : (): number => shift;
   outputMomentsInto(sum, sq, count, shiftOf, mean, std);
   return { outputMean: toNumbers(mean), outputStd: toNumbers(std) };

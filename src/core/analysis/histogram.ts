@@ -225,8 +225,9 @@ export function summarize(values: ArrayLike<number>, valid: Inclusion): SeriesSu
 /** Median of the finite values (NaN when there are none). */
 export function median(values: Iterable<number>): number {
   const all = ArrayBuffer.isView(values) || Array.isArray(values) ? (values as ArrayLike<number>) : Array.from(values);
-  const w = stage(all, null, all.length * 8);
-  if (w) return w.k.exports.seriesMedian(w.v, all.length, w.x);
+  const w = stage(all, null, 0);
+  // In place in the staged copy.
+  if (w) return w.k.exports.seriesMedian(w.v, all.length, w.v);
   let n = 0;
   const a = new Float64Array(all.length);
   for (let i = 0; i < all.length; i++) {

@@ -1,4 +1,4 @@
-import { reductionSpace } from './kernels/wasmKernelLoader';
+import { reductionSpace, type WasmKernels } from './kernels/wasmKernelLoader';
 
 /**
  * Exact (Chan–Golub–LeVeque) merge of two moment accumulators stored at index `i` of `aN/aMean/aM2`
@@ -106,34 +106,38 @@ function mergeRange(n: ArrayLike<number>, mean: ArrayLike<number>, m2: ArrayLike
  */
 export const WASM_MERGE_MIN = 1024;
 
+/** Elements per block of the element-wise merges in WebAssembly (six arrays of it staged: 3 MiB). */
+const MERGE_BLOCK = 1 << 16;
+
+/**
+ * Runs an element-wise kernel over `arrays` (all of at least `n` elements) block by block in the
+ * reductions' memory, copying the first `written` arrays back; false when WebAssembly is unavailable.
+ */
+function elementwiseWasm(arrays: readonly Float64Array[], n: number, written: number, kernel: (k: WasmKernels, at: readonly number[], count: number) => void): boolean {
+  const block = Math.min(n, MERGE_BLOCK);
+  const space = reductionSpace(arrays.map(() => block * 8));
+  if (space === null) return false;
+  const { k, at } = space;
+  for (let i = 0; i < n; i += block) {
+    const count = Math.min(block, n - i);
+    for (let j = 0; j < arrays.length; j++) k.f64.set(arrays[j]!.subarray(i, i + count), at[j]! / 8);
+    kernel(k, at, count);
+    for (let j = 0; j < written; j++) arrays[j]!.set(k.f64.subarray(at[j]! / 8, at[j]! / 8 + count), i);
+  }
+  return true;
+}
+
 /** Merges index-aligned moment arrays of `b` into `a` element by element (Chan). */
 export function mergeMomentArrays(aN: Float64Array, aMean: Float64Array, aM2: Float64Array, bN: Float64Array, bMean: Float64Array, bM2: Float64Array): void {
   const n = aN.length;
-  const space = n >= WASM_MERGE_MIN ? reductionSpace([n * 8, n * 8, n * 8, n * 8, n * 8, n * 8]) : null;
-  if (space) {
-    const { k, at } = space;
-    const arrays = [aN, aMean, aM2, bN, bMean, bM2];
-    for (let j = 0; j < 6; j++) k.f64.set(arrays[j]!.subarray(0, n), at[j]! / 8);
-    k.exports.momentsMerge(at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, n);
-    for (let j = 0; j < 3; j++) arrays[j]!.set(k.f64.subarray(at[j]! / 8, at[j]! / 8 + n));
-    return;
-  }
+  if (n >= WASM_MERGE_MIN && elementwiseWasm([aN, aMean, aM2, bN, bMean, bM2], n, 3, (k, at, count) => k.exports.momentsMerge(at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, count))) return;
   for (let i = 0; i < n; i++) mergeMomentsAt(aN, aMean, aM2, i, bN[i]!, bMean[i]!, bM2[i]!);
 }
 
 /** a = min(a, b) and max(a, b) element by element (per-cell min and max of two partials). */
 export function mergeMinMax(aMin: Float64Array, aMax: Float64Array, bMin: Float64Array, bMax: Float64Array): void {
   const n = aMin.length;
-  const space = n >= WASM_MERGE_MIN ? reductionSpace([n * 8, n * 8, n * 8, n * 8]) : null;
-  if (space) {
-    const { k, at } = space;
-    const arrays = [aMin, aMax, bMin, bMax];
-    for (let j = 0; j < 4; j++) k.f64.set(arrays[j]!.subarray(0, n), at[j]! / 8);
-    k.exports.minMaxMerge(at[0]!, at[1]!, at[2]!, at[3]!, n);
-    aMin.set(k.f64.subarray(at[0]! / 8, at[0]! / 8 + n));
-    aMax.set(k.f64.subarray(at[1]! / 8, at[1]! / 8 + n));
-    return;
-  }
+  if (n >= WASM_MERGE_MIN && elementwiseWasm([aMin, aMax, bMin, bMax], n, 2, (k, at, count) => k.exports.minMaxMerge(at[0]!, at[1]!, at[2]!, at[3]!, count))) return;
   for (let c = 0; c < n; c++) {
     if (bMin[c]! < aMin[c]!) aMin[c] = bMin[c]!;
     if (bMax[c]! > aMax[c]!) aMax[c] = bMax[c]!;

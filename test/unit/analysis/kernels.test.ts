@@ -6,6 +6,7 @@ import { openDump } from '../../../src/core/formats/openDump';
 import { NodeFileByteSource } from '../../../src/platform/nodeFileSource';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
 import { computeSubBatches } from '../../../src/core/analysis/batchDependence';
+import { mergeMinMax, mergeMomentArrays } from '../../../src/core/analysis/moments';
 import { downsampleSeries, histogramOf, median, summarize } from '../../../src/core/analysis/histogram';
 import { setWasmKernelsEnabled, wasmKernels } from '../../../src/core/analysis/kernels/wasmKernelLoader';
 import { mergePass1, runPass1, type Pass1Partial } from '../../../src/core/analysis/pass1';
@@ -257,6 +258,34 @@ describe('report reductions in WebAssembly (histogram.ts, batchDependence.ts) ag
       });
       assertSameBits(wasm, js, `merge and statistics, mask ${options.mask !== undefined}`);
     }
+  });
+
+  it('element-wise merges and per-token output moments go by blocks: the same bits past a block (150,000 cells, 70,000 tokens)', async () => {
+    const rnd = uniformGenerator(31);
+    const n = 150_000;
+    const arrays = (): Float64Array[] => {
+      const counts = [new Float64Array(n).map(() => (rnd() < 0.1 ? 0 : Math.floor(rnd() * 50))), new Float64Array(n).map(() => rnd() * 4 - 2), new Float64Array(n).map(() => rnd() * 9)];
+      return counts;
+    };
+    const a = arrays();
+    const b = arrays();
+    const lo = new Float64Array(n).map(() => (rnd() < 0.05 ? Infinity : rnd()));
+    const hi = new Float64Array(n).map(() => (rnd() < 0.05 ? -Infinity : rnd()));
+    const { wasm, js } = await sync(() => {
+      const x = a.map((v) => v.slice());
+      mergeMomentArrays(x[0]!, x[1]!, x[2]!, b[0]!, b[1]!, b[2]!);
+      const mn = lo.slice();
+      const mx = hi.slice();
+      mergeMinMax(mn, mx, hi, lo);
+      return { x, mn, mx };
+    });
+    assertSameBits(wasm, js, 'element-wise merges');
+    // A report over 70,000 tokens of 3 features: per-token output moments in two blocks.
+    const g = normalGenerator(32);
+    const dump = memoryDump([{ name: 'x', shape: [70_000, 3], values: Array.from({ length: 210_000 }, (_, i) => (i % 9973 === 1 ? NaN : g() * 2 + (i % 3))) }]);
+    const reports = await both(() => analyzeDump(dump, { tensor: 'x' }));
+    const strip = (r: typeof reports.wasm): unknown => ({ ...r, timing: null });
+    assert.deepEqual(strip(reports.wasm), strip(reports.js));
   });
 
   it('sub-batch shifts agree bit for bit (6 batch elements, a padded one, empty cells, NaN)', async () => {

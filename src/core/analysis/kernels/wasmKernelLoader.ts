@@ -188,16 +188,24 @@ export function reductionKernels(): WasmKernels | null {
 }
 
 /**
+ * Most memory the reductions stage at once: a copy of what they reduce costs memory on top of the
+ * arrays themselves, so beyond this (a million tokens, half a million cells) the JavaScript runs
+ * (element-wise merges go by blocks and always fit).
+ */
+export const MAX_REDUCTION_BYTES = 16 << 20;
+
+/**
  * Room in the reductions' memory for regions of the given byte sizes: the kernels and each region's
  * byte offset (16-byte aligned; none at 0, which the kernels read as "no array"), or null when
- * WebAssembly is unavailable or the memory cannot grow (then the caller runs its JavaScript).
+ * WebAssembly is unavailable, the regions exceed MAX_REDUCTION_BYTES or the memory cannot grow
+ * (then the caller runs its JavaScript).
  * Valid until the next call.
  */
 export function reductionSpace(sizes: readonly number[]): { k: WasmKernels; at: number[] } | null {
   const k = reductionKernels();
   if (k === null) return null;
   const { offsets, total } = layout([16, ...sizes]);
-  if (!k.reserve(total)) return null;
+  if (total > MAX_REDUCTION_BYTES || !k.reserve(total)) return null;
   return { k, at: offsets.slice(1) };
 }
 

@@ -541,7 +541,7 @@ export function seriesDownsample(v: usize, n: i32, bucketSize: i32, points: i32,
   }
 }
 
-/** median(): the median of the finite values of v[0..n), selected in place in `a` (n f64 of scratch); NaN when none. */
+/** median(): the median of the finite values of v[0..n), selected in `a` (n f64; may be `v` itself, which is then reordered); NaN when none. */
 export function seriesMedian(v: usize, n: i32, a: usize): f64 {
   let m = 0;
   for (let i = 0; i < n; i++) {

@@ -1,5 +1,7 @@
 import type { BatchNormRunningKind, SampleChannelNormKind } from '../report/analysisReport';
 import { uniformEdges } from './histogram';
+import { reductionSpace } from './kernels/wasmKernelLoader';
+import { WASM_MERGE_MIN } from './moments';
 import type { Pass1Partial } from './pass1';
 import type { AnalysisPlan } from './plan';
 import { inverseRoot, type Pass1Statistics } from './statistics';
@@ -100,6 +102,7 @@ export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s
   const lnMean = s.layerNorm.mean;
   const lnRstd = s.layerNorm.rstd;
   const rrms = s.rmsNorm.rrms;
+  if (n >= WASM_MERGE_MIN && widenNormalizedBoundsWasm(b, mask, t0, n, [tokenMin, tokenMax, tokenCount, lnMean, lnRstd, rrms])) return;
   // Locals, written back once (a number stored in an object's field in a loop is boxed each time).
   let { zLo, zHi, uLo, uHi } = b;
   for (let k = 0; k < n; k++) {
@@ -120,6 +123,29 @@ export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s
   b.zHi = zHi;
   b.uLo = uLo;
   b.uHi = uHi;
+}
+
+/** widenNormalizedBounds in WebAssembly (kernels.ts's normalizedBounds: the same bits); false when it cannot run. */
+function widenNormalizedBoundsWasm(b: NormalizedBounds, mask: Uint8Array | null, t0: number, n: number, arrays: readonly Float64Array[]): boolean {
+  const space = reductionSpace([6 * n * 8, mask ? n : 0, 32]);
+  if (space === null) return false;
+  const {
+    k,
+    at: [tok, m, out],
+  } = space;
+  for (let j = 0; j < 6; j++) k.f64.set(arrays[j]!.subarray(0, n), tok! / 8 + j * n);
+  if (mask) new Uint8Array(k.f64.buffer, m!, n).set(mask.subarray(t0, t0 + n));
+  const o = out! / 8;
+  k.f64[o] = b.zLo;
+  k.f64[o + 1] = b.zHi;
+  k.f64[o + 2] = b.uLo;
+  k.f64[o + 3] = b.uHi;
+  k.exports.normalizedBounds(tok!, n, mask ? m! : 0, out!);
+  b.zLo = k.f64[o]!;
+  b.zHi = k.f64[o + 1]!;
+  b.uLo = k.f64[o + 2]!;
+  b.uHi = k.f64[o + 3]!;
+  return true;
 }
 
 function normalizedBounds(plan: AnalysisPlan, s: Pass1Statistics, p: Pass1Partial): NormalizedBounds {
@@ -184,34 +210,43 @@ export function buildSharedPass2Context(
   }
   if (fixed) return { weight, bias, invWeight, bnScale, bnOffset, bnScaleAll, bnOffsetAll, bnMeanAll, bnRunning, ...fixed, sampleChannel };
   // Range of the valid inputs and of the normalized values (before affine) over valid tokens.
+  const { zLo, zHi, uLo, uHi } = bounds ?? normalizedBounds(plan, s, p);
+  // One loop over the features, no call per value: this runs once per analysis, between the passes
+  // (code the interpreter runs). The candidates of a feature are the ends of its LayerNorm, RMSNorm
+  // and BatchNorm output ranges; non-finite candidates are skipped.
+  const z = zLo <= zHi;
+  const u = uLo <= uHi;
   let inLo = Infinity;
   let inHi = -Infinity;
-  for (let f = 0; f < F; f++) {
-    if (valid.min[f]! < inLo) inLo = valid.min[f]!;
-    if (valid.max[f]! > inHi) inHi = valid.max[f]!;
-  }
-  const { zLo, zHi, uLo, uHi } = bounds ?? normalizedBounds(plan, s, p);
   let outLo = Infinity;
   let outHi = -Infinity;
-  const widen = (v: number): void => {
-    if (v - v !== 0) return;
-    if (v < outLo) outLo = v;
-    if (v > outHi) outHi = v;
-  };
   for (let f = 0; f < F; f++) {
+    const lo = valid.min[f]!;
+    const hi = valid.max[f]!;
+    if (lo < inLo) inLo = lo;
+    if (hi > inHi) inHi = hi;
     const w = weight[f]!;
     const b = bias[f]!;
-    if (zLo <= zHi) {
-      widen(zLo * w + b);
-      widen(zHi * w + b);
-    }
-    if (uLo <= uHi) {
-      widen(uLo * w);
-      widen(uHi * w);
-    }
+    // Each candidate: skipped when not finite (v − v is NaN), else widens [outLo, outHi].
+    let v = z ? zLo * w + b : NaN;
+    if (v - v === 0 && v < outLo) outLo = v;
+    if (v - v === 0 && v > outHi) outHi = v;
+    v = z ? zHi * w + b : NaN;
+    if (v - v === 0 && v < outLo) outLo = v;
+    if (v - v === 0 && v > outHi) outHi = v;
+    v = u ? uLo * w : NaN;
+    if (v - v === 0 && v < outLo) outLo = v;
+    if (v - v === 0 && v > outHi) outHi = v;
+    v = u ? uHi * w : NaN;
+    if (v - v === 0 && v < outLo) outLo = v;
+    if (v - v === 0 && v > outHi) outHi = v;
     if (valid.count[f]! > 0) {
-      widen(valid.min[f]! * bnScale[f]! + bnOffset[f]!);
-      widen(valid.max[f]! * bnScale[f]! + bnOffset[f]!);
+      v = lo * bnScale[f]! + bnOffset[f]!;
+      if (v - v === 0 && v < outLo) outLo = v;
+      if (v - v === 0 && v > outHi) outHi = v;
+      v = hi * bnScale[f]! + bnOffset[f]!;
+      if (v - v === 0 && v < outLo) outLo = v;
+      if (v - v === 0 && v > outHi) outHi = v;
     }
   }
   // Rounding of the bounds: widen by a few ulps so a value computed in the kernel never falls outside.

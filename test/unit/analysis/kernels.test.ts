@@ -241,7 +241,7 @@ describe('report reductions in WebAssembly (histogram.ts, batchDependence.ts) ag
     assert.deepEqual(c.wasm, c.js);
   });
 
-  it('the merge of pass-1 partials and the statistics from it agree bit for bit (WebAssembly from 1024 tokens or cells)', async () => {
+  it('the merge of pass-1 partials, the statistics and the pass-2 edges from it agree bit for bit (WebAssembly from 1024 tokens or cells)', async () => {
     const [B, T, F] = [5, 260, 300];
     const g = normalGenerator(17);
     const x = Array.from({ length: B * T * F }, (_, i) => (i % 7919 === 5 ? NaN : i % 104729 === 11 ? Infinity : g() * (i % F === 9 ? 50 : 1) + (i % F) * 0.01));
@@ -254,9 +254,10 @@ describe('report reductions in WebAssembly (histogram.ts, batchDependence.ts) ag
       for (const r of splitTokens(plan, 3)) parts.push(await runPass1(tensors, plan, r));
       const { wasm, js } = await sync(() => {
         const merged = mergePass1(plan, parts);
-        return { merged, stats: computePass1Statistics(plan, merged) };
+        const stats = computePass1Statistics(plan, merged);
+        return { merged, stats, shared: buildSharedPass2Context(plan, stats, merged) };
       });
-      assertSameBits(wasm, js, `merge and statistics, mask ${options.mask !== undefined}`);
+      assertSameBits(wasm, js, `merge, statistics and pass-2 edges, mask ${options.mask !== undefined}`);
     }
   });
 

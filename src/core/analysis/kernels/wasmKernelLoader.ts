@@ -35,6 +35,7 @@ interface KernelExports {
   minMaxMerge(aMin: number, aMax: number, bMin: number, bMax: number, count: number): void;
   unitTrees(n: number, mean: number, m2: number, min: number, max: number, U: number, F: number, outN: number, outMean: number, outM2: number, outMin: number, outMax: number, stack: number): void;
   indexTree(n: number, mean: number, m2: number, indices: number, count: number, stack: number): void;
+  normalizedBounds(tok: number, n: number, mask: number, b: number): void;
   outputMoments(sum: number, sq: number, count: number, T: number, shift: number, a: number, b: number, outMean: number, outStd: number): void;
   tokenStats(count: number, mean: number, m2: number, sumSq: number, tmin: number, tmax: number, T: number, eps: number, out: number, indices: number, minMax: number): number;
 }

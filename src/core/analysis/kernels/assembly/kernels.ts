@@ -854,3 +854,36 @@ export function outputMoments(sum: usize, sq: usize, count: usize, T: i32, shift
     store<f64>(outStd + o, Math.sqrt(Math.max(0, load<f64>(sq + o) / n - d * d)));
   }
 }
+
+/**
+ * pass2Context.ts's widenNormalizedBounds over n tokens: widens the range at `b` (zLo, zHi, uLo,
+ * uHi) by (min − mean)·rstd … (max − mean)·rstd and min·rrms … max·rrms of every token with values
+ * whose mask byte (at `mask`, when not 0) is not 0. Six arrays of n f64 at `tok`: min, max, count,
+ * LayerNorm mean, rstd, RMSNorm rrms.
+ */
+export function normalizedBounds(tok: usize, n: i32, mask: usize, b: usize): void {
+  const plane = <usize>n << 3;
+  let zLo = load<f64>(b);
+  let zHi = load<f64>(b + 8);
+  let uLo = load<f64>(b + 16);
+  let uHi = load<f64>(b + 24);
+  for (let k = 0; k < n; k++) {
+    const o = <usize>k << 3;
+    if ((mask != 0 && load<u8>(mask + <usize>k) == 0) || load<f64>(tok + 2 * plane + o) == 0) continue;
+    const m = load<f64>(tok + 3 * plane + o);
+    const r = load<f64>(tok + 4 * plane + o);
+    const rr = load<f64>(tok + 5 * plane + o);
+    const lo = load<f64>(tok + o);
+    const hi = load<f64>(tok + plane + o);
+    const a = (lo - m) * r;
+    const c = (hi - m) * r;
+    if (a < zLo) zLo = a;
+    if (c > zHi) zHi = c;
+    if (lo * rr < uLo) uLo = lo * rr;
+    if (hi * rr > uHi) uHi = hi * rr;
+  }
+  store<f64>(b, zLo);
+  store<f64>(b + 8, zHi);
+  store<f64>(b + 16, uLo);
+  store<f64>(b + 24, uHi);
+}

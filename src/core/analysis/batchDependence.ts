@@ -11,8 +11,9 @@ import type { FeatureMoments } from './statistics';
  * the shift y_sub − y_full = d1·x + d0 is affine in x, so over the sub-batch's tokens its mean
  * square is d1²·var_sub + (d1·mean_sub + d0)² and its largest |value| sits at min_sub or max_sub.
  * Shifts are in normalized units (before weight/bias).
+ * `staged`: in WebAssembly (see mergeMomentArrays; false in a loop over blocks).
  */
-export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: FeatureMoments): SubBatchResult[] {
+export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: FeatureMoments, staged = true): SubBatchResult[] {
   if (!plan.subBatches) return [];
   const F = plan.features;
   const U = plan.units;
@@ -28,7 +29,7 @@ export function computeSubBatches(plan: AnalysisPlan, p: Pass1Partial, full: Fea
   for (let g = 1; g < U; g *= 2) sizes.push(g);
   sizes.push(U);
   const results: SubBatchResult[] = [];
-  const wasm = subBatchesWasm(plan, p, full.mean, fullRstd, fullStd, sizes);
+  const wasm = staged ? subBatchesWasm(plan, p, full.mean, fullRstd, fullStd, sizes) : null;
   if (wasm) return wasm;
   const ratios = new Float64Array(U * F);
   const acc = new Float64Array(ACC_SLOTS);

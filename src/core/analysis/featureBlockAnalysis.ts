@@ -98,8 +98,9 @@ function keyLowerBound(key: number): number {
 async function blockPass1(plan: AnalysisPlan, block: FeatureBlock, executor: PassExecutor, onElements: (n: number) => void): Promise<{ sub: AnalysisPlan; p: Pass1Partial; bs: BatchNormStats }> {
   const sub = featureBlockPlan(plan, block);
   const ranges = splitTokens(sub, executor.parallelism);
-  const p = mergePass1Adopting(sub, await executor.runPass1(sub, ranges, onElements));
-  return { sub, p, bs: batchNormStatistics(sub, p) };
+  // Once per block: JavaScript (optimized after the first blocks) rather than staged copies.
+  const p = mergePass1Adopting(sub, await executor.runPass1(sub, ranges, onElements), undefined, false);
+  return { sub, p, bs: batchNormStatistics(sub, p, false) };
 }
 
 /** executeAnalysis for inputs with more features than plan.maxFeatureSeries (see the comment above). */
@@ -205,7 +206,7 @@ export async function executeFeatureBlocks(plan: AnalysisPlan, executor: PassExe
       }
     }
     // Sub-batches of this block: exact per block; rmsShift merges through its weighted squares.
-    const subs = computeSubBatches(sub, p, v);
+    const subs = computeSubBatches(sub, p, v, false);
     const U = plan.units;
     if (subSizes === null) {
       subSizes = subs.map((s) => ({ ...s, minCount: Infinity, rmsShift: 0, maxShift: 0, maxMeanDeviation: 0, medianVarRatio: NaN }));

@@ -106,7 +106,7 @@ export function mergeTokenMoments(all: TokenMoments, p: Pass1Partial): void {
   const mean = all.tokenMean.subarray(at, at + n);
   const m2 = all.tokenM2.subarray(at, at + n);
   // mergeMomentArrays skips entries with a zero count on the right; a NaN mean comes with count 0.
-  mergeMomentArrays(count, mean, m2, p.tokenCount, p.tokenMean, p.tokenM2);
+  mergeMomentArrays(count, mean, m2, p.tokenCount, p.tokenMean, p.tokenM2, false);
   for (let k = 0; k < n; k++) {
     all.tokenSumSq[at + k] += p.tokenSumSq[k]!;
     if (p.tokenMin[k]! < all.tokenMin[at + k]!) all.tokenMin[at + k] = p.tokenMin[k]!;
@@ -165,7 +165,7 @@ export class FeatureBlockReducer {
 
   /** Adds the features of `block` from its pass-1 partial (a run of runPass1ByFeatureBlocks). */
   add(block: FeatureBlock, blockPlan: AnalysisPlan, p: Pass1Partial): void {
-    this.addMoments(block, batchNormStatistics(blockPlan, p).valid);
+    this.addMoments(block, batchNormStatistics(blockPlan, p, false).valid);
   }
 
   /** Adds the features of `block` from their moments (index f − f0). */

@@ -102,7 +102,9 @@ function mergeRange(n: ArrayLike<number>, mean: ArrayLike<number>, m2: ArrayLike
 
 /**
  * Arrays at least this long are merged in WebAssembly (the same bits): the merge between the passes
- * runs once per analysis, where JavaScript would still be in the interpreter.
+ * runs once per analysis, where JavaScript would still be in the interpreter. Code that runs once per
+ * block of a long loop (the reduced-token and feature-block paths) asks for JavaScript instead
+ * (`staged` false): optimized after the first blocks, it needs no copies.
  */
 export const WASM_MERGE_MIN = 1024;
 
@@ -127,17 +129,21 @@ function elementwiseWasm(arrays: readonly Float64Array[], n: number, written: nu
   return true;
 }
 
-/** Merges index-aligned moment arrays of `b` into `a` element by element (Chan). */
-export function mergeMomentArrays(aN: Float64Array, aMean: Float64Array, aM2: Float64Array, bN: Float64Array, bMean: Float64Array, bM2: Float64Array): void {
+/**
+ * Merges index-aligned moment arrays of `b` into `a` element by element (Chan). `staged`: in
+ * WebAssembly (copies in and out) from WASM_MERGE_MIN elements; callers in a loop over blocks pass
+ * false (their JavaScript is optimized after the first blocks, the copies would only add).
+ */
+export function mergeMomentArrays(aN: Float64Array, aMean: Float64Array, aM2: Float64Array, bN: Float64Array, bMean: Float64Array, bM2: Float64Array, staged = true): void {
   const n = aN.length;
-  if (n >= WASM_MERGE_MIN && elementwiseWasm([aN, aMean, aM2, bN, bMean, bM2], n, 3, (k, at, count) => k.exports.momentsMerge(at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, count))) return;
+  if (staged && n >= WASM_MERGE_MIN && elementwiseWasm([aN, aMean, aM2, bN, bMean, bM2], n, 3, (k, at, count) => k.exports.momentsMerge(at[0]!, at[1]!, at[2]!, at[3]!, at[4]!, at[5]!, count))) return;
   for (let i = 0; i < n; i++) mergeMomentsAt(aN, aMean, aM2, i, bN[i]!, bMean[i]!, bM2[i]!);
 }
 
-/** a = min(a, b) and max(a, b) element by element (per-cell min and max of two partials). */
-export function mergeMinMax(aMin: Float64Array, aMax: Float64Array, bMin: Float64Array, bMax: Float64Array): void {
+/** a = min(a, b) and max(a, b) element by element (per-cell min and max of two partials); `staged` as mergeMomentArrays. */
+export function mergeMinMax(aMin: Float64Array, aMax: Float64Array, bMin: Float64Array, bMax: Float64Array, staged = true): void {
   const n = aMin.length;
-  if (n >= WASM_MERGE_MIN && elementwiseWasm([aMin, aMax, bMin, bMax], n, 2, (k, at, count) => k.exports.minMaxMerge(at[0]!, at[1]!, at[2]!, at[3]!, count))) return;
+  if (staged && n >= WASM_MERGE_MIN && elementwiseWasm([aMin, aMax, bMin, bMax], n, 2, (k, at, count) => k.exports.minMaxMerge(at[0]!, at[1]!, at[2]!, at[3]!, count))) return;
   for (let c = 0; c < n; c++) {
     if (bMin[c]! < aMin[c]!) aMin[c] = bMin[c]!;
     if (bMax[c]! > aMax[c]!) aMax[c] = bMax[c]!;

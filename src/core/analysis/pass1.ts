@@ -499,8 +499,9 @@ export function mergePass1(plan: AnalysisPlan, parts: readonly Pass1Partial[], r
  * mergePass1 that takes over the per-(unit, feature) cell arrays of parts[0] instead of copying them
  * (the same numbers: merging into empty cells copies the first partial's exactly), so the merge holds
  * one set of cells less. parts[0]'s cells are changed: the caller drops the partials afterwards.
+ * `staged`: see mergeMomentArrays (false in a loop over blocks).
  */
-export function mergePass1Adopting(plan: AnalysisPlan, parts: readonly Pass1Partial[], range: TokenRange = { start: 0, end: plan.tokens }): Pass1Partial {
+export function mergePass1Adopting(plan: AnalysisPlan, parts: readonly Pass1Partial[], range: TokenRange = { start: 0, end: plan.tokens }, staged = true): Pass1Partial {
   const first = parts[0];
   if (first === undefined) return mergePass1(plan, parts, range);
   const n = range.end - range.start;
@@ -534,15 +535,16 @@ export function mergePass1Adopting(plan: AnalysisPlan, parts: readonly Pass1Part
     all.tokenMin.set(first.tokenMin, at);
     all.tokenMax.set(first.tokenMax, at);
   }
-  for (let k = 1; k < parts.length; k++) mergePass1Into(all, parts[k]!);
+  for (let k = 1; k < parts.length; k++) mergePass1Into(all, parts[k]!, staged);
   return all;
 }
 
 /**
  * Merges `p` into `all`: per-token entries are copied when `all` has room for them (an `all` over
  * an empty token range only collects the per-(unit, feature) cells and non-finite counts).
+ * `staged`: see mergeMomentArrays (false in a loop over blocks).
  */
-export function mergePass1Into(all: Pass1Partial, p: Pass1Partial): void {
+export function mergePass1Into(all: Pass1Partial, p: Pass1Partial, staged = true): void {
   if (all.tokenCount.length > 0) {
     const at = p.tokenStart - all.tokenStart;
     all.tokenCount.set(p.tokenCount, at);
@@ -552,9 +554,9 @@ export function mergePass1Into(all: Pass1Partial, p: Pass1Partial): void {
     all.tokenMin.set(p.tokenMin, at);
     all.tokenMax.set(p.tokenMax, at);
   }
-  mergeMomentArrays(all.validCount, all.validMean, all.validM2, p.validCount, p.validMean, p.validM2);
-  mergeMinMax(all.validMin, all.validMax, p.validMin, p.validMax);
-  mergeMomentArrays(all.paddingCount, all.paddingMean, all.paddingM2, p.paddingCount, p.paddingMean, p.paddingM2);
+  mergeMomentArrays(all.validCount, all.validMean, all.validM2, p.validCount, p.validMean, p.validM2, staged);
+  mergeMinMax(all.validMin, all.validMax, p.validMin, p.validMax, staged);
+  mergeMomentArrays(all.paddingCount, all.paddingMean, all.paddingM2, p.paddingCount, p.paddingMean, p.paddingM2, staged);
   all.nan += p.nan;
   all.posInf += p.posInf;
   all.negInf += p.negInf;

@@ -92,9 +92,11 @@ export function emptyNormalizedBounds(): NormalizedBounds {
 
 /**
  * Widens `b` by the tokens of `p` (indices relative to p.tokenStart; `s` the per-token statistics
- * of the same tokens): (min − mean)·rstd … (max − mean)·rstd and min·rrms … max·rrms.
+ * of the same tokens): (min − mean)·rstd … (max − mean)·rstd and min·rrms … max·rrms. `staged`:
+ * in WebAssembly (the same bits), for the one call of an analysis; the block loops call it per block
+ * in JavaScript.
  */
-export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s: Pick<Pass1Statistics, 'layerNorm' | 'rmsNorm'>, p: Pass1Partial): void {
+export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s: Pick<Pass1Statistics, 'layerNorm' | 'rmsNorm'>, p: Pass1Partial, staged = false): void {
   const mask = plan.mask;
   const t0 = p.tokenStart;
   const n = p.tokenCount.length;
@@ -102,7 +104,7 @@ export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s
   const lnMean = s.layerNorm.mean;
   const lnRstd = s.layerNorm.rstd;
   const rrms = s.rmsNorm.rrms;
-  if (n >= WASM_MERGE_MIN && widenNormalizedBoundsWasm(b, mask, t0, n, [tokenMin, tokenMax, tokenCount, lnMean, lnRstd, rrms])) return;
+  if (staged && n >= WASM_MERGE_MIN && widenNormalizedBoundsWasm(b, mask, t0, n, [tokenMin, tokenMax, tokenCount, lnMean, lnRstd, rrms])) return;
   // Locals, written back once (a number stored in an object's field in a loop is boxed each time).
   let { zLo, zHi, uLo, uHi } = b;
   for (let k = 0; k < n; k++) {
@@ -150,7 +152,8 @@ function widenNormalizedBoundsWasm(b: NormalizedBounds, mask: Uint8Array | null,
 
 function normalizedBounds(plan: AnalysisPlan, s: Pass1Statistics, p: Pass1Partial): NormalizedBounds {
   const b = emptyNormalizedBounds();
-  widenNormalizedBounds(b, plan, s, p);
+  // Once per analysis: in WebAssembly.
+  widenNormalizedBounds(b, plan, s, p, true);
   return b;
 }
 

@@ -59,7 +59,7 @@ export function inverseRoot(v: number): number {
   return v > 0 ? 1 / Math.sqrt(v) : 0;
 }
 
-function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array, m2: Float64Array, min: Float64Array | null, max: Float64Array | null): FeatureMoments {
+function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array, m2: Float64Array, min: Float64Array | null, max: Float64Array | null, staged: boolean): FeatureMoments {
   const F = plan.features;
   const out: FeatureMoments = {
     count: new Float64Array(F),
@@ -68,7 +68,7 @@ function mergeOverUnits(plan: AnalysisPlan, n: Float64Array, mean: Float64Array,
     min: new Float64Array(F).fill(Infinity),
     max: new Float64Array(F).fill(-Infinity),
   };
-  if (mergeOverUnitsWasm(plan, n, mean, m2, min, max, out)) return out;
+  if (staged && mergeOverUnitsWasm(plan, n, mean, m2, min, max, out)) return out;
   const indices = new Array<number>(plan.units);
   const stack = momentsTreeStack(plan.units);
   for (let f = 0; f < F; f++) {
@@ -163,13 +163,16 @@ export function tokenStatistics(p: Pass1Partial, eps: number): { layerNorm: Laye
   return { layerNorm: { mean: lnMean, var: lnVar, rstd: lnRstd }, rmsNorm: { meanSquare, rms, rrms } };
 }
 
-/** Per-feature BatchNorm statistics (valid tokens, and all tokens) from the merged pass-1 cells. */
-export function batchNormStatistics(plan: AnalysisPlan, p: Pass1Partial): BatchNormStats {
+/**
+ * Per-feature BatchNorm statistics (valid tokens, and all tokens) from the merged pass-1 cells.
+ * `staged`: in WebAssembly (see mergeMomentArrays; false in a loop over blocks).
+ */
+export function batchNormStatistics(plan: AnalysisPlan, p: Pass1Partial, staged = true): BatchNormStats {
   const F = plan.features;
-  const valid = mergeOverUnits(plan, p.validCount, p.validMean, p.validM2, p.validMin, p.validMax);
+  const valid = mergeOverUnits(plan, p.validCount, p.validMean, p.validM2, p.validMin, p.validMax, staged);
   let all = valid;
   if (plan.mask) {
-    const pad = mergeOverUnits(plan, p.paddingCount, p.paddingMean, p.paddingM2, null, null);
+    const pad = mergeOverUnits(plan, p.paddingCount, p.paddingMean, p.paddingM2, null, null, staged);
     all = { count: new Float64Array(F), mean: new Float64Array(F), m2: new Float64Array(F), min: valid.min, max: valid.max };
     for (let f = 0; f < F; f++) {
       const a: Moments = { n: valid.count[f]!, mean: valid.count[f]! > 0 ? valid.mean[f]! : 0, m2: valid.m2[f]! };

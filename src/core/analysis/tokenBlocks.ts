@@ -109,7 +109,7 @@ export async function executeReducedTokens(plan: AnalysisPlan, executor: PassExe
   for (const block of blocks) {
     for (const p of await pass1Parts(parallel(block))) {
       const r = { start: p.tokenStart, end: p.tokenEnd };
-      mergePass1Into(cells, p);
+      mergePass1Into(cells, p, false);
       const ts = tokenStatistics(p, eps);
       const n = r.end - r.start;
       const std = scratchStd.subarray(0, n);

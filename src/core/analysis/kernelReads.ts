@@ -23,6 +23,20 @@ export interface KernelReads {
  * (not a contiguous tensor of a file, a `--layer-axis` slice), is not float32, is channels-first, or
  * WebAssembly is unavailable.
  */
+/**
+ * Runs a pass's tiles with the reads of its input: into the kernels' memory when kernelReads can
+ * (`scratch` the kernels' scratch bytes; null: never), else the input's own reads; the slots are
+ * given back when `body` ends, also when it fails.
+ */
+export async function withInputReads(input: TensorHandle, plan: AnalysisPlan, tiles: readonly Tile[], scratch: number | null, body: (read: (tile: Tile) => Promise<DecodedValues>) => Promise<void>): Promise<void> {
+  const direct = scratch === null ? null : kernelReads(input, plan, tiles, scratch);
+  try {
+    await body(direct ? direct.read : (tile) => input.read(tile.offset, tile.count));
+  } finally {
+    direct?.release();
+  }
+}
+
 export function kernelReads(input: TensorHandle, plan: AnalysisPlan, tiles: readonly Tile[], scratch: number): KernelReads | null {
   const readInto = input.readInto;
   if (readInto === undefined || plan.inner !== 1 || input.info.dtype !== 'float32' || tiles.length === 0) return null;

@@ -1,5 +1,5 @@
 import type { DecodedValues } from '../formats/types';
-import { kernelReads, type KernelReads } from './kernelReads';
+import { withInputReads } from './kernelReads';
 import { layout, wasmKernels, type WasmKernels } from './kernels/wasmKernelLoader';
 import { mergeMinMax, mergeMomentArrays, mergeMomentsAt } from './moments';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
@@ -457,19 +457,14 @@ export async function runPass1(tensors: AnalysisTensors, plan: AnalysisPlan, ran
   const scratch = new Pass1Scratch(plan.features);
   const tiles = planTiles(plan, range);
   const F = plan.features;
-  const direct = kernelReads(tensors.input, plan, tiles, pass1WasmLayout(F, Math.max(1, Math.floor(65536 / F))).total);
-  try {
-    await pass1Tiles(p, tensors, plan, scratch, tiles, direct, hooks);
-  } finally {
-    direct?.release();
-  }
+  await withInputReads(tensors.input, plan, tiles, pass1WasmLayout(F, Math.max(1, Math.floor(65536 / F))).total, (read) => pass1Tiles(p, plan, scratch, tiles, read, hooks));
   return p;
 }
 
-async function pass1Tiles(p: Pass1Partial, tensors: AnalysisTensors, plan: AnalysisPlan, scratch: Pass1Scratch, tiles: readonly Tile[], direct: KernelReads | null, hooks: PassHooks): Promise<void> {
+async function pass1Tiles(p: Pass1Partial, plan: AnalysisPlan, scratch: Pass1Scratch, tiles: readonly Tile[], read: (tile: Tile) => Promise<DecodedValues>, hooks: PassHooks): Promise<void> {
   const F = plan.features;
   const I = plan.inner;
-  await forEachTile(tiles, direct ? direct.read : (tile) => tensors.input.read(tile.offset, tile.count), null, hooks, (tile, values) => {
+  await forEachTile(tiles, read, null, hooks, (tile, values) => {
     const wasm = I === 1 && values instanceof Float32Array ? wasmKernels() : null;
     if (wasm !== null && pass1FeatureLastTileWasm(wasm, p, plan, scratch, values as Float32Array, tile.tokenStart, tile.tokens)) {
       // Done on the WebAssembly kernel.

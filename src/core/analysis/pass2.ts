@@ -1,7 +1,8 @@
+import type { DecodedValues } from '../formats/types';
 import { wasmKernels } from './kernels/wasmKernelLoader';
 import { groupFitTile, pass2ChannelsTile } from './pass2ChannelsFirst';
 import type { Pass2Context } from './pass2Context';
-import { kernelReads, type KernelReads } from './kernelReads';
+import { withInputReads } from './kernelReads';
 import { pass2FeatureLastRun, pass2FeatureLastTileWasm, pass2WasmScratch } from './pass2FeatureLast';
 import { createPass2Partial, type Pass2Partial } from './pass2Partial';
 import type { AnalysisPlan, AnalysisTensors } from './plan';
@@ -18,22 +19,19 @@ export async function runPass2(tensors: AnalysisTensors, plan: AnalysisPlan, con
   const output = tensors.output;
   const p = createPass2Partial(plan, range, output !== null, context.sampleChannel?.norms.length ?? 0, context.groupFit?.candidates.length ?? 0);
   const tiles = planTiles(plan, range);
-  const direct = context.plain && context.groupFit === null ? kernelReads(tensors.input, plan, tiles, pass2WasmScratch(plan)) : null;
-  try {
-    await pass2Tiles(p, tensors, plan, context, tiles, direct, hooks);
-  } finally {
-    direct?.release();
-  }
+  // Into the kernels' memory only for the plain kernel (the others copy nothing).
+  const scratch = context.plain && context.groupFit === null ? pass2WasmScratch(plan) : null;
+  await withInputReads(tensors.input, plan, tiles, scratch, (read) => pass2Tiles(p, tensors, plan, context, tiles, read, hooks));
   return p;
 }
 
-async function pass2Tiles(p: Pass2Partial, tensors: AnalysisTensors, plan: AnalysisPlan, context: Pass2Context, tiles: readonly Tile[], direct: KernelReads | null, hooks: PassHooks): Promise<void> {
+async function pass2Tiles(p: Pass2Partial, tensors: AnalysisTensors, plan: AnalysisPlan, context: Pass2Context, tiles: readonly Tile[], read: (tile: Tile) => Promise<DecodedValues>, hooks: PassHooks): Promise<void> {
   const output = tensors.output;
   const F = plan.features;
   const I = plan.inner;
   await forEachTile(
     tiles,
-    direct ? direct.read : (tile) => tensors.input.read(tile.offset, tile.count),
+    read,
     output ? (tile) => output.read(tile.offset, tile.count) : null,
     hooks,
     (tile, values, out) => {

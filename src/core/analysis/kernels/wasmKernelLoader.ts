@@ -1,8 +1,10 @@
 // WebAssembly SIMD kernels for the hot loops of pass 1 and pass 2 (feature-last layout, float32
-// input, no weight/bias); everything else stays on the JavaScript kernels. Their results equal the
-// JavaScript kernels' bit for bit (see src/core/analysis/kernels/assembly/kernels.ts). The module is compiled
-// synchronously on first use, once per thread; where WebAssembly or SIMD is unavailable
-// `wasmKernels()` is null and the passes use JavaScript throughout.
+// input, no weight/bias), and for what runs once per analysis on the thread that merges and reports
+// (the merge between the passes, the report's reductions: see reductionKernels); everything else
+// stays in JavaScript. Their results equal the JavaScript's bit for bit (see
+// src/core/analysis/kernels/assembly/kernels.ts). The module is compiled synchronously on first use,
+// once per thread; where WebAssembly or SIMD is unavailable `wasmKernels()` and `reductionKernels()`
+// are null and everything runs in JavaScript.
 import { KERNELS_WASM_BASE64 } from './kernelsWasmBinary';
 
 /** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */

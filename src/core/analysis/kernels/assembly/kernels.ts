@@ -1,5 +1,6 @@
 // AssemblyScript source of the WebAssembly SIMD kernels of pass 1 and pass 2 (feature-last,
-// float32 input, no weight/bias). Compiled by scripts/build-kernels.mjs into
+// float32 input, no weight/bias), and of the merge between the passes and the report's reductions
+// (scalar float64, the same operations in the same order as their JavaScript). Compiled by scripts/build-kernels.mjs into
 // src/core/analysis/kernels/kernelsWasmBinary.ts; the glue is src/core/analysis/kernels/wasmKernelLoader.ts.
 // Every result is bit for bit what the JavaScript kernels of pass1.ts / pass2FeatureLast.ts compute:
 // the same float64 sums in the same order (the f64x2 lanes are their two partial sums: pass 1's per

@@ -101,7 +101,7 @@ function mergeOverUnitsWasm(plan: AnalysisPlan, n: Float64Array, mean: Float64Ar
   const U = plan.units;
   const cells = U * F;
   const mm = min !== null && max !== null;
-  const space = cells >= WASM_MERGE_MIN ? reductionSpace([cells * 8, cells * 8, cells * 8, mm ? cells * 8 : 0, mm ? cells * 8 : 0, 5 * F * 8, 3 * 8 * (momentsTreeStack(U).length / 3)]) : null;
+  const space = cells >= WASM_MERGE_MIN ? reductionSpace([cells * 8, cells * 8, cells * 8, mm ? cells * 8 : 0, mm ? cells * 8 : 0, 5 * F * 8, momentsTreeStack(U).length * 8]) : null;
   if (space === null) return false;
   const {
     k,
@@ -190,7 +190,7 @@ export function batchNormStatistics(plan: AnalysisPlan, p: Pass1Partial, staged 
 function tokenAndGlobalWasm(plan: AnalysisPlan, p: Pass1Partial): Omit<Pass1Statistics, 'batchNorm'> | null {
   const T = plan.tokens;
   if (T < WASM_MERGE_MIN) return null;
-  const space = reductionSpace([6 * T * 8, 6 * T * 8, T * 4, 16, 3 * 8 * (momentsTreeStack(T).length / 3)]);
+  const space = reductionSpace([6 * T * 8, 6 * T * 8, T * 4, 16, momentsTreeStack(T).length * 8]);
   if (space === null) return null;
   const {
     k,

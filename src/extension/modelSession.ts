@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { isNormLensError } from '../core/errors';
 import type { SweepReport, SweepSite } from '../core/report/sweepReport';
 import type { SiteEntry } from '../protocol';
-import { fileName } from './analysisService';
+import { fileName, statUri } from './analysisService';
 import type { InspectorSession } from './inspectorEditor';
 import { log } from './log';
 import { chooseSite } from './sweepOptions';
@@ -56,7 +56,8 @@ export class ModelSession implements vscode.Disposable {
       const uri = this.session.document.uri;
       if (uri.scheme !== 'file') return;
       try {
-        const stat = await vscode.workspace.fs.stat(uri);
+        // From the disk (a file: URI), not a round trip through the workbench's file service.
+        const stat = await statUri(uri);
         const listing = await this.sweeps.list(uri);
         this.kind = stat.type & vscode.FileType.Directory ? 'folder' : 'file';
         this.sites = siteEntries(listing);

@@ -234,6 +234,22 @@ export class AnalysisService implements vscode.Disposable {
     }
   }
 
+  /**
+   * Starts the analysis workers for a local dump big enough to need them, if they are not running:
+   * called when a dump is opened, so their threads start while the editor and its page are set up
+   * rather than when the analysis asks for them. They stop after the usual idle time if unused.
+   */
+  async warm(uri: vscode.Uri): Promise<void> {
+    if (uri.scheme !== 'file') return;
+    const size = await statUri(uri).then(
+      (st) => (st.type & vscode.FileType.File ? st.size : 0),
+      () => 0,
+    );
+    if (size < WORKER_MIN_BYTES) return;
+    const settings = readSettings({}, uri);
+    this.workers.acquire(workerCount(settings.workers), settings.open).release();
+  }
+
   /** Opens a dump for reading (when no analysis holds it open); the caller must call `close`. */
   async open(uri: vscode.Uri): Promise<{ dump: Dump; close: () => Promise<void> }> {
     const settings = readSettings({}, uri);

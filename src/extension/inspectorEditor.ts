@@ -459,6 +459,8 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
   }
 
   openCustomDocument(uri: vscode.Uri): DumpDocument {
+    // The workers a big dump's analysis needs start now, while the editor and its page are set up.
+    void this.service.warm(uri).catch((e: Error) => log().debug(`warming the workers: ${e.message}`));
     return new DumpDocument(uri);
   }
 

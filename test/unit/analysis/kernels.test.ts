@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDump } from '../../../src/core/formats/openDump';
+import { MemoryByteSource } from '../../../src/core/io/byteSource';
+import { analyzeFile } from '../../../src/worker/workerRunner';
 import { NodeFileByteSource } from '../../../src/platform/nodeFileSource';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
 import { computeSubBatches } from '../../../src/core/analysis/batchDependence';
@@ -316,6 +318,16 @@ describe('reads into the kernels\' memory (kernelReads)', () => {
     writeFileSync(path, Buffer.concat([prologue, Buffer.from(values.buffer)]));
     return path;
   }
+
+  it('give the reports of in-memory reads on numpy float32 files (little- and big-endian, misaligned data)', async () => {
+    const dir = join(__dirname, '..', '..', 'fixtures', 'formats', 'npy');
+    for (const name of ['float32_le.npy', 'float32_be.npy', 'misaligned_f4_le.npy', 'align16_f4_le.npy']) {
+      const path = join(dir, name);
+      const fromFile = (await analyzeFile(path, { workers: 0 })).report;
+      const inMemory = (await analyzeFile(new MemoryByteSource(new Uint8Array(readFileSync(path)), name), { workers: 0 })).report;
+      assert.deepEqual({ ...fromFile, source: null, timing: null }, { ...inMemory, source: null, timing: null }, name);
+    }
+  });
 
   it('give the partials of copied reads bit for bit, and give the slots back (also after a failed read)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'normlens-slots-'));

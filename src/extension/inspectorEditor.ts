@@ -3,7 +3,7 @@ import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError, type NormLensHint } from '../core/errors';
 import type { Dump } from '../core/formats/types';
 import type { PreviewResult } from '../core/analysis/preview';
-import type { AnalysisReport } from '../core/report/analysisReport';
+import type { AnalysisReport, DownsampledSeries } from '../core/report/analysisReport';
 import { packReport } from '../core/report/packReport';
 import { COMMAND, type Heatmap, type HostToWebview, type InspectorViewId, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
@@ -363,18 +363,31 @@ export class InspectorSession extends Disposable {
 }
 
 /**
- * The report as the inspector page gets it: without the full per-token arrays it does not draw
- * (token rstd, output moments of each norm, RMS per token: the page draws their `series`), which are
- * most of a big dump's report; LayerNorm's per-token mean and var stay (the per-batch-element charts).
- * Exports and commands use the full report.
+ * The report as the pages get it: without the long arrays they do not draw, which are most of a big
+ * dump's report and cross to the page as binary (in a remote or web workbench, ~0.1 ms per KiB):
+ * the per-token arrays but LayerNorm's mean and var (the per-batch-element charts: the pages draw
+ * `series` of the rest), per-feature min, max, counts and unbiased variance, the unmasked BatchNorm
+ * statistics and padding's variance ratios (the pages show none of them), the series of LayerNorm's
+ * token mean and of RMS, and BatchNorm's mean and std series unless the per-feature arrays are
+ * reduced (the page draws those arrays). Exports and commands use the full report.
  */
 export function pageReport(report: AnalysisReport): AnalysisReport {
-  const ln = report.layerNorm.perToken;
+  const ln = report.layerNorm;
+  const bn = report.batchNorm;
+  const pf = bn.perFeature;
+  const noSeries = (s: DownsampledSeries): DownsampledSeries => ({ ...s, mean: [], min: [], max: [] });
   return {
     ...report,
-    layerNorm: { ...report.layerNorm, perToken: { mean: ln.mean, var: ln.var, rstd: [], outputMean: [], outputStd: [] } },
-    rmsNorm: { ...report.rmsNorm, perToken: { rms: [], outputMean: [], outputStd: [] } },
-    batchNorm: { ...report.batchNorm, perToken: { outputMean: [], outputStd: [] } },
+    layerNorm: { ...ln, perToken: { mean: ln.perToken.mean, var: ln.perToken.var, rstd: [], outputMean: [], outputStd: [] }, series: { ...ln.series, mean: noSeries(ln.series.mean) } },
+    rmsNorm: { ...report.rmsNorm, perToken: { rms: [], outputMean: [], outputStd: [] }, series: { ...report.rmsNorm.series, rms: noSeries(report.rmsNorm.series.rms) } },
+    batchNorm: {
+      ...bn,
+      perFeature: { ...pf, varUnbiased: [], counts: [], min: [], max: [] },
+      unmasked: null,
+      perToken: { outputMean: [], outputStd: [] },
+      series: pf.reduced ? bn.series : { ...bn.series, mean: noSeries(bn.series.mean), std: noSeries(bn.series.std) },
+    },
+    padding: report.padding ? { ...report.padding, varRatio: [] } : null,
   };
 }
 

@@ -92,11 +92,10 @@ export function emptyNormalizedBounds(): NormalizedBounds {
 
 /**
  * Widens `b` by the tokens of `p` (indices relative to p.tokenStart; `s` the per-token statistics
- * of the same tokens): (min − mean)·rstd … (max − mean)·rstd and min·rrms … max·rrms. `staged`:
- * in WebAssembly (the same bits), for the one call of an analysis; the block loops call it per block
- * in JavaScript.
+ * of the same tokens): (min − mean)·rstd … (max − mean)·rstd and min·rrms … max·rrms. The block
+ * loops call it per block; the one call of an analysis (normalizedBounds) runs it in WebAssembly.
  */
-export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s: Pick<Pass1Statistics, 'layerNorm' | 'rmsNorm'>, p: Pass1Partial, staged = false): void {
+export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s: Pick<Pass1Statistics, 'layerNorm' | 'rmsNorm'>, p: Pass1Partial): void {
   const mask = plan.mask;
   const t0 = p.tokenStart;
   const n = p.tokenCount.length;
@@ -104,7 +103,6 @@ export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s
   const lnMean = s.layerNorm.mean;
   const lnRstd = s.layerNorm.rstd;
   const rrms = s.rmsNorm.rrms;
-  if (staged && n >= WASM_MERGE_MIN && widenNormalizedBoundsWasm(b, mask, t0, n, [tokenMin, tokenMax, tokenCount, lnMean, lnRstd, rrms])) return;
   // Locals, written back once (a number stored in an object's field in a loop is boxed each time).
   let { zLo, zHi, uLo, uHi } = b;
   for (let k = 0; k < n; k++) {
@@ -128,7 +126,12 @@ export function widenNormalizedBounds(b: NormalizedBounds, plan: AnalysisPlan, s
 }
 
 /** widenNormalizedBounds in WebAssembly (kernels.ts's normalizedBounds: the same bits); false when it cannot run. */
-function widenNormalizedBoundsWasm(b: NormalizedBounds, mask: Uint8Array | null, t0: number, n: number, arrays: readonly Float64Array[]): boolean {
+function widenNormalizedBoundsWasm(b: NormalizedBounds, plan: AnalysisPlan, s: Pick<Pass1Statistics, 'layerNorm' | 'rmsNorm'>, p: Pass1Partial): boolean {
+  const mask = plan.mask;
+  const t0 = p.tokenStart;
+  const n = p.tokenCount.length;
+  if (n < WASM_MERGE_MIN) return false;
+  const arrays = [p.tokenMin, p.tokenMax, p.tokenCount, s.layerNorm.mean, s.layerNorm.rstd, s.rmsNorm.rrms];
   const space = reductionSpace([6 * n * 8, mask ? n : 0, 32]);
   if (space === null) return false;
   const {
@@ -153,7 +156,7 @@ function widenNormalizedBoundsWasm(b: NormalizedBounds, mask: Uint8Array | null,
 function normalizedBounds(plan: AnalysisPlan, s: Pass1Statistics, p: Pass1Partial): NormalizedBounds {
   const b = emptyNormalizedBounds();
   // Once per analysis: in WebAssembly.
-  widenNormalizedBounds(b, plan, s, p, true);
+  if (!widenNormalizedBoundsWasm(b, plan, s, p)) widenNormalizedBounds(b, plan, s, p);
   return b;
 }
 

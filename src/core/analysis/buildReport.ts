@@ -206,6 +206,8 @@ export interface Pass1ReportSections {
   readonly rmsSeries: DownsampledSeries;
   readonly batchNormSeries: { mean: DownsampledSeries; std: DownsampledSeries };
   readonly inputTokenDistributions: AnalysisReport['tokenDistributions']['input'];
+  /** The tokens the per-token summaries and distributions count (tokenInclusion; null: all, or reduced). */
+  readonly tokensCounted: Inclusion;
 }
 
 /**
@@ -282,6 +284,7 @@ export function buildPass1Sections(plan: AnalysisPlan, p1: Pass1Partial, stats: 
     subBatches: computeSubBatches(plan, p1, stats.batchNorm.valid),
     lnStd,
     batchNormSeries: { mean: downsampleSeries(batchValid.mean, maxPoints), std: downsampleSeries(bnStd, maxPoints) },
+    tokensCounted: isValid,
   };
   if (reduced) {
     return {
@@ -330,7 +333,7 @@ export function buildReport(
   const bins = plan.bins;
   const maxPoints = plan.maxSeriesPoints;
   const mask = plan.mask;
-  const isValid = reduced ? null : tokenInclusion(plan, p1.tokenCount);
+  const isValid = pre.tokensCounted;
   const probabilities = [...QUANTILE_PROBABILITIES];
 
   const ln = stats.layerNorm;

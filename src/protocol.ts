@@ -8,6 +8,7 @@
 import type { AnalysisReport } from './core/report/analysisReport';
 import type { SweepReport } from './core/report/sweepReport';
 import type { PackedArray } from './core/report/packReport';
+import type { TokenSeries } from './core/report/chartSeries';
 import type { Heatmap, HeatmapAggregate, HeatmapRequest, HeatmapValues } from './core/heatmap/tokenHeatmap';
 import type { RpcClientMessage, RpcServerMessage } from './rpc';
 
@@ -83,6 +84,11 @@ export type WebviewCommandId = WebviewCommand['command'];
 export type WebviewMethods = {
   /** A downsampled tokens × features grid of the analyzed input. */
   heatmap: { params: HeatmapRequest; result: Heatmap };
+  /**
+   * LayerNorm's per-token mean and std of one batch element (null: all tokens) of the report the page
+   * was sent as `id` (its per-token arrays stay with the host: a big dump's are megabytes).
+   */
+  tokenSeries: { params: { report: number; batchElement: number | null }; result: TokenSeries };
   /** Save a chart as PNG (the host decides where: the user picks, or the exportChart command's target) → the saved URI, or null. */
   saveChartPng: { params: { name: string; dataUrl: string }; result: string | null };
 };
@@ -154,12 +160,12 @@ export type HostToWebview =
    * A finished analysis report for the current options, with the dump's tensors for the pickers; its
    * long number arrays come as binary `arrays` (src/core/report/packReport.ts), put back by the page.
    */
-  | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[]; arrays?: PackedArray[] }
+  | { type: 'report'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; tokens?: string[]; arrays?: PackedArray[]; id?: number }
   /**
    * A first look while the exact analysis runs: the report of an evenly spread token subset, its
    * warnings left out. Shown labelled as a preview, without exports, until `report` replaces it.
    */
-  | { type: 'preview'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; preview: PreviewInfo; tokens?: string[]; arrays?: PackedArray[] }
+  | { type: 'preview'; report: AnalysisReport; options: ViewOptions; tensors: TensorSummary[]; preview: PreviewInfo; tokens?: string[]; arrays?: PackedArray[]; id?: number }
   /** Analysis progress, 0..1. */
   | { type: 'progress'; fraction: number; message: string }
   /** The analysis was cancelled by the user; the page offers to run it again. */
@@ -184,7 +190,8 @@ export interface RenderSummary {
   /** The view now visible. */
   view: string;
   /** Charts drawn: id, number of series and points/bins. */
-  charts: { id: string; series: number; points: number }[];
+  /** The charts drawn: id, title, lines (series) and points of the first line. */
+  charts: { id: string; series: number; points: number; title?: string }[];
   /** Tables drawn (screen-reader alternatives): id and row count. */
   tables: { id: string; rows: number }[];
   /** Warning codes listed. */

@@ -134,7 +134,14 @@ async function runOffline(cache, { label, devPath, entry, folder, extensionsDir,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
     });
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const ctx = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+    if (process.env.NORMLENS_TEST_NET) {
+      const t = (r) => r.url().replace(/^http:\/\/[^/]+/, '').slice(0, 140);
+      ctx.on('request', (r) => console.log(`[net] ${Date.now()} start ${r.method()} ${t(r)} sw=${!!r.serviceWorker()}`));
+      ctx.on('requestfinished', (r) => console.log(`[net] ${Date.now()} done ${t(r)}`));
+      ctx.on('requestfailed', (r) => console.log(`[net] ${Date.now()} failed ${t(r)}`));
+    }
+    const page = await ctx.newPage();
     let finish;
     const finished = new Promise((r) => (finish = r));
     await page.exposeFunction('codeAutomationExit', async (code) => finish(typeof code === 'number' ? code : 1));

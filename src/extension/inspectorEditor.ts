@@ -5,6 +5,7 @@ import type { Dump } from '../core/formats/types';
 import type { PreviewResult } from '../core/analysis/preview';
 import type { AnalysisReport, DownsampledSeries } from '../core/report/analysisReport';
 import { packReport } from '../core/report/packReport';
+import { layerNormTokenSeries } from '../core/report/chartSeries';
 import { COMMAND, type Heatmap, type HostToWebview, type InspectorViewId, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
 import { AnalysisService, fileName, statUri, type AnalysisResult, type DumpHold } from './analysisService';
@@ -33,6 +34,8 @@ const CANCELLED = 'The analysis was cancelled. Run it again, or change an option
 
 /** Heatmaps kept per analysis (a revisit of the Tokens view reads nothing). */
 const HEATMAP_CACHE_SIZE = 8;
+/** Reports sent to a page that its requests may still name (the preview and the exact report, and one more). */
+const PAGE_REPORTS_KEPT = 3;
 
 /** PNG files start with these 8 bytes. */
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -83,6 +86,12 @@ export class InspectorSession extends Disposable {
     this.register(service.watch(document.uri));
     this.requests = new RpcServer<WebviewMethods>((m) => void this.post(m), {
       heatmap: (params) => this.heatmap(params),
+      tokenSeries: async (params) => {
+        const r = this.pageReports.get(params.report);
+        const series = r && layerNormTokenSeries(r, params.batchElement);
+        if (!series) throw new Error(r ? `no per-token series for batch element ${params.batchElement}` : 'that report was replaced by a newer one');
+        return series;
+      },
       saveChartPng: (params) => this.saveChartPng(params.name, params.dataUrl),
     });
   }
@@ -114,10 +123,22 @@ export class InspectorSession extends Disposable {
     return this.run !== undefined;
   }
 
+  /** The reports the page was sent, by id (the latest few), for its per-token series requests. */
+  private readonly pageReports = new Map<number, AnalysisReport>();
+  private nextReportId = 1;
+
+  /** Numbers a report sent to the page, remembering it (and forgetting the older ones). */
+  private pageReportId(report: AnalysisReport): number {
+    const id = this.nextReportId++;
+    this.pageReports.set(id, report);
+    for (const k of this.pageReports.keys()) if (this.pageReports.size > PAGE_REPORTS_KEPT) this.pageReports.delete(k);
+    return id;
+  }
+
   /** The report message for the current result (long number arrays packed as binary). */
   private reportMessage(result: AnalysisResult): HostToWebview {
     const packed = packReport(pageReport(result.report));
-    return { type: 'report', report: packed.report, arrays: packed.arrays, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
+    return { type: 'report', report: packed.report, arrays: packed.arrays, id: this.pageReportId(result.report), options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
   }
 
   /** True once the page has said `ready` (state messages before that are sent by `refill`). */
@@ -238,7 +259,7 @@ export class InspectorSession extends Disposable {
     this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens, pass 1 ${p.report.timing.pass1Ms} ms, pass 2 ${p.report.timing.pass2Ms} ms)`);
     const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label };
     const packed = packReport(pageReport(p.report));
-    const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, options: this.options, tensors: this.lastTensors ?? [], preview: info };
+    const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, id: this.pageReportId(p.report), options: this.options, tensors: this.lastTensors ?? [], preview: info };
     this.preview = { info, message, fraction };
     this.previewed.fire(info);
     await this.postState(message);
@@ -365,8 +386,8 @@ export class InspectorSession extends Disposable {
 /**
  * The report as the pages get it: without the long arrays they do not draw, which are most of a big
  * dump's report and cross to the page as binary (in a remote or web workbench, ~0.1 ms per KiB):
- * the per-token arrays but LayerNorm's mean and var (the per-batch-element charts: the pages draw
- * `series` of the rest), per-feature min, max, counts and unbiased variance, the unmasked BatchNorm
+ * the per-token arrays (the pages draw `series` of them; the inspector asks for LayerNorm's mean and
+ * std of one batch element at a time, `tokenSeries`), per-feature min, max, counts and unbiased variance, the unmasked BatchNorm
  * statistics and padding's variance ratios (the pages show none of them), the series of LayerNorm's
  * token mean and of RMS, and BatchNorm's mean and std series unless the per-feature arrays are
  * reduced (the page draws those arrays). Exports and commands use the full report.
@@ -378,7 +399,7 @@ export function pageReport(report: AnalysisReport): AnalysisReport {
   const noSeries = (s: DownsampledSeries): DownsampledSeries => ({ ...s, mean: [], min: [], max: [] });
   return {
     ...report,
-    layerNorm: { ...ln, perToken: { mean: ln.perToken.mean, var: ln.perToken.var, rstd: [], outputMean: [], outputStd: [] }, series: { ...ln.series, mean: noSeries(ln.series.mean) } },
+    layerNorm: { ...ln, perToken: { mean: [], var: [], rstd: [], outputMean: [], outputStd: [] }, series: { ...ln.series, mean: noSeries(ln.series.mean) } },
     rmsNorm: { ...report.rmsNorm, perToken: { rms: [], outputMean: [], outputStd: [] }, series: { ...report.rmsNorm.series, rms: noSeries(report.rmsNorm.series.rms) } },
     batchNorm: {
       ...bn,

@@ -1,4 +1,5 @@
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
+import type { TokenSeries } from '../../src/core/report/chartSeries';
 import { unpackReport } from '../../src/core/report/packReport';
 import { MAX_BINS, MIN_BINS } from '../../src/core/analysis/plan';
 import { COMMAND, VIEW, type HeatmapRequest, type HostToWebview, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions } from '../../src/protocol';
@@ -29,7 +30,18 @@ interface InspectorState {
 }
 
 /** This page's open → first chart timeline (epoch ms), sent with every render summary. */
-const marks: TimelineMark[] = [{ name: 'script', at: performance.timeOrigin + performance.now() }];
+const marks: TimelineMark[] = [...frameMarks(), { name: 'script', at: performance.timeOrigin + performance.now() }];
+
+/** How this page came to run: when its frame started loading and when each of its files was fetched (epoch ms). */
+function frameMarks(): TimelineMark[] {
+  const out: TimelineMark[] = [{ name: 'frame', at: performance.timeOrigin }];
+  for (const e of performance.getEntriesByType('resource') as PerformanceResourceTiming[]) {
+    const file = e.name.split('?')[0]!.split('/').pop();
+    out.push({ name: `load:${file}`, at: performance.timeOrigin + e.startTime }, { name: `loaded:${file}`, at: performance.timeOrigin + e.responseEnd });
+  }
+  return out;
+}
+
 function mark(name: string): void {
   marks.push({ name, at: performance.timeOrigin + performance.now() });
 }
@@ -41,7 +53,7 @@ function rendered(summary: RenderSummary): void {
 }
 
 /** Marks kept in a summary (a long session would otherwise grow them without end). */
-const MAX_MARKS = 32;
+const MAX_MARKS = 48;
 
 const app = document.getElementById('app')!;
 const charts = new ChartRegistry();
@@ -194,10 +206,36 @@ function header(r: AnalysisReport | undefined): HTMLElement {
   return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), hasModelView(model) ? sitePicker(model, selectSite) : null, r ? exportButtons() : null);
 }
 
-function viewContext(r: AnalysisReport): ViewContext {
+/** The id the host gave the report shown (its per-token series are asked for by it), and those already had. */
+let reportId: number | undefined;
+const tokenSeriesCache = new Map<string, Promise<TokenSeries>>();
+
+/** LayerNorm's per-token series of batch element `b` (null: all tokens) of the report shown, from the host once. */
+function tokenSeries(b: number | null): Promise<TokenSeries> {
+  const id = reportId;
+  if (id === undefined) return Promise.reject(new Error('the per-token series come with the exact report'));
+  const key = `${id}:${b}`;
+  let p = tokenSeriesCache.get(key);
+  if (!p) {
+    p = hostRequests.request('tokenSeries', { report: id, batchElement: b });
+    p.catch(() => tokenSeriesCache.delete(key));
+    tokenSeriesCache.set(key, p);
+  }
+  return p;
+}
+
+/** A new report to show: its id names it in requests; the series of the previous one are dropped. */
+function setReportId(id: number | undefined): void {
+  reportId = id;
+  tokenSeriesCache.clear();
+}
+
+function viewContext(r: AnalysisReport, pending: Promise<unknown>[]): ViewContext {
   return {
     report: r,
     charts,
+    tokenSeries,
+    defer: (p) => pending.push(p),
     show: (v) => selectView(v),
     preview: preview !== undefined,
     batchElement: state.batchElement,
@@ -254,7 +292,9 @@ function renderView(): void {
   const r = report;
   if (!r || !viewHost) return;
   charts.clear();
-  const ctx = viewContext(r);
+  const generation = ++renderGeneration;
+  const pending: Promise<unknown>[] = [];
+  const ctx = viewContext(r, pending);
   let el: HTMLElement;
   let asyncRender = false;
   if (!tabViews().includes(state.view)) state.view = VIEW.overview;
@@ -315,10 +355,16 @@ function renderView(): void {
   }
   viewHost.replaceChildren(el);
   if (!asyncRender) {
-    // Charts are created in microtasks after the view is in the DOM (they need its width).
-    setTimeout(() => rendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
+    // Charts are created in microtasks after the view is in the DOM (they need its width); a view
+    // waiting for data from the host (per-token series) reports once that is drawn too.
+    const summarize = () => setTimeout(() => generation === renderGeneration && rendered(charts.summary(state.view, r.warnings.map((w) => w.code))), 0);
+    if (pending.length) void Promise.allSettled(pending).then(summarize);
+    else summarize();
   }
 }
+
+/** Counts renders of the view: a late answer for a view since replaced reports nothing. */
+let renderGeneration = 0;
 
 function outlierFeatures(r: AnalysisReport): number[] {
   const w = r.warnings.find((x) => x.code === 'outlier-feature');
@@ -422,6 +468,7 @@ onHostMessage((m: HostToWebview) => {
     case 'preview':
       mark('preview');
       preview = m.preview;
+      setReportId(m.id);
       report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
       setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
       tensors = m.tensors;
@@ -435,6 +482,7 @@ onHostMessage((m: HostToWebview) => {
       mark('report');
       preview = undefined;
       previewFraction = 0;
+      setReportId(m.id);
       report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
       setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
       tensors = m.tensors;

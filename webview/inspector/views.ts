@@ -2,6 +2,7 @@ import { BATCHNORM_RUNNING_NAME, NORMS, type NormDescription } from '../../src/c
 import type { AnalysisReport, AnalysisWarning, DownsampledSeries, Histogram, ReplayCandidateKind } from '../../src/core/report/analysisReport';
 import { ChartRegistry, categoryChart, dataTable, histogramChart, histogramRows, seriesChart, type HistogramSeries } from '../shared/charts';
 import { fmt, fmtInt, fmtShape, h } from '../shared/dom';
+import { layerNormTokenSeries, toSeries, type TokenSeries } from '../../src/core/report/chartSeries';
 import { VIEW, type ViewOptions } from '../../src/protocol';
 import { WARNING_VIEW, hintButtons } from '../shared/warningViews';
 
@@ -86,6 +87,10 @@ export interface ViewContext {
   preview?: boolean;
   /** Re-runs the analysis with changed options (a warning's "Use axis 1" button). */
   setOptions?(change: ViewOptions): void;
+  /** LayerNorm's per-token series of batch element `b` (null: all tokens), asked of the host. */
+  tokenSeries?(b: number | null): Promise<TokenSeries>;
+  /** Work the view's summary waits for (a chart drawn when the host's data comes). */
+  defer?(p: Promise<unknown>): void;
 }
 
 function section(title: string, ...children: (Node | string | null | false)[]): HTMLElement {
@@ -120,32 +125,6 @@ function seriesBlock(ctx: ViewContext, id: string, title: string, xLabel: string
   return block;
 }
 
-/** A full series as a DownsampledSeries (bucket 1), or reduced to ≤ maxPoints with min/max envelopes. */
-export function toSeries(values: readonly number[], maxPoints = 2048): DownsampledSeries {
-  const n = values.length;
-  const bucket = Math.max(1, Math.ceil(n / maxPoints));
-  const mean: number[] = [];
-  const min: number[] = [];
-  const max: number[] = [];
-  for (let s = 0; s < n; s += bucket) {
-    let sum = 0;
-    let c = 0;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let i = s; i < Math.min(n, s + bucket); i++) {
-      const v = values[i]!;
-      if (v === null || !Number.isFinite(v)) continue;
-      sum += v;
-      c++;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    mean.push(c ? sum / c : NaN);
-    min.push(c ? lo : NaN);
-    max.push(c ? hi : NaN);
-  }
-  return { length: n, bucketSize: bucket, mean, min, max };
-}
 
 function severityLabel(w: AnalysisWarning): string {
   return w.severity === 'error' ? 'Error' : w.severity === 'warning' ? 'Warning' : 'Info';
@@ -237,10 +216,35 @@ function beforeAfterSection(ctx: ViewContext, prefix: string, label: string, aft
   );
 }
 
-/** Per-position slice of a per-token array for one batch element. */
-function batchSlice(r: AnalysisReport, values: readonly number[], b: number): number[] {
-  const per = r.layout.tokensPerBatchElement;
-  return values.slice(b * per, (b + 1) * per);
+/**
+ * The chart of LayerNorm's token mean and std along the positions of batch element `b` (null: all
+ * tokens): from the report's per-token arrays when it has them, else asked of the host (the page's
+ * report leaves them there), drawn when they come.
+ */
+function tokenStatsBlock(ctx: ViewContext, b: number | null): HTMLElement {
+  const title = b !== null ? `Batch element ${b}: token mean and std` : 'Token mean and std';
+  const draw = (s: TokenSeries) =>
+    seriesBlock(ctx, 'ln-token-stats', title, 'position', 'value', [
+      { label: 'mean', series: s.mean, color: COLOR.extra },
+      { label: 'std', series: s.std, color: COLOR.layerNorm },
+    ]);
+  const local = layerNormTokenSeries(ctx.report, b);
+  if (local) return draw(local);
+  const slot = h('div', { class: 'chart-block chart-pending', 'aria-busy': 'true' }, h('p', { class: 'muted' }, `${title}: loading…`));
+  if (!ctx.tokenSeries) {
+    slot.replaceChildren(h('p', { class: 'muted' }, `${title}: not available in this view.`));
+    return slot;
+  }
+  ctx.defer?.(
+    ctx.tokenSeries(b).then(
+      (s) => slot.replaceWith(draw(s)),
+      (e: Error) => {
+        slot.setAttribute('aria-busy', 'false');
+        slot.replaceChildren(h('p', { class: 'muted' }, `${title}: ${e.message}.`));
+      },
+    ),
+  );
+  return slot;
 }
 
 function batchPicker(ctx: ViewContext, id: string): HTMLElement {
@@ -256,7 +260,6 @@ export function layerNormView(ctx: ViewContext): HTMLElement {
   const r = ctx.report;
   const ln = r.layerNorm;
   const b = Math.min(ctx.batchElement, Math.max(0, r.layout.batchSize - 1));
-  const std = ln.perToken.var.map((v) => Math.sqrt(v));
   const degenerate = r.warnings.filter((w) => w.code === 'degenerate-token');
   const perBatch = r.layout.batchSize > 1 && r.layout.tokensPerBatchElement > 1;
   return h(
@@ -268,10 +271,7 @@ export function layerNormView(ctx: ViewContext): HTMLElement {
       perBatch ? batchPicker(ctx, 'ln-batch') : null,
       ln.perToken.reduced
         ? h('p', { class: 'explain reduced-note' }, `Per-token series: ${fmtInt(ln.series.std.length)} tokens, shown as ${fmtInt(ln.series.std.mean.length)} min/max buckets of ${fmtInt(ln.series.std.bucketSize)} tokens (over the cap of ${fmtInt(r.options.maxTokenSeries ?? 0)}, setting normlens.limits.maxTokenSeries); the statistics above the charts are exact.`)
-        : seriesBlock(ctx, 'ln-token-stats', perBatch ? `Batch element ${b}: token mean and std` : 'Token mean and std', 'position', 'value', [
-            { label: 'mean', series: toSeries(perBatch ? batchSlice(r, ln.perToken.mean, b) : ln.perToken.mean), color: COLOR.extra },
-            { label: 'std', series: toSeries(perBatch ? batchSlice(r, std, b) : std), color: COLOR.layerNorm },
-          ]),
+        : tokenStatsBlock(ctx, perBatch ? b : null),
       seriesBlock(ctx, 'ln-token-std-all', 'Token std over all tokens (batch-major)', 'token', 'std', [{ label: 'std before', series: ln.series.std, color: COLOR.input }, { label: 'std after LayerNorm', series: ln.series.outputStd, color: COLOR.layerNorm }]),
     ),
     beforeAfterSection(ctx, 'ln', 'LayerNorm', r.histograms.layerNorm, COLOR.layerNorm),

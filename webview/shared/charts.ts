@@ -26,6 +26,7 @@ export interface LineSeries {
 /** A chart the registry knows about: what it drew and how to redraw it for a new theme or size. */
 interface ChartEntry {
   id: string;
+  title: string;
   series: number;
   points: number;
   plot: uPlot;
@@ -61,7 +62,7 @@ export class ChartRegistry {
   summary(view: string, warnings: string[], error?: string): RenderSummary {
     return {
       view,
-      charts: [...this.charts.values()].map(({ id, series, points }) => ({ id, series, points })),
+      charts: [...this.charts.values()].map(({ id, title, series, points }) => ({ id, series, points, ...(title ? { title } : {}) })),
       tables: [...this.tables.entries()].map(([id, rows]) => ({ id, rows })),
       warnings,
       ...(error ? { error } : {}),
@@ -107,7 +108,7 @@ export class ChartRegistry {
       const width = Math.max(240, container.clientWidth || 600);
       const b = build(readTheme(), width);
       const plot = new uPlot(b.opts, b.data, container);
-      this.charts.set(id, { id, series: b.series, points: b.points, plot, rebuild: make });
+      this.charts.set(id, { id, title: b.opts.title ?? '', series: b.series, points: b.points, plot, rebuild: make });
     };
     make();
     this.resize.observe(container);

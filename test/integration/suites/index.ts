@@ -11,3 +11,4 @@ import './hostPath.test';
 import './groupNorm.test';
 import './ui.test';
 import './model.test';
+import './perfLoop.test';

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
 import { VIEW } from '../../../src/protocol';
-import { closeAll, openAndRender, renderAfter, screenshot, showView, workspaceUri } from '../support';
+import { closeAll, openAndRender, renderAfter, screenshot, showView, ui, workspaceUri } from '../support';
 
 describe('Inspector: every format opens', () => {
   afterEach(closeAll);
@@ -57,6 +57,14 @@ describe('Inspector: each view renders its charts', () => {
     assert.equal(chart(s, 'ln-token-stats')?.points, 32, 'one point per position of a batch element');
     assert.equal(chart(s, 'ln-hist-after')?.points, 64, '64 bins by default');
     assert.ok(s.tables.length >= 4, 'each chart has a data table');
+    // Another batch element, by keyboard: its series come from the host on request (not in the page's report).
+    await ui({ kind: 'focus', selector: '#ln-batch' });
+    const other = await renderAfter(() => ui({ kind: 'press', keys: ['ArrowDown', 'ArrowDown', 'ArrowDown', 'Enter'] }));
+    assert.equal(chart(other, 'ln-token-stats')?.title, 'Batch element 2: token mean and std');
+    assert.equal(chart(other, 'ln-token-stats')?.points, 32);
+    await ui({ kind: 'focus', selector: '#ln-batch' });
+    const back = await renderAfter(() => ui({ kind: 'press', keys: ['ArrowDown', 'ArrowUp', 'ArrowUp', 'Enter'] }));
+    assert.equal(chart(back, 'ln-token-stats')?.title, 'Batch element 0: token mean and std');
   });
 
   it('BatchNorm: per-feature stats, sub-batch sensitivity, padding and per-batch quantiles', async () => {

@@ -205,8 +205,8 @@ export class AnalysisService implements vscode.Disposable {
         ...site,
         ...(control.onProgress ? { onProgress: control.onProgress } : {}),
         ...(control.onMark ? { onMark: control.onMark } : {}),
-        // A first look before the exact report, from this run's dump and plan (on the first worker
-        // while the others start the passes).
+        // A first look before the exact report, from this run's dump and plan (on this thread while
+        // the workers start the passes).
         ...(stat.size >= PREVIEW_MIN_BYTES && control.wantsPreview?.()
           ? {
               preview: {

@@ -2,7 +2,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { runPass1, type Pass1Partial } from '../core/analysis/pass1';
 import { runPass2, type Pass2Partial } from '../core/analysis/pass2';
 import { resolvePlanTensors } from '../core/analysis/plan';
-import { previewOfPlan } from '../core/analysis/preview';
 import { sliceTensor } from '../core/dump/tensorSlice';
 import { isNormLensError, NormLensError } from '../core/errors';
 import { openDump } from '../core/formats/openDump';
@@ -97,11 +96,6 @@ if (port) {
         const previous = current;
         current = null;
         if (previous) await previous.opened.then(({ source }) => source.close()).catch(() => undefined);
-      },
-      async preview({ target, plan, options, description }, context) {
-        const { source, dump } = await opened(target);
-        const { cancellation, release } = hooksFor(source, context);
-        return previewOfPlan(dump, plan, options, { cancellation, release }, description);
       },
     },
     (e) => ({ message: e instanceof Error ? e.message : String(e), ...(isNormLensError(e) ? { kind: e.kind } : {}) }),

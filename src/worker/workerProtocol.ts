@@ -1,7 +1,6 @@
 import type { Pass1Partial } from '../core/analysis/pass1';
 import type { Pass2Context, Pass2Partial } from '../core/analysis/pass2';
-import type { AnalysisOptions, AnalysisPlan } from '../core/analysis/plan';
-import type { PreviewResult } from '../core/analysis/preview';
+import type { AnalysisPlan } from '../core/analysis/plan';
 import type { TokenRange } from '../core/analysis/tiles';
 import type { SiteSlice } from '../core/dump/sites';
 import type { OpenDumpOptions } from '../core/formats/options';
@@ -24,14 +23,12 @@ export interface PassTarget {
 
 /**
  * Host → worker requests (through `src/rpc.ts`): one pass over a token range of the host's
- * already-made plan, or the preview of that plan. Progress is the number of elements visited since
+ * already-made plan. Progress is the number of elements visited since
  * the last progress message.
  */
 export type WorkerMethods = {
   pass1: { params: { target: PassTarget; plan: AnalysisPlan; range: TokenRange }; result: Pass1Partial; progress: number };
   pass2: { params: { target: PassTarget; plan: AnalysisPlan; context: Pass2Context; range: TokenRange }; result: Pass2Partial; progress: number };
-  /** The preview of the plan's input (an evenly spread token subset, exact on it), or null when it needs none. */
   /** Closes the dump the worker holds open (an idle shared pool keeps no file open). */
   close: { params: Record<string, never>; result: void; progress: number };
-  preview: { params: { target: PassTarget; plan: AnalysisPlan; options: AnalysisOptions; description: string }; result: PreviewResult | null; progress: number };
 };

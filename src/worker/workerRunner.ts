@@ -55,8 +55,9 @@ export interface AnalyzeFileOptions extends AnalysisRunHooks {
   /**
    * A first look before the exact report: the preview of an evenly spread token subset (see
    * core/analysis/preview.ts), given to `onPreview` unless the exact run ends first. With workers
-   * it is computed on the first worker, which then joins the passes (the other workers start them
-   * meanwhile); in process, before the passes.
+   * it is computed on this thread while every worker starts the passes (a preview of ~1M values takes
+   * ~20 ms of warm code here; on a worker it held that worker back, and a new worker's code is cold);
+   * in process, before the passes.
    */
   readonly preview?: { readonly description: string; onPreview(preview: PreviewResult): void; onFailure?(e: Error): void };
 }
@@ -80,7 +81,7 @@ export function resolveWorkerScript(explicit?: string): string {
  * sites of one file are opened once per worker. `executorFor` gives the PassExecutor of one run.
  */
 export class WorkerPool {
-  private readonly pool: { worker: Worker; rpc: RpcClient<WorkerMethods>; busy: Promise<unknown> | null }[] = [];
+  private readonly pool: { worker: Worker; rpc: RpcClient<WorkerMethods> }[] = [];
   private failure: Error | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
 
@@ -100,7 +101,7 @@ export class WorkerPool {
       worker.on('exit', (code) => {
         if (this.pool.some((p) => p.worker === worker)) this.fail(new NormLensError('io', `analysis worker exited with code ${code}`));
       });
-      this.pool.push({ worker, rpc, busy: null });
+      this.pool.push({ worker, rpc });
     }
     if (cancellation) {
       this.poll = setInterval(() => {
@@ -147,8 +148,6 @@ export class WorkerPool {
     await Promise.all(
       this.pool.slice(0, Math.max(1, width)).map(async (entry) => {
         const { rpc } = entry;
-        // A worker computing a preview joins when it is done (the others take the jobs meanwhile).
-        if (entry.busy) await entry.busy.catch(() => undefined);
         while (next < count) {
           if (this.failure) throw this.failure;
           const k = next++;
@@ -165,32 +164,14 @@ export class WorkerPool {
    */
   executorFor(target: PassTarget, width = this.pool.length, signal?: AbortSignal): PassExecutor {
     const n = Math.max(1, Math.min(width, this.pool.length));
-    // While the first worker computes a preview, the others start the passes: finer ranges let them
-    // take more of the work (up to 2 more ranges than workers: the partials the memory estimate allows).
-    const previewing = n > 1 && this.pool[0]!.busy !== null;
     return {
       workers: n,
-      parallelism: previewing ? Math.min(2 * n, n + 2) : n,
+      parallelism: n,
       runPass1: (plan: AnalysisPlan, ranges: readonly TokenRange[], onElements: (n: number) => void): Promise<Pass1Partial[]> =>
         this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass1', { target, plan, range: ranges[k]! }, onElements, signal)),
       runPass2: (plan: AnalysisPlan, ranges: readonly TokenRange[], contexts: readonly Pass2Context[], onElements: (n: number) => void): Promise<Pass2Partial[]> =>
         this.schedule(n, ranges.length, (rpc, k) => this.call(rpc, 'pass2', { target, plan, context: contexts[k]!, range: ranges[k]! }, onElements, signal)),
     };
-  }
-
-  /**
-   * The preview of `plan` on the first worker (which opens the dump meanwhile); the passes of a run
-   * scheduled before it finishes start on the other workers.
-   */
-  preview(target: PassTarget, plan: AnalysisPlan, options: AnalysisOptions, description: string, signal?: AbortSignal): Promise<PreviewResult | null> {
-    const entry = this.pool[0]!;
-    const result = this.call(entry.rpc, 'preview', { target, plan, options, description }, () => undefined, signal);
-    entry.busy = result;
-    void result.then(
-      () => (entry.busy = null),
-      () => (entry.busy = null),
-    );
-    return result;
   }
 
   /**
@@ -219,8 +200,8 @@ export class WorkerPool {
 
 /**
  * An AbortSignal that follows a cancellation flag (polled, like the pools' own flag) until `stop`,
- * which also aborts it: a run on a shared pool cancels its own requests with it, and the requests
- * still open when the run ends (a preview it no longer needs) are cancelled too.
+ * which also aborts it: a run on a shared pool cancels its own requests with it, and any request
+ * still open when the run ends (one that failed first leaves the others running) is cancelled too.
  */
 export function abortOnFlag(flag: AnalysisRunHooks['cancellation']): { readonly signal: AbortSignal; stop(): void } {
   const controller = new AbortController();
@@ -305,12 +286,10 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       const failed = (e: Error): void => {
         if (!finished) onFailure?.(e);
       };
-      if (useWorkers && pool) {
-        // On the first worker; the run's passes go ahead on the others.
-        pool.preview(target ?? { path: path! }, plan, a, description, abort.signal).then(deliver, failed);
-      } else {
-        await previewOfPlan(dump, plan, a, { ...(options.cancellation ? { cancellation: options.cancellation } : {}) }, description).then(deliver, failed);
-      }
+      const preview = previewOfPlan(dump, plan, a, { ...(options.cancellation ? { cancellation: options.cancellation } : {}) }, description).then(deliver, failed);
+      // With workers, on this thread while they run the passes (not awaited: the run goes on; a preview
+      // still reading when the run ends fails quietly, after `finished`). In process, first.
+      if (!useWorkers) await preview;
     }
     const described = { description: source.description, format: dump.format };
     let report: AnalysisReport;

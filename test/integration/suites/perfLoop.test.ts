@@ -44,11 +44,11 @@ import { assertExact, writeLargeNpy } from './largeFile.test';
           const first = await openAndRender(vscode.Uri.file(path));
           const exact = first.preview ? await renderMatching('inspector', 'the exact report', (s) => !s.preview && s.view === 'overview', 120000) : first;
           assertExact(exact);
-          const at = (name: string) => (exact.marks ?? []).filter((m) => m.name === name).map((m) => Math.round(m.at - started));
+          const at = (name: string) => (exact.marks ?? []).filter((m) => m.name === name || m.name.startsWith(`${name} `)).map((m) => Math.round(m.at - started));
           const drawn = at('webview:drawn:overview');
           const ms = drawn[drawn.length - 1]!;
           if (round > 0 || k > 0) times.set(workers, [...(times.get(workers) ?? []), ms]);
-          console.log(`[normlens-test] workers=${workers} round ${round} #${k}: preview ${first.preview ? `${drawn[0]} ms` : 'n/a'}, exact ${ms} ms, page script ${at('webview:script')[0] ?? '?'} ms, pass 2 done ${at('host:pass2-done')[0] ?? '?'} ms`);
+          console.log(`[normlens-test] workers=${workers} round ${round} #${k}: preview ${first.preview ? `${drawn[0]} ms` : 'n/a'}, exact ${ms} ms, page script ${at('webview:script')[0] ?? '?'} ms, planned ${at('host:planned')[0] ?? '?'}, preview on host ${at('host:preview-computed')[0] ?? '–'}, pass 1 done ${at('host:pass1-done')[0] ?? '?'}, pass 2 done ${at('host:pass2-done')[0] ?? '?'} ms`);
           rmSync(path);
         }
       }

@@ -16,9 +16,10 @@ describe('The preview of a large dump, and cancelling its analysis', () => {
     this.timeout(120000);
     // 512 MiB: long enough an exact run (one worker) that the preview is on screen for its screenshot.
     writeLargeNpy(file, 32);
-    // One analysis worker, started for this suite: it computes the preview first, then both passes,
-    // so the preview always comes before the exact report (with the extension's usual warm workers
-    // the exact report of 256 MiB can be ready before the page is, and no preview is shown).
+    // One analysis worker, started for this suite: the exact run of 512 MiB takes it seconds while
+    // the preview (computed on the extension host beside it) takes tens of milliseconds, so the page
+    // shows the preview first (with the extension's usual warm workers the exact report of 256 MiB
+    // can be ready before the page is, and no preview is shown).
     await settings().update('workers', 1, vscode.ConfigurationTarget.Global);
   });
   after(async () => {

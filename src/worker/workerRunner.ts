@@ -255,6 +255,8 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
   // A shared pool's requests of this run are cancelled by this signal (its workers keep running).
   const abort = abortOnFlag(shared ? options.cancellation : undefined);
   let keep = false;
+  // Set once the run has its report or has failed: a preview coming later is not delivered.
+  let finished = false;
   try {
     const whole = await openDump(source, options.open);
     options.onMark?.('opened');
@@ -277,7 +279,6 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
     options.onMark?.('planned');
     const elements = plan.tokens * plan.features;
     const useWorkers = path !== null && (shared !== null || wanted > 0) && elements >= minElements;
-    let finished = false;
     if (options.preview) {
       const { onPreview, onFailure, description } = options.preview;
       const deliver = (p: PreviewResult | null): void => {
@@ -320,6 +321,8 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       ...(keep ? { opened: { dump, close: async () => source.close?.() } } : {}),
     };
   } finally {
+    // A failed run takes no late preview either (nor the failure of one reading a closed file).
+    finished = true;
     abort.stop();
     // Workers of this run stop in the background, after the caller has taken the report (stopping
     // them takes about 10 ms of this thread): nothing waits for them.

@@ -4,7 +4,22 @@ import { analyzePreview, chooseTokenSubset, evenlySpread, previewLabel } from '.
 import { planAnalysis } from '../../../src/core/analysis/plan';
 import type { AnalysisReport } from '../../../src/core/report/analysisReport';
 import { packReport, unpackReport } from '../../../src/core/report/packReport';
-import { memoryDump, normalGenerator } from '../analysis/memoryDump';
+import { memoryDump, normalGenerator, openFixture } from '../analysis/memoryDump';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyzeFile } from '../../../src/worker/workerRunner';
+
+/** A little-endian float32 C-order .npy of `values` with `shape`. */
+function npy(shape: number[], values: Float32Array): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header = header.padEnd(128 - 10 - 1, ' ') + '\n';
+  const pre = Buffer.alloc(10);
+  pre.write('\x93NUMPY', 0, 'latin1');
+  pre[6] = 1;
+  pre.writeUInt16LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(values.buffer, values.byteOffset, values.byteLength)]);
+}
 
 /** Values of a (B, T, F) input: normal, a per-feature offset, and one massive feature. */
 function activations(B: number, T: number, F: number, seed = 1): Float32Array {
@@ -70,6 +85,37 @@ describe('preview: an evenly spread token subset, analyzed exactly', () => {
     ]));
     sameStatistics(preview.report, exact);
     assert.equal(exact.layout.validTokens, preview.report.layout.validTokens);
+  });
+
+  it('with analysis workers: computed on the calling thread beside the passes, the same preview as in process, before the exact report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'normlens-preview-'));
+    try {
+      const file = join(dir, 'hidden.npy');
+      const [B, T, F] = [8, 512, 64];
+      writeFileSync(file, npy([B, T, F], activations(B, T, F, 5)));
+      const delivered: { label: string; report: AnalysisReport; beforeExact: boolean }[] = [];
+      let exactDone = false;
+      // New workers take tens of milliseconds to start; the preview of 2,048 tokens × 64 features a few.
+      const result = await analyzeFile(file, {
+        workers: 2,
+        minElementsForWorkers: 0,
+        onMark: (m) => m === 'passes-done' && (exactDone = true),
+        preview: { description: 'test', onPreview: (p) => delivered.push({ label: p.label, report: p.report, beforeExact: !exactDone }) },
+      });
+      assert.equal(result.report.timing.workers, 2, 'the exact passes ran on the workers');
+      assert.equal(delivered.length, 1, 'one preview, delivered before the exact report');
+      assert.equal(delivered[0]!.label, 'Preview from 2,048 of 4,096 tokens');
+      assert.ok(delivered[0]!.beforeExact);
+      const { dump, close } = await openFixture(file);
+      try {
+        const inProcess = await analyzePreview(dump, {}, {}, 'test');
+        sameStatistics(delivered[0]!.report, inProcess!.report);
+      } finally {
+        await close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rank 2 (T, F): tokens at an even stride', async () => {

@@ -387,10 +387,11 @@ export class InspectorSession extends Disposable {
  * The report as the pages get it: without the long arrays they do not draw, which are most of a big
  * dump's report and cross to the page as binary (in a remote or web workbench, ~0.1 ms per KiB):
  * the per-token arrays (the pages draw `series` of them; the inspector asks for LayerNorm's mean and
- * std of one batch element at a time, `tokenSeries`), per-feature min, max, counts and unbiased variance, the unmasked BatchNorm
- * statistics and padding's variance ratios (the pages show none of them), the series of LayerNorm's
- * token mean and of RMS, and BatchNorm's mean and std series unless the per-feature arrays are
- * reduced (the page draws those arrays). Exports and commands use the full report.
+ * std of one batch element at a time, `tokenSeries`), per-feature min, max, counts and unbiased
+ * variance, the unmasked BatchNorm statistics and padding's variance ratios (the pages show none of
+ * them), the series of LayerNorm's token mean and of RMS, and BatchNorm's mean and std series
+ * unless the per-feature arrays are reduced (the page draws those arrays). Exports and commands use
+ * the full report.
  */
 export function pageReport(report: AnalysisReport): AnalysisReport {
   const ln = report.layerNorm;

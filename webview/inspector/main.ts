@@ -213,7 +213,7 @@ const tokenSeriesCache = new Map<string, Promise<TokenSeries>>();
 /** LayerNorm's per-token series of batch element `b` (null: all tokens) of the report shown, from the host once. */
 function tokenSeries(b: number | null): Promise<TokenSeries> {
   const id = reportId;
-  if (id === undefined) return Promise.reject(new Error('the per-token series come with the exact report'));
+  if (id === undefined) return Promise.reject(new Error('the host did not name this report, so its per-token series cannot be asked for'));
   const key = `${id}:${b}`;
   let p = tokenSeriesCache.get(key);
   if (!p) {

@@ -125,7 +125,6 @@ function seriesBlock(ctx: ViewContext, id: string, title: string, xLabel: string
   return block;
 }
 
-
 function severityLabel(w: AnalysisWarning): string {
   return w.severity === 'error' ? 'Error' : w.severity === 'warning' ? 'Warning' : 'Info';
 }

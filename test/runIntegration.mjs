@@ -7,7 +7,10 @@
 // can be downloaded; otherwise (CI here) from VS Code's server + web workbench in the npm package
 // code-server, opened in Debian's Chromium through playwright-core (../shared/VSCODE-TESTS-OFFLINE.md).
 // Env: NORMLENS_TEST_GREP (mocha grep, run 1 only), NORMLENS_ONLY_VSIX=1 (run 2 only), NORMLENS_TEST_TIMEOUT_MS (per run),
-//      NORMLENS_ROUTE=offline|electron, NORMLENS_TEST_RAW_CONSOLE=1 (print the whole browser console).
+//      NORMLENS_ROUTE=offline|electron, NORMLENS_TEST_RAW_CONSOLE=1 (print the whole browser console),
+//      NORMLENS_TEST_NET=1 (print the browser's requests with times: where a webview's start goes),
+//      NORMLENS_TEST_XL=1 (adds the 2 GiB dump), NORMLENS_TEST_PERF=2[,3…] (opens 256 MiB dumps one
+//      after another with those worker counts and prints medians; NORMLENS_TEST_PERF_ROUNDS).
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';

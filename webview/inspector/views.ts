@@ -234,9 +234,10 @@ function tokenStatsBlock(ctx: ViewContext, b: number | null): HTMLElement {
     slot.replaceChildren(h('p', { class: 'muted' }, `${title}: not available in this view.`));
     return slot;
   }
+  // A view replaced before the answer came (another batch element, another tab) draws nothing.
   ctx.defer?.(
     ctx.tokenSeries(b).then(
-      (s) => slot.replaceWith(draw(s)),
+      (s) => slot.isConnected && slot.replaceWith(draw(s)),
       (e: Error) => {
         slot.setAttribute('aria-busy', 'false');
         slot.replaceChildren(h('p', { class: 'muted' }, `${title}: ${e.message}.`));

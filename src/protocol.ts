@@ -189,8 +189,7 @@ export type HostToWebview =
 export interface RenderSummary {
   /** The view now visible. */
   view: string;
-  /** Charts drawn: id, number of series and points/bins. */
-  /** The charts drawn: id, title, lines (series) and points of the first line. */
+  /** The charts drawn: id, title, lines (series) and points (or bins) of the first line. */
   charts: { id: string; series: number; points: number; title?: string }[];
   /** Tables drawn (screen-reader alternatives): id and row count. */
   tables: { id: string; rows: number }[];
@@ -200,6 +199,8 @@ export interface RenderSummary {
   heatmap?: { rows: number; cols: number };
   /** Visible error text, if any. */
   error?: string;
+  /** Notes that say a series was reduced (over a per-token or per-feature cap), as shown. */
+  notes?: string[];
   /** Whole-model dumps: number of sites, the chosen site and the input tensor its views show. */
   sites?: number;
   /** Sites the sweep has finished so far, and whether it is over. */

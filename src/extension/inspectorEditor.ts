@@ -3,9 +3,10 @@ import { computeTokenHeatmap } from '../core/heatmap/tokenHeatmap';
 import { isNormLensError, type NormLensHint } from '../core/errors';
 import type { Dump } from '../core/formats/types';
 import type { PreviewResult } from '../core/analysis/preview';
-import type { AnalysisReport, DownsampledSeries } from '../core/report/analysisReport';
+import type { AnalysisReport } from '../core/report/analysisReport';
 import { packReport } from '../core/report/packReport';
 import { layerNormTokenSeries } from '../core/report/chartSeries';
+import { pageReport } from '../core/report/pageReport';
 import { COMMAND, type Heatmap, type HostToWebview, type InspectorViewId, type PreviewInfo, type RenderSummary, type TensorSummary, type TimelineMark, type ViewOptions, type WebviewMethods, type WebviewToHost } from '../protocol';
 import { RpcServer } from '../rpc';
 import { AnalysisService, fileName, statUri, type AnalysisResult, type DumpHold } from './analysisService';
@@ -34,8 +35,8 @@ const CANCELLED = 'The analysis was cancelled. Run it again, or change an option
 
 /** Heatmaps kept per analysis (a revisit of the Tokens view reads nothing). */
 const HEATMAP_CACHE_SIZE = 8;
-/** Reports sent to a page that its requests may still name (the preview and the exact report, and one more). */
-const PAGE_REPORTS_KEPT = 3;
+/** Reports sent to a page that its requests may still name: the one it shows, and the newest while it is on its way. */
+const PAGE_REPORTS_KEPT = 2;
 
 /** PNG files start with these 8 bytes. */
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -243,6 +244,8 @@ export class InspectorSession extends Disposable {
       log().warn(`${this.title}: ${message}`);
       this.result = undefined;
       this.preview = undefined;
+      // The page shows the error now: no report of its is asked for again.
+      this.pageReports.clear();
       this.error = message;
       this.cancelled = cancelled;
       await this.postState(cancelled ? { type: 'cancelled', message } : { type: 'error', message });
@@ -381,36 +384,6 @@ export class InspectorSession extends Disposable {
     this.requests.abortAll();
     super.dispose();
   }
-}
-
-/**
- * The report as the pages get it: without the long arrays they do not draw, which are most of a big
- * dump's report and cross to the page as binary (in a remote or web workbench, ~0.1 ms per KiB):
- * the per-token arrays (the pages draw `series` of them; the inspector asks for LayerNorm's mean and
- * std of one batch element at a time, `tokenSeries`), per-feature min, max, counts and unbiased
- * variance, the unmasked BatchNorm statistics and padding's variance ratios (the pages show none of
- * them), the series of LayerNorm's token mean and of RMS, and BatchNorm's mean and std series
- * unless the per-feature arrays are reduced (the page draws those arrays). Exports and commands use
- * the full report.
- */
-export function pageReport(report: AnalysisReport): AnalysisReport {
-  const ln = report.layerNorm;
-  const bn = report.batchNorm;
-  const pf = bn.perFeature;
-  const noSeries = (s: DownsampledSeries): DownsampledSeries => ({ ...s, mean: [], min: [], max: [] });
-  return {
-    ...report,
-    layerNorm: { ...ln, perToken: { mean: [], var: [], rstd: [], outputMean: [], outputStd: [] }, series: { ...ln.series, mean: noSeries(ln.series.mean) } },
-    rmsNorm: { ...report.rmsNorm, perToken: { rms: [], outputMean: [], outputStd: [] }, series: { ...report.rmsNorm.series, rms: noSeries(report.rmsNorm.series.rms) } },
-    batchNorm: {
-      ...bn,
-      perFeature: { ...pf, varUnbiased: [], counts: [], min: [], max: [] },
-      unmasked: null,
-      perToken: { outputMean: [], outputStd: [] },
-      series: pf.reduced ? bn.series : { ...bn.series, mean: noSeries(bn.series.mean), std: noSeries(bn.series.std) },
-    },
-    padding: report.padding ? { ...report.padding, varRatio: [] } : null,
-  };
 }
 
 /** Decodes a PNG data URL from a webview canvas, refusing anything that is not a PNG. */

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { AnalysisReport } from '../core/report/analysisReport';
 import { packReport } from '../core/report/packReport';
-import { pageReport } from './inspectorEditor';
+import { pageReport } from '../core/report/pageReport';
 import type { HostToWebview, InspectorViewId, RenderSummary, WebviewToHost } from '../protocol';
 import { log } from './log';
 import { runWebviewCommand } from './webviewCommands';

@@ -49,7 +49,8 @@ function mark(name: string): void {
 /** Tells the host what is drawn, with the timeline and whether this is a preview. */
 function rendered(summary: RenderSummary): void {
   mark(`drawn:${summary.view}`);
-  reportRendered({ ...summary, ...(preview ? { preview } : {}), exportsEnabled: exportsEnabled(), marks: marks.slice(-MAX_MARKS) });
+  const notes = [...app.querySelectorAll('.reduced-note')].map((e) => e.textContent ?? '');
+  reportRendered({ ...summary, ...(preview ? { preview } : {}), ...(notes.length ? { notes } : {}), exportsEnabled: exportsEnabled(), marks: marks.slice(-MAX_MARKS) });
 }
 
 /** Marks kept in a summary (a long session would otherwise grow them without end). */
@@ -373,6 +374,7 @@ function outlierFeatures(r: AnalysisReport): number[] {
 }
 
 function renderError(message: string): void {
+  renderGeneration++;
   charts.clear();
   app.replaceChildren(
     header(undefined),
@@ -396,6 +398,7 @@ function renderError(message: string): void {
 
 /** After a cancel: what happened and a way to run the analysis again. */
 function renderCancelled(message: string): void {
+  renderGeneration++;
   charts.clear();
   report = undefined;
   preview = undefined;

@@ -12,6 +12,7 @@ describe('Settings and live updates', () => {
   afterEach(async () => {
     await config().update('bins', undefined, vscode.ConfigurationTarget.Global);
     await config().update('thresholds.outlierFeatureFactor', undefined, vscode.ConfigurationTarget.Global);
+    await config().update('limits.maxTokenSeries', undefined, vscode.ConfigurationTarget.Global);
   });
   after(closeAll);
 
@@ -21,6 +22,21 @@ describe('Settings and live updates', () => {
     const s = await renderAfter(() => config().update('bins', 24, vscode.ConfigurationTarget.Global));
     assert.equal(s.view, 'layernorm');
     assert.equal(s.charts.find((c) => c.id === 'ln-hist-after')?.points, 24);
+  });
+
+  it('over normlens.limits.maxTokenSeries the LayerNorm view says the per-token series were reduced (no per-token chart)', async () => {
+    // Alone on screen: no other inspector re-renders (a setting reset after the previous test) meanwhile.
+    await closeAll();
+    await openAndRender(vscode.Uri.joinPath(vscode.extensions.getExtension('normlens.normlens')!.extensionUri, 'media', 'samples', 'transformer-block.npz'));
+    await showView(VIEW.layerNorm);
+    // The sample has 4 × 32 = 128 tokens: a cap of 64 reduces its per-token arrays.
+    const s = await renderAfter(() => config().update('limits.maxTokenSeries', 64, vscode.ConfigurationTarget.Global));
+    assert.equal(s.view, 'layernorm');
+    assert.equal(s.charts.find((c) => c.id === 'ln-token-stats'), undefined);
+    assert.ok(s.charts.find((c) => c.id === 'ln-token-std-all'), 'the all-token series is drawn from its buckets');
+    assert.match((s.notes ?? []).join(' '), /Per-token series: 128 tokens.*normlens\.limits\.maxTokenSeries/);
+    // Closed before the cap is reset, so that re-run renders nothing into the next test.
+    await closeAll();
   });
 
   it('warning thresholds come from settings', async () => {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { analyzeDump } from '../../../src/core/analysis/analyze';
 import { layerNormTokenSeries, toSeries } from '../../../src/core/report/chartSeries';
+import { pageReport } from '../../../src/core/report/pageReport';
 import { memoryDump, normalGenerator } from './memoryDump';
 
 describe('chart series (the page asks for LayerNorm token series by batch element)', () => {
@@ -43,5 +44,25 @@ describe('chart series (the page asks for LayerNorm token series by batch elemen
     assert.equal(layerNormTokenSeries(report, -1), null);
     const stripped = { ...report, layerNorm: { ...report.layerNorm, perToken: { ...ln, mean: [], var: [] } } };
     assert.equal(layerNormTokenSeries(stripped, 0), null, 'a page report without the arrays has none');
+  });
+
+  it("pageReport: the page's report has no per-token arrays but keeps saying when they were over the cap; the report itself is untouched", async () => {
+    const rand = normalGenerator(11);
+    const [B, T, F] = [3, 5, 8];
+    const dump = () => memoryDump([{ name: 'x', shape: [B, T, F], values: Array.from({ length: B * T * F }, () => rand()) }]);
+    const full = await analyzeDump(dump(), {});
+    const page = pageReport(full);
+    assert.deepEqual(page.layerNorm.perToken.mean, []);
+    assert.deepEqual(page.rmsNorm.perToken.rms, []);
+    assert.equal(page.layerNorm.perToken.reduced, undefined);
+    assert.equal(full.layerNorm.perToken.mean.length, B * T, 'the report exports and commands use keeps its arrays');
+    const reduced = await analyzeDump(dump(), { maxTokenSeries: 8 });
+    assert.ok(reduced.layerNorm.perToken.reduced, 'over the cap of 8 tokens');
+    const pageReduced = pageReport(reduced);
+    assert.deepEqual(pageReduced.layerNorm.perToken.reduced, reduced.layerNorm.perToken.reduced);
+    assert.deepEqual(pageReduced.layerNorm.perToken.top, reduced.layerNorm.perToken.top);
+    assert.deepEqual(pageReduced.rmsNorm.perToken.reduced, reduced.rmsNorm.perToken.reduced);
+    assert.deepEqual(pageReduced.batchNorm.perToken.reduced, reduced.batchNorm.perToken.reduced);
+    assert.equal(layerNormTokenSeries(pageReduced, 0), null);
   });
 });

@@ -287,9 +287,11 @@ export async function analyzeFile(file: string | ByteSource, options: AnalyzeFil
       const failed = (e: Error): void => {
         if (!finished) onFailure?.(e);
       };
-      const preview = previewOfPlan(dump, plan, a, { ...(options.cancellation ? { cancellation: options.cancellation } : {}) }, description).then(deliver, failed);
+      // Stops at its next chunk once the run is cancelled or over (its result would not be delivered).
+      const cancellation = { get aborted(): boolean { return finished || options.cancellation?.aborted === true; } };
+      const preview = previewOfPlan(dump, plan, a, { cancellation }, description).then(deliver, failed);
       // With workers, on this thread while they run the passes (not awaited: the run goes on; a preview
-      // still reading when the run ends fails quietly, after `finished`). In process, first.
+      // still reading when the run ends stops or fails quietly, after `finished`). In process, first.
       if (!useWorkers) await preview;
     }
     const described = { description: source.description, format: dump.format };

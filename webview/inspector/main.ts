@@ -207,6 +207,9 @@ function header(r: AnalysisReport | undefined): HTMLElement {
   return h('header', { class: 'page-header' }, h('div', { class: 'titles' }, h('h1', null, title), h('div', { class: 'subtitle' }, sub)), hasModelView(model) ? sitePicker(model, selectSite) : null, r ? exportButtons() : null);
 }
 
+/** Counts renders of the view: a late answer for a view since replaced reports nothing. */
+let renderGeneration = 0;
+
 /** The id the host gave the report shown (its per-token series are asked for by it), and those already had. */
 let reportId: number | undefined;
 const tokenSeriesCache = new Map<string, Promise<TokenSeries>>();
@@ -363,9 +366,6 @@ function renderView(): void {
     else summarize();
   }
 }
-
-/** Counts renders of the view: a late answer for a view since replaced reports nothing. */
-let renderGeneration = 0;
 
 function outlierFeatures(r: AnalysisReport): number[] {
   const w = r.warnings.find((x) => x.code === 'outlier-feature');

@@ -12,7 +12,7 @@
 //      NORMLENS_TEST_XL=1 (adds the 2 GiB dump), NORMLENS_TEST_PERF=2[,3…] (opens 256 MiB dumps one
 //      after another with those worker counts and prints medians; NORMLENS_TEST_PERF_ROUNDS).
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -185,7 +185,9 @@ async function runOffline(cache, { label, devPath, entry, folder, extensionsDir,
             () => 'ok',
             (e) => `error: ${e?.message ?? e}`,
           );
-          writeFileSync(join(screenshotDir, `${name}.done`), outcome);
+          // Written whole, then renamed: the test polling for the file never reads it half-written.
+          writeFileSync(join(screenshotDir, `${name}.done.partial`), outcome);
+          renameSync(join(screenshotDir, `${name}.done.partial`), join(screenshotDir, `${name}.done`));
         }
       }
     };

@@ -136,25 +136,43 @@ export class InspectorSession extends Disposable {
     return id;
   }
 
+  /** The report message of the current result, made once (its id tells the page it already shows it). */
+  private packedReport: { result: AnalysisResult; message: HostToWebview } | undefined;
+
   /** The report message for the current result (long number arrays packed as binary). */
   private reportMessage(result: AnalysisResult): HostToWebview {
+    if (this.packedReport?.result === result) return this.packedReport.message;
     const packed = packReport(pageReport(result.report));
-    return { type: 'report', report: packed.report, arrays: packed.arrays, id: this.pageReportId(result.report), options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
+    const message: HostToWebview = { type: 'report', report: packed.report, arrays: packed.arrays, id: this.pageReportId(result.report), options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
+    this.packedReport = { result, message };
+    return message;
   }
 
   /** True once the page has said `ready` (state messages before that are sent by `refill`). */
   private pageReady = false;
 
+  /**
+   * Whether state may be posted before the page's first `ready` (set by the provider: a dump that is
+   * not a whole model). VS Code holds such messages until the page has loaded and hands them over
+   * with its `load` event, so the preview is drawn without waiting for the ready → state round trip;
+   * `refill` sends the state again on `ready` (a message that came too early for the page's listener
+   * is not lost), and the page ignores a preview or report it already shows.
+   */
+  postEarly: (() => boolean) | undefined;
+
   /** Posts a state message (progress, preview, report, error) once the page listens; `refill` sends the state then. */
   private postState(message: HostToWebview): Thenable<boolean> {
-    return this.pageReady ? this.post(message) : Promise.resolve(false);
+    return this.pageReady || this.postEarly?.() === true ? this.post(message) : Promise.resolve(false);
   }
+
+  /** The exact run's progress last sent (a page that reloads shows it at once). */
+  private fraction = 0;
 
   /** Sends the current state to a (re)loaded webview: the report, the error, or a run in progress. */
   refill(): void {
     this.pageReady = true;
     if (this.busy) {
-      void this.post({ type: 'progress', fraction: 0, message: 'Analyzing' });
+      void this.post({ type: 'progress', fraction: this.fraction, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
       if (this.preview) void this.post(this.preview.message);
     } else if (this.result) void this.post(this.reportMessage(this.result));
     else if (this.cancelled) void this.post({ type: 'cancelled', message: this.error ?? CANCELLED });
@@ -184,6 +202,7 @@ export class InspectorSession extends Disposable {
     const run = new vscode.CancellationTokenSource();
     this.run = run;
     this.preview = undefined;
+    this.fraction = 0;
     this.cancelled = false;
     this.heatmaps.clear();
     let exact = false;
@@ -220,6 +239,7 @@ export class InspectorSession extends Disposable {
             progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
             void this.postState({ type: 'progress', fraction: f, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
             last = f;
+            this.fraction = f;
           },
         });
       });
@@ -488,6 +508,12 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     this.setFocused(session);
     panel.webview.options = webviewOptions(this.context.extensionUri);
     panel.webview.html = renderWebviewHtml(panel.webview, this.context.extensionUri, 'inspector', session.title);
+    // A single tensor's dump gets its first look as soon as the page has loaded: `init` and the state
+    // go out now (VS Code hands them over on the page's load), and again on `ready`. A whole-model
+    // dump waits for `ready` (its page restores the chosen site and opens on the Model view).
+    const initial = this.pendingViews.get(document.uri.toString());
+    session.postEarly = () => model === undefined || (model.listed && !model.isModel);
+    void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(initial ? { view: initial } : {}) });
     // The analysis starts now, while the page loads (hundreds of ms); the page gets its state on `ready`.
     // A whole-model dump first lists its sites (headers only) to analyze the chosen site.
     if (model) void model.prepare().finally(() => void session.analyze());

@@ -47,6 +47,9 @@ export class ModelSession implements vscode.Disposable {
 
   private prepared: Promise<void> | undefined;
 
+  /** True once `prepare` is over (the sites are listed, or could not be). */
+  listed = false;
+
   /**
    * Lists the sites from the headers (once) and chooses the first site, before the first analysis
    * starts (the editor awaits it: a whole-model dump analyzes its chosen site, not the whole file).
@@ -68,7 +71,9 @@ export class ModelSession implements vscode.Disposable {
       }
       const site = chooseSite(this.siteNames, this.session.options.site);
       if (this.isModel && site !== undefined) this.session.options = { ...this.session.options, site };
-    })();
+    })().finally(() => {
+      this.listed = true;
+    });
     return this.prepared;
   }
 

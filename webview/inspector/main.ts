@@ -451,7 +451,8 @@ onHostMessage((m: HostToWebview) => {
         state.view = m.view as TabId;
         persist();
       }
-      renderProgress(0, 'Analyzing');
+      // The host sends `init` as the page loads and again on `ready`: a report or preview already drawn stays.
+      if (!report) renderProgress(0, 'Analyzing');
       break;
     case 'sites':
       model = { kind: m.kind, sites: m.sites, chosen: m.site, done: false, fraction: 0, ...(model?.sweep ? { sweep: model.sweep, done: model.done, fraction: model.fraction } : {}), ...(model?.error ? { error: model.error } : {}) };
@@ -469,6 +470,8 @@ onHostMessage((m: HostToWebview) => {
       if (report && state.view === VIEW.model) renderView();
       break;
     case 'preview':
+      // Sent as the page loads and again on `ready`: the one already drawn is not drawn twice.
+      if (preview && m.id === reportId) break;
       mark('preview');
       preview = m.preview;
       setReportId(m.id);
@@ -482,6 +485,7 @@ onHostMessage((m: HostToWebview) => {
       renderCancelled(m.message);
       break;
     case 'report':
+      if (!preview && report && m.id === reportId) break;
       mark('report');
       preview = undefined;
       previewFraction = 0;

@@ -47,6 +47,7 @@ import { assertExact, writeLargeNpy } from './largeFile.test';
           const at = (name: string) => (exact.marks ?? []).filter((m) => m.name === name || m.name.startsWith(`${name} `)).map((m) => Math.round(m.at - started));
           const drawn = at('webview:drawn:overview');
           const ms = drawn[drawn.length - 1]!;
+          if (process.env.NORMLENS_TEST_PERF_MARKS) console.log(`[normlens-test]   marks: ${(exact.marks ?? []).map((m) => `${m.name} +${Math.round(m.at - started)}`).join(', ')}`);
           if (round > 0 || k > 0) times.set(workers, [...(times.get(workers) ?? []), ms]);
           console.log(`[normlens-test] workers=${workers} round ${round} #${k}: preview ${first.preview ? `${drawn[0]} ms` : 'n/a'}, exact ${ms} ms, page script ${at('webview:script')[0] ?? '?'} ms, planned ${at('host:planned')[0] ?? '?'}, preview on host ${at('host:preview-computed')[0] ?? '–'}, pass 1 done ${at('host:pass1-done')[0] ?? '?'}, pass 2 done ${at('host:pass2-done')[0] ?? '?'} ms`);
           rmSync(path);

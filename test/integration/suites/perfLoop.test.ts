@@ -29,6 +29,11 @@ import { assertExact, writeLargeNpy } from './largeFile.test';
     this.timeout(1800000);
     const counts = (process.env.NORMLENS_TEST_PERF ?? '').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 0);
     const rounds = Number(process.env.NORMLENS_TEST_PERF_ROUNDS ?? 4);
+    const ext = vscode.extensions.getExtension('normlens.normlens')!;
+    const wasActive = ext.isActive;
+    const activating = Date.now();
+    if (process.env.NORMLENS_TEST_PERF_ACTIVATE) await ext.activate();
+    console.log(`[normlens-test] extension ${wasActive ? 'was already active' : process.env.NORMLENS_TEST_PERF_ACTIVATE ? `activated in ${Date.now() - activating} ms` : 'not active yet (the first open activates it)'}`);
     const times = new Map<number, number[]>();
     let copy = 0;
     for (let round = 0; round < rounds; round++) {

@@ -3,15 +3,6 @@ import type { OpenDumpOptions } from '../core/formats/options';
 import { WorkerPool } from '../worker/workerRunner';
 import { log } from './log';
 
-/**
- * Scheduling niceness of the editor's analysis threads (Linux): the workbench, the page being
- * loaded and the extension host come first when they need the cores, and the analysis takes the rest.
- * Measured on 2 cores, opening a 256 MiB dump: the page's script runs ~50 ms sooner and the preview is
- * drawn ~100 ms sooner; the exact report is not later. 10, not 19: a build running beside the editor
- * leaves the analysis a tenth of a core, not a sixtieth. (The CLI's workers keep normal priority.)
- */
-const WORKER_NICENESS = 10;
-
 /** An idle pool keeps its threads this long (then they stop; the next analysis starts new ones). */
 const IDLE_MS = 90_000;
 
@@ -44,7 +35,7 @@ export class WorkerLeases implements vscode.Disposable {
       entry = undefined;
     }
     if (!entry) {
-      entry = { key, pool: new WorkerPool(workers, this.script, open, undefined, WORKER_NICENESS), users: 0, idle: undefined };
+      entry = { key, pool: new WorkerPool(workers, this.script, open), users: 0, idle: undefined };
       this.pools.set(key, entry);
     }
     const held = entry;

@@ -1,5 +1,3 @@
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { runPass1, type Pass1Partial } from '../core/analysis/pass1';
 import { runPass2, type Pass2Partial } from '../core/analysis/pass2';
@@ -77,23 +75,8 @@ function hooksFor(source: NodeFileByteSource, context: RpcHandlerContext<number>
   };
 }
 
-/**
- * Lowers this thread's scheduling priority (Linux only: a thread's id names it to setpriority, and
- * /proc/thread-self names the calling thread). Elsewhere, or when refused, the worker runs as it is.
- */
-function lowerPriority(niceness: number | undefined): void {
-  if (niceness === undefined || niceness <= 0 || process.platform !== 'linux') return;
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0 && tid !== process.pid) setPriority(tid, Math.min(19, niceness));
-  } catch {
-    // Not permitted or not available: the worker keeps the process's priority.
-  }
-}
-
 const port = parentPort;
 if (port) {
-  lowerPriority((workerData as AnalysisWorkerData).niceness);
   const server = new RpcServer<WorkerMethods>(
     (message, transfer) => port.postMessage(message, transfer ?? []),
     {

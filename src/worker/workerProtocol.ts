@@ -8,11 +8,6 @@ import type { OpenDumpOptions } from '../core/formats/options';
 /** Data a worker starts with: the open options (limits) it opens every dump with, the same as the host's. */
 export interface AnalysisWorkerData {
   readonly open?: OpenDumpOptions;
-  /**
-   * Scheduling niceness the worker thread gives itself at start (Linux: its own thread only, through
-   * /proc/thread-self; elsewhere nothing). The editor's workers run below the editor's own threads.
-   */
-  readonly niceness?: number;
 }
 
 /**

@@ -87,12 +87,10 @@ export class WorkerPool {
 
   /**
    * Starts `workers` threads of `script`, each opening dumps with `open`. A `cancellation` flag
-   * that becomes aborted stops every worker at once (a running chunk loop is cut off). `niceness`
-   * lowers the threads' scheduling priority (Linux), so the threads beside them (an editor's
-   * renderer and extension host) are not slowed by the analysis.
+   * that becomes aborted stops every worker at once (a running chunk loop is cut off).
    */
-  constructor(workers: number, script: string, open: OpenDumpOptions | undefined, cancellation?: AnalysisRunHooks['cancellation'], niceness?: number) {
-    const data: AnalysisWorkerData = { ...(open !== undefined ? { open } : {}), ...(niceness !== undefined ? { niceness } : {}) };
+  constructor(workers: number, script: string, open: OpenDumpOptions | undefined, cancellation?: AnalysisRunHooks['cancellation']) {
+    const data: AnalysisWorkerData = open !== undefined ? { open } : {};
     const execArgv = script.endsWith('.ts') ? ['--require', 'tsx/cjs'] : undefined;
     for (let k = 0; k < Math.max(1, workers); k++) {
       const worker = new Worker(script, { workerData: data, ...(execArgv ? { execArgv } : {}) });

@@ -417,10 +417,25 @@ function renderCancelled(message: string): void {
   rendered(charts.summary('cancelled', []));
 }
 
+/** A preview received and not drawn yet (a report, error or cancel coming first replaces it). */
+let pendingPreview: Extract<HostToWebview, { type: 'preview' }> | undefined;
+
+function showPreview(m: Extract<HostToWebview, { type: 'preview' }>): void {
+  pendingPreview = undefined;
+  preview = m.preview;
+  setReportId(m.id);
+  report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
+  setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
+  tensors = m.tensors;
+  tokenLabels = m.tokens;
+  renderReport();
+}
+
 /** Progress of the exact run shown with a preview. */
 let previewFraction = 0;
 
 function renderProgress(fraction: number, message: string): void {
+  if (pendingPreview) previewFraction = fraction;
   if (preview) {
     previewFraction = fraction;
     const banner = app.querySelector('.preview-banner strong');
@@ -471,20 +486,21 @@ onHostMessage((m: HostToWebview) => {
       break;
     case 'preview':
       // Sent as the page loads and again on `ready`: the one already drawn is not drawn twice.
-      if (preview && m.id === reportId) break;
+      if ((preview && m.id === reportId) || pendingPreview?.id === m.id) break;
       mark('preview');
-      preview = m.preview;
-      setReportId(m.id);
-      report = unpackReport({ report: m.report, arrays: m.arrays ?? [] });
-      setRenderContext({ ...(model ? { sites: model.sites.length, site: model.chosen } : {}), input: report.input.name });
-      tensors = m.tensors;
-      tokenLabels = m.tokens;
-      renderReport();
+      // Drawn after the messages already waiting: a page that loads late gets the preview and the
+      // exact report together, and then draws only the report.
+      pendingPreview = m;
+      setTimeout(() => {
+        if (pendingPreview === m) showPreview(m);
+      }, 0);
       break;
     case 'cancelled':
+      pendingPreview = undefined;
       renderCancelled(m.message);
       break;
     case 'report':
+      pendingPreview = undefined;
       if (!preview && report && m.id === reportId) break;
       mark('report');
       preview = undefined;
@@ -502,6 +518,7 @@ onHostMessage((m: HostToWebview) => {
       renderProgress(m.fraction, m.message);
       break;
     case 'error':
+      pendingPreview = undefined;
       preview = undefined;
       app.classList.remove('is-preview');
       renderError(m.message);

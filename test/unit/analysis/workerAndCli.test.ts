@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAnalyze, writeJson } from '../../../src/cli/analyzeCommand';
@@ -120,28 +120,6 @@ describe('worker runner', () => {
   it('a cancelled run stops the workers and rejects', async () => {
     const flag = { aborted: true };
     await assert.rejects(analyzeFile(TRANSFORMER, { workers: 2, minElementsForWorkers: 0, cancellation: flag }), /cancelled/);
-  });
-
-  it('a pool started with a niceness runs its threads at that niceness, and only them (Linux)', async function () {
-    if (process.platform !== 'linux') this.skip();
-    const niceOf = (tid: string): number => {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    };
-    const before = new Set(readdirSync('/proc/self/task'));
-    const mainNice = niceOf(String(process.pid));
-    const pool = new WorkerPool(2, resolveWorkerScript(), undefined, undefined, 7);
-    try {
-      // The threads lower their priority as they start: a run on them means they have.
-      const inProcess = (await analyzeFile(TRANSFORMER, { workers: 0 })).report;
-      assert.ok(maxDifference(inProcess, (await analyzeFile(TRANSFORMER, { pool, minElementsForWorkers: 0 })).report) < 1e-12);
-      const started = readdirSync('/proc/self/task').filter((t) => !before.has(t));
-      const niced = started.filter((t) => niceOf(t) === 7);
-      assert.equal(niced.length, 2, `two threads at niceness 7 (new threads: ${started.map((t) => `${t}:${niceOf(t)}`).join(', ')})`);
-      assert.equal(niceOf(String(process.pid)), mainNice, 'the main thread keeps its priority');
-    } finally {
-      await pool.dispose();
-    }
   });
 
   it('a long-lived pool serves run after run: same reports, a cancelled run leaves it working', async () => {

@@ -9,6 +9,8 @@ import { formatCount } from '../count';
 export const PREVIEW_TOKENS = 2048;
 /** Most input elements a preview reads (4 MiB of float32): keeps it near 0.1 s whatever the feature count. */
 export const PREVIEW_MAX_ELEMENTS = 1 << 20;
+/** Most batch elements a preview keeps (evenly spread), whatever the batch size. */
+export const PREVIEW_BATCH_ELEMENTS = 16;
 /** Chunk size of a preview's passes (a few chunks per pass rather than one). */
 const PREVIEW_CHUNK_BYTES = 1 << 20;
 /** Channels-first positions are read in runs of this many (fewer, larger reads than single positions). */
@@ -51,14 +53,17 @@ export function chooseTokenSubset(plan: Pick<AnalysisPlan, 'shape' | 'outer' | '
   const budget = Math.max(1, Math.min(maxTokens, Math.floor(maxElements / Math.max(1, F))));
   if (tokens <= budget) return null;
   if (inner === 1) {
-    // Feature-last: keep the batch axis of a (B, ..., F) input when every batch element gets a token.
+    // Feature-last: keep the batch axis of a (B, ..., F) input, in at most PREVIEW_BATCH_ELEMENTS
+    // evenly spread batch elements (the per-element statistics of 128 elements × 2 tokens each made a
+    // 2 GiB dump's preview cost 3× as much as its reads).
     const B = shape.length >= 3 ? shape[0]! : 1;
     const perB = tokens / B;
-    const m = Math.floor(budget / B);
-    const keepBatch = B > 1 && m >= 1;
-    const picked = keepBatch ? Array.from({ length: B }, (_, b) => evenlySpread(perB, m).map((t) => b * perB + t)).flat() : evenlySpread(tokens, budget);
+    const kept = Math.min(B, PREVIEW_BATCH_ELEMENTS);
+    const m = Math.min(perB, Math.floor(budget / kept));
+    const keepBatch = kept > 1 && m >= 1;
+    const picked = keepBatch ? evenlySpread(B, kept).flatMap((b) => evenlySpread(perB, m).map((t) => b * perB + t)) : evenlySpread(tokens, budget);
     const runStarts = Float64Array.from(picked, (t) => t * F);
-    return { shape: keepBatch ? [B, m, F] : [picked.length, F], featureAxis: keepBatch ? 2 : 1, tokens: picked, totalTokens: tokens, runStarts, runLength: F };
+    return { shape: keepBatch ? [kept, m, F] : [picked.length, F], featureAxis: keepBatch ? 2 : 1, tokens: picked, totalTokens: tokens, runStarts, runLength: F };
   }
   // Channels-first (outer, F, inner): samples × runs of positions, the same runs in every sample.
   const run = Math.min(inner, POSITION_RUN);

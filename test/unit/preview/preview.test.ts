@@ -87,6 +87,27 @@ describe('preview: an evenly spread token subset, analyzed exactly', () => {
     assert.equal(exact.layout.validTokens, preview.report.layout.validTokens);
   });
 
+  it('many batch elements: 16 of them evenly spread, the same tokens of each, statistics exact', async () => {
+    // A 2 GiB (128, 1024, 4096) dump: 16 of the 128 batch elements, 16 tokens of each.
+    const big = chooseTokenSubset({ shape: [128, 1024, 4096], outer: 131072, features: 4096, inner: 1, tokens: 131072 }, 2048, 1 << 20);
+    assert.ok(big);
+    assert.deepEqual(big.shape, [16, 16, 4096]);
+    assert.deepEqual(big.tokens.slice(0, 3), [0, 64, 128]);
+    assert.equal(big.tokens[16], 8 * 1024, 'the second batch element kept is element 8');
+    // Small enough to write the subset out: 64 batch elements of 8 tokens, a budget of 64 tokens.
+    const [B, T, F] = [64, 8, 4];
+    const x = activations(B, T, F, 3);
+    const dump = memoryDump([{ name: 'hidden_states', shape: [B, T, F], values: x }]);
+    const preview = await analyzePreview(dump, {}, {}, 'test', 64);
+    assert.ok(preview);
+    assert.equal(preview.label, 'Preview from 64 of 512 tokens');
+    // Batch elements 0, 4, ..., 60; tokens 0, 2, 4, 6 of each.
+    const sub = new Float32Array(16 * 4 * F);
+    for (let k = 0; k < 16; k++) for (let j = 0; j < 4; j++) sub.set(x.subarray((k * 4 * T + j * 2) * F, (k * 4 * T + j * 2 + 1) * F), (k * 4 + j) * F);
+    const exact = await analyzeDump(memoryDump([{ name: 'hidden_states', shape: [16, 4, F], values: sub }]));
+    sameStatistics(preview.report, exact);
+  });
+
   it('with analysis workers: computed on the calling thread beside the passes, the same preview as in process', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'normlens-preview-'));
     try {

@@ -29,6 +29,8 @@ export class DumpDocument implements vscode.CustomDocument {
 const NOTIFY_BYTES = 16 * 1024 * 1024;
 /** Shortest interval between progress updates of a run (notification and page). */
 const PROGRESS_INTERVAL_MS = 150;
+/** Shortest interval between progress updates of the notification (or status bar). */
+const NOTIFY_INTERVAL_MS = 500;
 
 /** What the page says after the user cancelled an analysis. */
 const CANCELLED = 'The analysis was cancelled. Run it again, or change an option.';
@@ -211,6 +213,8 @@ export class InspectorSession extends Disposable {
     let outcome: { result: AnalysisResult | undefined } | undefined;
     let last = 0;
     let lastAt = 0;
+    let notified = 0;
+    let notifiedAt = 0;
     // A re-run starts a new timeline (keeps the list short however often options change).
     if (this.result || this.error) this.marks.splice(0, this.marks.length, { name: 'rerun', at: Date.now() });
     this.mark('analysis-start');
@@ -236,7 +240,12 @@ export class InspectorSession extends Disposable {
             const now = Date.now();
             if (!current() || (f !== 1 && (f - last < 0.02 || now - lastAt < PROGRESS_INTERVAL_MS))) return;
             lastAt = now;
-            progress.report({ increment: (f - last) * 100, message: `${Math.round(f * 100)}%` });
+            // The workbench's bar eases over 100 ms at each step (repainted meanwhile): fewer steps.
+            if (f === 1 || now - notifiedAt >= NOTIFY_INTERVAL_MS) {
+              progress.report({ increment: (f - notified) * 100, message: `${Math.round(f * 100)}%` });
+              notified = f;
+              notifiedAt = now;
+            }
             void this.postState({ type: 'progress', fraction: f, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
             last = f;
             this.fraction = f;

@@ -11,11 +11,15 @@ export class DumpStatusBar implements vscode.Disposable {
     this.item.command = 'normlens.compareNorms';
   }
 
-  /** Shows the report's summary, or hides the item when there is none; while a preview shows, says so. */
+  /**
+   * Shows the report's summary, or hides the item when there is none; while a preview shows, says so.
+   * While an analysis runs the icon stands still (a spinning one is repainted every frame for the whole
+   * run, on the cores the analysis needs).
+   */
   update(report: AnalysisReport | undefined, busy = false, preview?: PreviewInfo): void {
     if (busy && preview) {
       // Never the preview's numbers here: they are not the dump's.
-      this.item.text = '$(sync~spin) NormLens preview';
+      this.item.text = '$(watch) NormLens preview';
       this.item.tooltip = `NormLens shows a preview (${preview.label.replace(/^Preview from /, 'from ')}); the exact analysis is running.`;
       this.item.backgroundColor = undefined;
       this.item.show();
@@ -23,7 +27,7 @@ export class DumpStatusBar implements vscode.Disposable {
     }
     if (!report) {
       if (busy) {
-        this.item.text = '$(sync~spin) NormLens';
+        this.item.text = '$(watch) NormLens';
         this.item.tooltip = 'NormLens is analyzing the dump';
         this.item.show();
       } else this.item.hide();

@@ -230,6 +230,8 @@ export interface PreviewInfo {
   totalTokens: number;
   /** "Preview from 2,048 of 16,384 tokens". */
   label: string;
+  /** The dump's batch element of each of the preview report's, when it kept only some of them. */
+  batchElements?: number[];
 }
 
 /** Webview → host messages. */

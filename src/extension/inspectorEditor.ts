@@ -138,16 +138,15 @@ export class InspectorSession extends Disposable {
     return id;
   }
 
-  /** The report message of the current result, made once (its id tells the page it already shows it). */
-  private packedReport: { result: AnalysisResult; message: HostToWebview } | undefined;
+  /** The id the current result's report was sent under (sent again, the page knows it shows it already). */
+  private reportId: { result: AnalysisResult; id: number } | undefined;
 
   /** The report message for the current result (long number arrays packed as binary). */
   private reportMessage(result: AnalysisResult): HostToWebview {
-    if (this.packedReport?.result === result) return this.packedReport.message;
+    const id = this.reportId?.result === result && this.pageReports.has(this.reportId.id) ? this.reportId.id : this.pageReportId(result.report);
+    this.reportId = { result, id };
     const packed = packReport(pageReport(result.report));
-    const message: HostToWebview = { type: 'report', report: packed.report, arrays: packed.arrays, id: this.pageReportId(result.report), options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
-    this.packedReport = { result, message };
-    return message;
+    return { type: 'report', report: packed.report, arrays: packed.arrays, id, options: this.options, tensors: result.tensors, ...(result.tokens ? { tokens: result.tokens } : {}) };
   }
 
   /** True once the page has said `ready` (state messages before that are sent by `refill`). */
@@ -170,12 +169,16 @@ export class InspectorSession extends Disposable {
   /** The exact run's progress last sent (a page that reloads shows it at once). */
   private fraction = 0;
 
+  /** True once the running analysis has its outcome (result or error set), while it still posts it. */
+  private settled = false;
+
   /** Sends the current state to a (re)loaded webview: the report, the error, or a run in progress. */
   refill(): void {
     this.pageReady = true;
-    if (this.busy) {
-      void this.post({ type: 'progress', fraction: this.fraction, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
+    if (this.busy && !this.settled) {
+      // The preview first: the progress after it moves its banner.
       if (this.preview) void this.post(this.preview.message);
+      void this.post({ type: 'progress', fraction: this.fraction, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
     } else if (this.result) void this.post(this.reportMessage(this.result));
     else if (this.cancelled) void this.post({ type: 'cancelled', message: this.error ?? CANCELLED });
     else if (this.error) void this.post({ type: 'error', message: this.error });
@@ -205,6 +208,7 @@ export class InspectorSession extends Disposable {
     this.run = run;
     this.preview = undefined;
     this.fraction = 0;
+    this.settled = false;
     this.cancelled = false;
     this.heatmaps.clear();
     let exact = false;
@@ -258,6 +262,7 @@ export class InspectorSession extends Disposable {
       this.result = result;
       this.preview = undefined;
       this.error = undefined;
+      this.settled = true;
       this.releaseDump();
       this.heldDump = result.dump.acquire();
       const message = this.reportMessage(result);
@@ -273,6 +278,7 @@ export class InspectorSession extends Disposable {
       log().warn(`${this.title}: ${message}`);
       this.result = undefined;
       this.preview = undefined;
+      this.settled = true;
       // The page shows the error now: no report of its is asked for again.
       this.pageReports.clear();
       this.error = message;
@@ -289,7 +295,7 @@ export class InspectorSession extends Disposable {
   /** Shows a run's preview: labelled, without warnings, exports or heatmap in the page; the status bar says "preview". */
   private async showPreview(p: PreviewResult, fraction: () => number): Promise<void> {
     this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens, pass 1 ${p.report.timing.pass1Ms} ms, pass 2 ${p.report.timing.pass2Ms} ms)`);
-    const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label };
+    const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label, ...(p.batchElements ? { batchElements: [...p.batchElements] } : {}) };
     const packed = packReport(pageReport(p.report));
     const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, id: this.pageReportId(p.report), options: this.options, tensors: this.lastTensors ?? [], preview: info };
     this.preview = { info, message, fraction };

@@ -254,6 +254,15 @@ function setReportId(id: number | undefined): void {
   tokenSeriesCache.clear();
 }
 
+/** The report's index of the dump's batch element `e`: itself, or in a preview that kept some elements, the last kept at or before it. */
+function reportBatchElement(e: number): number {
+  const kept = preview?.batchElements;
+  if (!kept) return e;
+  let i = 0;
+  while (i + 1 < kept.length && kept[i + 1]! <= e) i++;
+  return i;
+}
+
 function viewContext(r: AnalysisReport, pending: Promise<unknown>[]): ViewContext {
   return {
     report: r,
@@ -262,9 +271,11 @@ function viewContext(r: AnalysisReport, pending: Promise<unknown>[]): ViewContex
     defer: (p) => pending.push(p),
     show: (v) => selectView(v),
     preview: preview !== undefined,
-    batchElement: state.batchElement,
+    // The state keeps the dump's batch element; a preview that kept only some shows the nearest kept one.
+    batchElement: reportBatchElement(state.batchElement),
+    batchLabel: (b) => preview?.batchElements?.[b] ?? b,
     setBatchElement: (b) => {
-      state.batchElement = b;
+      state.batchElement = preview?.batchElements?.[b] ?? b;
       persist();
       renderView();
     },
@@ -437,6 +448,9 @@ function renderCancelled(message: string): void {
   rendered(charts.summary('cancelled', []));
 }
 
+/** Whether an `init` came (the host sends one as the page loads and another on `ready`). */
+let initialized = false;
+
 /** A preview received and not drawn yet (a report, error or cancel coming first replaces it). */
 let pendingPreview: Extract<HostToWebview, { type: 'preview' }> | undefined;
 
@@ -479,7 +493,12 @@ function renderProgress(fraction: number, message: string): void {
   }
   if (progressEl) {
     progressEl.hidden = fraction >= 1;
-    progressEl.replaceChildren(progressBar(fraction, 'Analysis progress'), h('span', { class: 'muted' }, `${message} ${Math.round(fraction * 100)}%`));
+    const text = `${message} ${Math.round(fraction * 100)}%`;
+    const label = progressEl.querySelector('span');
+    if (label && progressEl.querySelector('progress.run-progress')) {
+      label.textContent = text;
+      setProgressBars(progressEl, fraction);
+    } else progressEl.replaceChildren(progressBar(fraction, 'Analysis progress'), h('span', { class: 'muted' }, text));
   }
 }
 
@@ -497,8 +516,10 @@ onHostMessage((m: HostToWebview) => {
         state.view = m.view as TabId;
         persist();
       }
-      // The host sends `init` as the page loads and again on `ready`: a report or preview already drawn stays.
-      if (!report) renderProgress(0, 'Analyzing');
+      // The host sends `init` as the page loads and again on `ready`: only the first draws the loading
+      // state (whatever came between, a preview, a report, an error or progress, stays).
+      if (!initialized && !report && !pendingPreview) renderProgress(0, 'Analyzing');
+      initialized = true;
       break;
     case 'sites':
       model = { kind: m.kind, sites: m.sites, chosen: m.site, done: false, fraction: 0, ...(model?.sweep ? { sweep: model.sweep, done: model.done, fraction: model.fraction } : {}), ...(model?.error ? { error: model.error } : {}) };

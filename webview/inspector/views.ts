@@ -80,9 +80,11 @@ export interface ViewContext {
   charts: ChartRegistry;
   /** Switches to another view (warning links). */
   show(view: ViewId): void;
-  /** Current selection of the per-batch-element charts. */
+  /** Current selection of the per-batch-element charts (an index of the report's batch elements). */
   batchElement: number;
   setBatchElement(b: number): void;
+  /** The dump's number of the report's batch element `b` (a preview may keep only some elements). */
+  batchLabel?(b: number): number;
   /** True while the page shows a preview: warnings are not judged from it. */
   preview?: boolean;
   /** Re-runs the analysis with changed options (a warning's "Use axis 1" button). */
@@ -250,7 +252,7 @@ function tokenStatsBlock(ctx: ViewContext, b: number | null): HTMLElement {
 function batchPicker(ctx: ViewContext, id: string): HTMLElement {
   const r = ctx.report;
   const select = h('vscode-single-select', { id, 'aria-label': 'batch element' }) as HTMLElement & { value: string };
-  for (let b = 0; b < r.layout.batchSize; b++) select.append(h('vscode-option', { value: String(b), selected: b === ctx.batchElement }, `batch element ${b}`));
+  for (let b = 0; b < r.layout.batchSize; b++) select.append(h('vscode-option', { value: String(b), selected: b === ctx.batchElement }, `batch element ${ctx.batchLabel?.(b) ?? b}`));
   select.addEventListener('change', () => ctx.setBatchElement(Number(select.value)));
   return h('div', { class: 'inline-control' }, h('label', { for: id }, 'Show '), select);
 }

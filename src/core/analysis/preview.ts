@@ -29,6 +29,8 @@ export interface TokenSubset {
   readonly featureAxis: number;
   /** Source token indices of the subset's tokens, in the subset's token order (C order). */
   readonly tokens: readonly number[];
+  /** The dump's batch element of each of the subset's, when it keeps only some of them (feature-last). */
+  readonly batchElements?: readonly number[];
   /** Tokens of the whole input. */
   readonly totalTokens: number;
   /** Source element start of each run, in subset order; every run is `runLength` long. */
@@ -61,9 +63,18 @@ export function chooseTokenSubset(plan: Pick<AnalysisPlan, 'shape' | 'outer' | '
     const kept = Math.min(B, PREVIEW_BATCH_ELEMENTS);
     const m = Math.min(perB, Math.floor(budget / kept));
     const keepBatch = kept > 1 && m >= 1;
-    const picked = keepBatch ? evenlySpread(B, kept).flatMap((b) => evenlySpread(perB, m).map((t) => b * perB + t)) : evenlySpread(tokens, budget);
+    const elements = evenlySpread(B, kept);
+    const picked = keepBatch ? elements.flatMap((b) => evenlySpread(perB, m).map((t) => b * perB + t)) : evenlySpread(tokens, budget);
     const runStarts = Float64Array.from(picked, (t) => t * F);
-    return { shape: keepBatch ? [kept, m, F] : [picked.length, F], featureAxis: keepBatch ? 2 : 1, tokens: picked, totalTokens: tokens, runStarts, runLength: F };
+    return {
+      shape: keepBatch ? [kept, m, F] : [picked.length, F],
+      featureAxis: keepBatch ? 2 : 1,
+      tokens: picked,
+      ...(keepBatch && kept < B ? { batchElements: elements } : {}),
+      totalTokens: tokens,
+      runStarts,
+      runLength: F,
+    };
   }
   // Channels-first (outer, F, inner): samples × runs of positions, the same runs in every sample.
   const run = Math.min(inner, POSITION_RUN);
@@ -149,6 +160,8 @@ export interface PreviewResult {
   readonly totalTokens: number;
   /** "Preview from 2,048 of 16,384 tokens". */
   readonly label: string;
+  /** The dump's batch element of each of the report's, when the preview kept only some of them. */
+  readonly batchElements?: readonly number[];
 }
 
 /** The label of a preview: "Preview from 2,048 of 16,384 tokens". */
@@ -218,5 +231,11 @@ export async function previewOfPlan(dump: Dump, plan: AnalysisPlan, options: Ana
   report.warnings = [];
   // The subset's axis is given to its analysis; the rule that chose it is the exact run's.
   report.layout.featureAxisRule = plan.featureAxisRule;
-  return { report, sampledTokens: subset.tokens.length, totalTokens: subset.totalTokens, label: previewLabel(subset.tokens.length, subset.totalTokens) };
+  return {
+    report,
+    sampledTokens: subset.tokens.length,
+    totalTokens: subset.totalTokens,
+    label: previewLabel(subset.tokens.length, subset.totalTokens),
+    ...(subset.batchElements ? { batchElements: subset.batchElements } : {}),
+  };
 }

@@ -82,7 +82,8 @@ describe('A 256 MiB dump', () => {
     // The host sends the preview as the page loads and again when it says `ready`: drawn once, and the report once.
     const count = (name: string) => (exact.marks ?? []).filter((m) => m.name === name).length;
     assert.ok(count('webview:preview') <= 1, 'the preview is taken once');
-    assert.equal(count('webview:report'), 1, 'the report is drawn once');
+    assert.equal(count('webview:report'), 1, 'the report is taken once');
+    assert.equal(count('webview:drawn:overview'), first.preview ? 2 : 1, 'the overview is drawn once for the preview (if one was drawn) and once for the report');
     return { first, exact };
   }
 

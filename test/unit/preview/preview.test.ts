@@ -94,6 +94,9 @@ describe('preview: an evenly spread token subset, analyzed exactly', () => {
     assert.deepEqual(big.shape, [16, 16, 4096]);
     assert.deepEqual(big.tokens.slice(0, 3), [0, 64, 128]);
     assert.equal(big.tokens[16], 8 * 1024, 'the second batch element kept is element 8');
+    assert.deepEqual(big.batchElements, Array.from({ length: 16 }, (_, k) => 8 * k), 'the dump numbers of the kept elements');
+    // Every batch element kept: numbered as in the dump, no list needed.
+    assert.equal(chooseTokenSubset({ shape: [16, 1024, 4096], outer: 16384, features: 4096, inner: 1, tokens: 16384 }, 2048, 1 << 20)?.batchElements, undefined);
     // Small enough to write the subset out: 64 batch elements of 8 tokens, a budget of 64 tokens.
     const [B, T, F] = [64, 8, 4];
     const x = activations(B, T, F, 3);
@@ -101,6 +104,7 @@ describe('preview: an evenly spread token subset, analyzed exactly', () => {
     const preview = await analyzePreview(dump, {}, {}, 'test', 64);
     assert.ok(preview);
     assert.equal(preview.label, 'Preview from 64 of 512 tokens');
+    assert.deepEqual(preview.batchElements, [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60]);
     // Batch elements 0, 4, ..., 60; tokens 0, 2, 4, 6 of each.
     const sub = new Float32Array(16 * 4 * F);
     for (let k = 0; k < 16; k++) for (let j = 0; j < 4; j++) sub.set(x.subarray((k * 4 * T + j * 2) * F, (k * 4 * T + j * 2 + 1) * F), (k * 4 + j) * F);

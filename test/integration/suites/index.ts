@@ -12,3 +12,4 @@ import './groupNorm.test';
 import './ui.test';
 import './model.test';
 import './perfLoop.test';
+import './tryFile.test';

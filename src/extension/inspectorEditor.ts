@@ -27,7 +27,7 @@ export class DumpDocument implements vscode.CustomDocument {
 
 /** Dumps at least this large show a progress notification with Cancel (smaller: the status bar). */
 const NOTIFY_BYTES = 16 * 1024 * 1024;
-/** Shortest interval between progress updates of a run (notification and page). */
+/** Shortest interval between progress updates of a run's page. */
 const PROGRESS_INTERVAL_MS = 150;
 /** Shortest interval between progress updates of the notification (or status bar). */
 const NOTIFY_INTERVAL_MS = 500;

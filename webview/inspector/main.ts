@@ -176,7 +176,8 @@ function exportsEnabled(): boolean {
  * A determinate progress bar at `fraction`: the platform's <progress>, themed, which repaints only
  * when it moves. Not a spinner, nor vscode-progress-bar (whose width eases over 100 ms at every
  * update): animations repainted for the whole run took a third to half a core from the analysis in
- * a software-rendered webview (2 GiB: 4.6–6.2 s to the exact report with them, 3.7 s without).
+ * a software-rendered webview (2 GiB, builds alternated: 4.3–6.3 s to the exact report with them,
+ * 4.0–4.6 s without).
  */
 function progressBar(fraction: number, label: string): HTMLElement {
   return h('progress', { class: 'run-progress', value: Math.round(fraction * 1000) / 10, max: 100, 'aria-label': label });
@@ -469,9 +470,8 @@ function showPreview(m: Extract<HostToWebview, { type: 'preview' }>): void {
 let previewFraction = 0;
 
 function renderProgress(fraction: number, message: string): void {
-  if (pendingPreview) previewFraction = fraction;
+  if (preview || pendingPreview) previewFraction = fraction;
   if (preview) {
-    previewFraction = fraction;
     const banner = app.querySelector('.preview-banner');
     const text = banner?.querySelector('strong');
     if (text) text.textContent = `${preview.label} — exact analysis ${Math.round(fraction * 100)}%…`;

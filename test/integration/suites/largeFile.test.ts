@@ -40,6 +40,17 @@ export function writeLargeNpy(path: string, batch = 16): void {
   }
 }
 
+/** Copies `from` to `to` and flushes the copy to disk (no write-back beside the timed analysis). */
+export function copyFlushed(from: string, to: string): void {
+  copyFileSync(from, to);
+  const fd = openSync(to, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The render's timeline (host and webview marks) in ms after `t0`, one `name +ms` per step. */
 export function timeline(marks: readonly { name: string; at: number }[] | undefined, t0: number): string {
   return (marks ?? []).map((m) => `${m.name} +${Math.round(m.at - t0)}`).join(', ');
@@ -98,7 +109,7 @@ describe('A 256 MiB dump', () => {
     // Another dump (a copy of the same bytes, so not the cached report) on the workers
     // kept running: the exact report may now be ready before the page is.
     const other = join(dir, 'activations-256mib-again.npy');
-    copyFileSync(file, other);
+    copyFlushed(file, other);
     await openTimed(other, 'workers running');
   });
 });

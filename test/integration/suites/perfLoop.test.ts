@@ -1,9 +1,9 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { closeAll, openAndRender, renderMatching } from '../support';
-import { assertExact, writeLargeNpy } from './largeFile.test';
+import { assertExact, copyFlushed, writeLargeNpy } from './largeFile.test';
 
 /**
  * Only when asked for (NORMLENS_TEST_PERF=2,3: worker counts to alternate; NORMLENS_TEST_PERF_ROUNDS):
@@ -44,7 +44,7 @@ import { assertExact, writeLargeNpy } from './largeFile.test';
           await new Promise((r) => setTimeout(r, 1500));
           // A new copy each time: not the cached report of the previous one.
           const path = join(dir, `copy-${copy++}.npy`);
-          copyFileSync(file, path);
+          copyFlushed(file, path);
           const started = Date.now();
           const first = await openAndRender(vscode.Uri.file(path));
           const exact = first.preview ? await renderMatching('inspector', 'the exact report', (s) => !s.preview && s.view === 'overview', 120000) : first;

@@ -9,7 +9,13 @@ import { formatCount } from '../count';
 export const PREVIEW_TOKENS = 2048;
 /** Most input elements a preview reads (4 MiB of float32): keeps it near 0.1 s whatever the feature count. */
 export const PREVIEW_MAX_ELEMENTS = 1 << 20;
-/** Most batch elements a preview keeps (evenly spread), whatever the batch size. */
+/**
+ * Most (batch element, feature) cells a preview keeps when it keeps only some batch elements: each
+ * kept element has per-feature statistics of its own (16 elements at 4,096 features; more with fewer
+ * features, never fewer than PREVIEW_BATCH_ELEMENTS).
+ */
+export const PREVIEW_UNIT_CELLS = 1 << 16;
+/** Fewest batch elements a preview keeps (evenly spread) when it cannot keep them all. */
 export const PREVIEW_BATCH_ELEMENTS = 16;
 /** Chunk size of a preview's passes (a few chunks per pass rather than one). */
 const PREVIEW_CHUNK_BYTES = 1 << 20;
@@ -55,12 +61,12 @@ export function chooseTokenSubset(plan: Pick<AnalysisPlan, 'shape' | 'outer' | '
   const budget = Math.max(1, Math.min(maxTokens, Math.floor(maxElements / Math.max(1, F))));
   if (tokens <= budget) return null;
   if (inner === 1) {
-    // Feature-last: keep the batch axis of a (B, ..., F) input, in at most PREVIEW_BATCH_ELEMENTS
-    // evenly spread batch elements (the per-element statistics of 128 elements × 2 tokens each made a
-    // 2 GiB dump's preview cost 3× as much as its reads).
+    // Feature-last: keep the batch axis of a (B, ..., F) input, in evenly spread batch elements, as
+    // many as PREVIEW_UNIT_CELLS allows (the per-element statistics of 128 elements × 2 tokens each
+    // made a 2 GiB dump's preview cost 3× as much as its reads).
     const B = shape.length >= 3 ? shape[0]! : 1;
     const perB = tokens / B;
-    const kept = Math.min(B, PREVIEW_BATCH_ELEMENTS);
+    const kept = Math.min(B, Math.max(PREVIEW_BATCH_ELEMENTS, Math.floor(PREVIEW_UNIT_CELLS / Math.max(1, F))));
     const m = Math.min(perB, Math.floor(budget / kept));
     const keepBatch = kept > 1 && m >= 1;
     const elements = evenlySpread(B, kept);

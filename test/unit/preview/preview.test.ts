@@ -87,7 +87,7 @@ describe('preview: an evenly spread token subset, analyzed exactly', () => {
     assert.equal(exact.layout.validTokens, preview.report.layout.validTokens);
   });
 
-  it('many batch elements: 16 of them evenly spread, the same tokens of each, statistics exact', async () => {
+  it('many batch elements: as many as 65,536 (element, feature) cells allow, evenly spread, the same tokens of each, statistics exact', async () => {
     // A 2 GiB (128, 1024, 4096) dump: 16 of the 128 batch elements, 16 tokens of each.
     const big = chooseTokenSubset({ shape: [128, 1024, 4096], outer: 131072, features: 4096, inner: 1, tokens: 131072 }, 2048, 1 << 20);
     assert.ok(big);
@@ -97,8 +97,14 @@ describe('preview: an evenly spread token subset, analyzed exactly', () => {
     assert.deepEqual(big.batchElements, Array.from({ length: 16 }, (_, k) => 8 * k), 'the dump numbers of the kept elements');
     // Every batch element kept: numbered as in the dump, no list needed.
     assert.equal(chooseTokenSubset({ shape: [16, 1024, 4096], outer: 16384, features: 4096, inner: 1, tokens: 16384 }, 2048, 1 << 20)?.batchElements, undefined);
-    // Small enough to write the subset out: 64 batch elements of 8 tokens, a budget of 64 tokens.
-    const [B, T, F] = [64, 8, 4];
+    // Fewer features, more elements: (4096, 4, 512) keeps 128 elements (every 32nd), all 4 tokens of each.
+    const short = chooseTokenSubset({ shape: [4096, 4, 512], outer: 16384, features: 512, inner: 1, tokens: 16384 }, 2048, 1 << 20);
+    assert.ok(short);
+    assert.deepEqual(short.shape, [128, 4, 512]);
+    assert.deepEqual(short.batchElements?.slice(0, 3), [0, 32, 64]);
+    // Small enough to write the subset out: 64 batch elements of 8 tokens, a budget of 64 tokens; at
+    // 8,192 features 16 elements are kept.
+    const [B, T, F] = [64, 8, 8192];
     const x = activations(B, T, F, 3);
     const dump = memoryDump([{ name: 'hidden_states', shape: [B, T, F], values: x }]);
     const preview = await analyzePreview(dump, {}, {}, 'test', 64);

@@ -196,7 +196,9 @@ function previewBanner(p: PreviewInfo, fraction: number): HTMLElement {
     h(
       'div',
       null,
-      h('strong', null, `${p.label} — exact analysis ${Math.round(fraction * 100)}%…`),
+      // The percentage moves several times a second: outside what the status region announces (the
+      // progress bar carries it for assistive technology).
+      h('strong', null, `${p.label} — exact analysis `, h('span', { class: 'preview-percent', 'aria-hidden': 'true' }, `${Math.round(fraction * 100)}%…`)),
       progressBar(fraction, 'Exact analysis progress'),
       h('div', { class: 'muted' }, 'Every number below (shapes included) describes that subset only. Warnings, exports and the Tokens heatmap wait for the exact report, which replaces this page.'),
     ),
@@ -473,8 +475,8 @@ function renderProgress(fraction: number, message: string): void {
   if (preview || pendingPreview) previewFraction = fraction;
   if (preview) {
     const banner = app.querySelector('.preview-banner');
-    const text = banner?.querySelector('strong');
-    if (text) text.textContent = `${preview.label} — exact analysis ${Math.round(fraction * 100)}%…`;
+    const percent = banner?.querySelector('.preview-percent');
+    if (percent) percent.textContent = `${Math.round(fraction * 100)}%…`;
     if (banner) setProgressBars(banner, fraction);
     return;
   }

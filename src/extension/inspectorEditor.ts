@@ -58,7 +58,7 @@ export class InspectorSession extends Disposable {
   /** Fires when a preview is shown while the exact analysis runs. */
   readonly onDidPreview = this.previewed.event;
   /** The preview shown while the exact analysis runs (never a result: no exports, no warnings). */
-  preview: { info: PreviewInfo; message: HostToWebview; fraction: () => number } | undefined;
+  preview: { info: PreviewInfo; message: HostToWebview } | undefined;
   /** True when the last run was cancelled by the user (the page offers "Run again"). */
   cancelled = false;
   /** Heatmaps of the current analysis by request, computed on first visit of the Tokens view. */
@@ -215,7 +215,6 @@ export class InspectorSession extends Disposable {
     const current = () => this.run === run && !this.isDisposed;
     // Listeners hear about the outcome once the run is over (so `busy` is already false).
     let outcome: { result: AnalysisResult | undefined } | undefined;
-    let last = 0;
     let lastAt = 0;
     let notified = 0;
     let notifiedAt = 0;
@@ -236,13 +235,13 @@ export class InspectorSession extends Disposable {
           onMark: (name) => current() && this.mark(name),
           // A first look at a big dump, computed by the run before its passes; shown unless the exact came first.
           onPreview: (p) => {
-            if (current() && !exact) void this.showPreview(p, () => last);
+            if (current() && !exact) void this.showPreview(p);
           },
           onProgress: (f) => {
             // A few updates a second: each one crosses to the workbench and the page, on the cores
             // the analysis runs on.
             const now = Date.now();
-            if (!current() || (f !== 1 && (f - last < 0.02 || now - lastAt < PROGRESS_INTERVAL_MS))) return;
+            if (!current() || (f !== 1 && (f - this.fraction < 0.02 || now - lastAt < PROGRESS_INTERVAL_MS))) return;
             lastAt = now;
             // The workbench's bar eases over 100 ms at each step (repainted meanwhile): fewer steps.
             if (f === 1 || now - notifiedAt >= NOTIFY_INTERVAL_MS) {
@@ -251,7 +250,6 @@ export class InspectorSession extends Disposable {
               notifiedAt = now;
             }
             void this.postState({ type: 'progress', fraction: f, message: this.preview ? `${this.preview.info.label}: exact analysis` : 'Analyzing' });
-            last = f;
             this.fraction = f;
           },
         });
@@ -293,12 +291,12 @@ export class InspectorSession extends Disposable {
   }
 
   /** Shows a run's preview: labelled, without warnings, exports or heatmap in the page; the status bar says "preview". */
-  private async showPreview(p: PreviewResult, fraction: () => number): Promise<void> {
+  private async showPreview(p: PreviewResult): Promise<void> {
     this.mark(`preview-computed (${p.sampledTokens} of ${p.totalTokens} tokens, pass 1 ${p.report.timing.pass1Ms} ms, pass 2 ${p.report.timing.pass2Ms} ms)`);
     const info: PreviewInfo = { sampledTokens: p.sampledTokens, totalTokens: p.totalTokens, label: p.label, ...(p.batchElements ? { batchElements: [...p.batchElements] } : {}) };
     const packed = packReport(pageReport(p.report));
     const message: HostToWebview = { type: 'preview', report: packed.report, arrays: packed.arrays, id: this.pageReportId(p.report), options: this.options, tensors: this.lastTensors ?? [], preview: info };
-    this.preview = { info, message, fraction };
+    this.preview = { info, message };
     this.previewed.fire(info);
     await this.postState(message);
     this.mark('preview-posted');

@@ -188,6 +188,15 @@ function setProgressBars(root: ParentNode, fraction: number): void {
   for (const bar of root.querySelectorAll<HTMLProgressElement>('progress.run-progress')) bar.value = Math.round(fraction * 1000) / 10;
 }
 
+/** Moves a bar-and-label progress line in place (its `span` says `text`); false when `root` has none yet. */
+function moveProgressLine(root: Element | null | undefined, text: string, fraction: number): boolean {
+  const label = root?.querySelector('span');
+  if (!root || !label || !root.querySelector('progress.run-progress')) return false;
+  label.textContent = text;
+  setProgressBars(root, fraction);
+  return true;
+}
+
 /** The preview banner: what the numbers are from, and the exact run's progress. */
 function previewBanner(p: PreviewInfo, fraction: number): HTMLElement {
   return h(
@@ -480,27 +489,17 @@ function renderProgress(fraction: number, message: string): void {
     if (banner) setProgressBars(banner, fraction);
     return;
   }
+  const text = `${message} ${Math.round(fraction * 100)}%`;
   if (!report) {
     // Before the first number: a spinner until the run reports progress, then a bar moved in place.
-    const loading = app.querySelector('.loading');
-    const text = loading?.querySelector('span');
-    if (loading && text && fraction > 0 && loading.querySelector('progress.run-progress')) {
-      text.textContent = `${message} ${Math.round(fraction * 100)}%`;
-      setProgressBars(loading, fraction);
-      return;
-    }
+    if (fraction > 0 && moveProgressLine(app.querySelector('.loading'), text, fraction)) return;
     const indicator = fraction > 0 ? progressBar(fraction, 'Analysis progress') : h('vscode-progress-ring', null);
-    app.replaceChildren(header(undefined), h('div', { class: 'loading' }, indicator, h('span', null, `${message} ${Math.round(fraction * 100)}%`), fraction > 0 ? cancelButton() : null));
+    app.replaceChildren(header(undefined), h('div', { class: 'loading' }, indicator, h('span', null, text), fraction > 0 ? cancelButton() : null));
     return;
   }
   if (progressEl) {
     progressEl.hidden = fraction >= 1;
-    const text = `${message} ${Math.round(fraction * 100)}%`;
-    const label = progressEl.querySelector('span');
-    if (label && progressEl.querySelector('progress.run-progress')) {
-      label.textContent = text;
-      setProgressBars(progressEl, fraction);
-    } else progressEl.replaceChildren(progressBar(fraction, 'Analysis progress'), h('span', { class: 'muted' }, text));
+    if (!moveProgressLine(progressEl, text, fraction)) progressEl.replaceChildren(progressBar(fraction, 'Analysis progress'), h('span', { class: 'muted' }, text));
   }
 }
 

@@ -1,7 +1,7 @@
 // One build script for every bundle: extension host, CLI, analysis worker, webviews and CSS.
 // Usage: node esbuild.mjs [--watch] [--production]
 import * as esbuild from 'esbuild';
-import { existsSync, readFileSync, chmodSync, mkdirSync, cpSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, chmodSync, mkdirSync, rmSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -31,6 +31,9 @@ const webBuilds = [
     ),
   },
   { entryPoints: { styles: 'webview/styles.css' } },
+  // The webview components the pages use (not the library's bundle of all of them); third-party
+  // code, minified in every build as the library ships it.
+  { entryPoints: { 'vscode-elements': 'webview/shared/elements.ts' }, minify: true },
 ].filter((b) => Object.keys(b.entryPoints).length > 0 && Object.values(b.entryPoints).every((p) => existsSync(p)));
 
 const configs = [
@@ -66,7 +69,4 @@ if (watch) {
 } else {
   await Promise.all(configs.map((c) => esbuild.build(c)));
   if (existsSync('dist/cli.js')) chmodSync('dist/cli.js', 0o755);
-  if (existsSync('node_modules/@vscode-elements/elements/dist/bundled.js')) {
-    cpSync('node_modules/@vscode-elements/elements/dist/bundled.js', 'dist/webview/vscode-elements.js');
-  }
 }

@@ -1,0 +1,13 @@
+// The VS Code webview components the pages use, and only those (the library's prebuilt bundle
+// defines all of them: twice the script every page parses before its first draw). Loaded as
+// dist/webview/vscode-elements.js; test/unit/host/elements.test.ts checks that every element the
+// pages create is imported here.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
+import '@vscode-elements/elements/dist/vscode-tabs/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';

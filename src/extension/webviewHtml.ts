@@ -39,7 +39,6 @@ export function renderWebviewHtml(webview: vscode.Webview, extensionUri: vscode.
 </head>
 <body class="normlens normlens-${kind}">
 <div id="app" role="main" aria-busy="true"><p class="loading">Loading NormLens…</p></div>
-<script nonce="${nonce}" src="${asset('vscode-elements.js')}" type="module"></script>
 <script nonce="${nonce}" src="${asset(`${kind}.js`)}"></script>
 </body>
 </html>`;

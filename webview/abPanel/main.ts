@@ -1,3 +1,5 @@
+// The webview components first: defined before this page creates any.
+import '../shared/elements';
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
 import type { HostToWebview } from '../../src/protocol';
 import { ChartRegistry, dataTable, histogramChart, histogramRows, type HistogramSeries } from '../shared/charts';

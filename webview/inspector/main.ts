@@ -1,3 +1,5 @@
+// The webview components first: defined before this page creates any.
+import '../shared/elements';
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
 import type { TokenSeries } from '../../src/core/report/chartSeries';
 import { unpackReport } from '../../src/core/report/packReport';

@@ -1,3 +1,5 @@
+// The webview components first: defined before this page creates any.
+import '../shared/elements';
 import type { AnalysisReport } from '../../src/core/report/analysisReport';
 import { unpackReport } from '../../src/core/report/packReport';
 import { COMMAND, type HostToWebview } from '../../src/protocol';

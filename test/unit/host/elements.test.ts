@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const root = resolve(__dirname, '..', '..', '..');
 const webview = join(root, 'webview');
 const library = join(root, 'node_modules', '@vscode-elements', 'elements', 'dist');
 
@@ -33,6 +32,14 @@ describe('Webview components bundle', () => {
     // The pages' own code names at least the buttons, selects and tabs.
     for (const tag of ['vscode-button', 'vscode-single-select', 'vscode-option', 'vscode-tabs', 'vscode-tab-header']) assert.ok(created.has(tag), `${tag} is created somewhere`);
     assert.deepEqual([...importedTags()].sort(), [...created].sort());
+  });
+
+  it('is imported first by every page, which is one script', () => {
+    for (const page of ['inspector', 'sidePanel', 'abPanel']) {
+      const text = readFileSync(join(webview, page, 'main.ts'), 'utf8');
+      const first = text.match(/^import .*$/m)?.[0];
+      assert.equal(first, "import '../shared/elements';", `${page} imports the components before anything else`);
+    }
   });
 
   it('names modules that define those tags', () => {

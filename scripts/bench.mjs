@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Benchmark of `normlens analyze` (npm run bench; not a test). Generates a (16, 1024, 4096) float32
 // .npy (256 MiB) in bench-data/ (git-ignored), then alternates the whole `node dist/cli.js analyze
-// --json` process with a PyTorch (2 threads) and a numpy float64 script doing the same statistics and
-// histograms, and prints median times, ratios and peak RSS (GNU time -v). Then it checks memory and
+// --json` process with a PyTorch (2 threads) script doing the same statistics and histograms, then
+// (a second phase) with a numpy float64 one, and prints median times, ratios and peak RSS (GNU time -v). Then it checks memory and
 // scaling on larger dumps of the same shape family (1 GiB and 2 GiB, generated in bench-data/ and
 // deleted afterwards): normlens time per GiB and peak RSS (target < 300 MiB on 2 GiB). With --xl also
 // an 8 GiB dump (needs 8 GiB free in bench-data/; one round): time should stay linear in size
@@ -66,34 +66,55 @@ const fmt = (v, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 
 const file = generate(shape);
 const results = { normlens: [], normlensCpu: [], normlensRss: [], normlensAnalysis: [], torchInProcess: [], torchWall: [], torchRss: [], numpyInProcess: [], numpyWall: [], numpyRss: [] };
-for (let k = 0; k < rounds; k++) {
-  const n = normlens(file);
-  results.normlens.push(n.wall);
-  results.normlensCpu.push(n.cpu);
-  results.normlensRss.push(n.rss);
-  results.normlensAnalysis.push(n.analysis);
-  let line = `round ${k + 1}/${rounds}: normlens ${n.wall.toFixed(3)} s (analysis ${n.analysis.toFixed(3)} s, cpu ${n.cpu.toFixed(2)} s, ${n.workers} workers, ${n.rss.toFixed(0)} MiB)`;
-  // The references, each timed the same way: in-process seconds (from the script), wall, peak RSS.
-  for (const [mode, skip] of [['torch', skipTorch], ['numpy', skipNumpy]]) {
-    if (skip) continue;
-    const run = timed('python3', [reference, mode, file]);
-    const s = JSON.parse(run.stdout).seconds;
-    results[`${mode}InProcess`].push(s);
-    results[`${mode}Wall`].push(run.wall);
-    results[`${mode}Rss`].push(run.rss);
-    line += `, ${mode} ${s.toFixed(3)} s in process`;
+/** normlens's whole-process time in each phase's rounds (each ratio comes from its own pairs). */
+const pairedNormlens = { torch: [], numpy: [] };
+// One phase per reference, PyTorch first: each round runs normlens, then the reference, and each
+// ratio comes from its own phase's pairs. numpy's phase comes after PyTorch's, so that its minute or
+// so at full load (8-12 s a run) does not sit between the runs of the ratio the target is about.
+const phases = [
+  ['torch', skipTorch],
+  ['numpy', skipNumpy],
+].filter(([, skip]) => !skip);
+for (const [mode] of phases.length > 0 ? phases : [['none']]) {
+  for (let k = 0; k < rounds; k++) {
+    const n = normlens(file);
+    results.normlens.push(n.wall);
+    results.normlensCpu.push(n.cpu);
+    results.normlensRss.push(n.rss);
+    results.normlensAnalysis.push(n.analysis);
+    let line = `${mode === 'none' ? '' : `${mode} phase, `}round ${k + 1}/${rounds}: normlens ${n.wall.toFixed(3)} s (analysis ${n.analysis.toFixed(3)} s, cpu ${n.cpu.toFixed(2)} s, ${n.workers} workers, ${n.rss.toFixed(0)} MiB)`;
+    if (mode !== 'none') {
+      // The reference, timed the same way: in-process seconds (from the script), wall, peak RSS.
+      pairedNormlens[mode].push(n.wall);
+      const run = timed('python3', [reference, mode, file]);
+      const s = JSON.parse(run.stdout).seconds;
+      results[`${mode}InProcess`].push(s);
+      results[`${mode}Wall`].push(run.wall);
+      results[`${mode}Rss`].push(run.rss);
+      line += `, ${mode} ${s.toFixed(3)} s in process`;
+    }
+    console.log(line);
   }
-  console.log(line);
 }
 const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
 const sizeMiB = statSync(file).size / MiB;
-console.log(`\n${file} (${shape.join('x')} float32, ${sizeMiB.toFixed(0)} MiB), median of ${rounds}:`);
+console.log(`\n${file} (${shape.join('x')} float32, ${sizeMiB.toFixed(0)} MiB), median of ${results.normlens.length} (normlens) and ${rounds} (each reference):`);
 console.log(`  normlens analyze --json, whole process:  ${fmt(m.normlens)} s   (user+sys CPU ${fmt(m.normlensCpu, 2)} s)   peak RSS ${fmt(m.normlensRss, 0)} MiB`);
 console.log(`  normlens analysis only (report.timing):  ${fmt(m.normlensAnalysis)} s`);
 if (!skipTorch) console.log(`  PyTorch (2 threads), in process:         ${fmt(m.torchInProcess)} s   (whole process ${fmt(m.torchWall)} s)   peak RSS ${fmt(m.torchRss, 0)} MiB`);
 if (!skipNumpy) console.log(`  numpy float64, in process:               ${fmt(m.numpyInProcess)} s   (whole process ${fmt(m.numpyWall)} s)   peak RSS ${fmt(m.numpyRss, 0)} MiB`);
-if (!skipTorch) console.log(`  ratio normlens (whole process) / PyTorch (in process): ${fmt(m.normlens / m.torchInProcess)}   (target ≤ 0.25)`);
-if (!skipNumpy) console.log(`  ratio normlens (whole process) / numpy (in process):   ${fmt(m.normlens / m.numpyInProcess)}`);
+/**
+ * normlens / reference from a phase's own alternated runs: the ratio of their medians, and the
+ * median and range of each round's ratio (a machine busier for a while moves both sides of a round).
+ */
+const ratio = (mode) => {
+  const own = pairedNormlens[mode];
+  const ref = results[`${mode}InProcess`];
+  const r = own.map((n, k) => n / ref[k]);
+  return `${fmt(median(own) / median(ref))}   (normlens ${fmt(median(own))} s in this phase; per round ${fmt(median(r))} median, ${fmt(Math.min(...r))}–${fmt(Math.max(...r))}`;
+};
+if (!skipTorch) console.log(`  ratio normlens (whole process) / PyTorch (in process): ${ratio('torch')}; target ≤ 0.25)`);
+if (!skipNumpy) console.log(`  ratio normlens (whole process) / numpy (in process):   ${ratio('numpy')})`);
 
 if (!skipLarge) {
   // Same family, more batch rows: 4x (1 GiB) and 8x (2 GiB) the base dump; --xl adds 32x (8 GiB).

@@ -2,11 +2,12 @@
 // Benchmark of `normlens analyze` (npm run bench; not a test). Generates a (16, 1024, 4096) float32
 // .npy (256 MiB) in bench-data/ (git-ignored), then alternates the whole `node dist/cli.js analyze
 // --json` process with a PyTorch (2 threads) script doing the same statistics and histograms, then
-// (a second phase) with a numpy float64 one, and prints median times, ratios and peak RSS (GNU time -v). Then it checks memory and
-// scaling on larger dumps of the same shape family (1 GiB and 2 GiB, generated in bench-data/ and
-// deleted afterwards): normlens time per GiB and peak RSS (target < 300 MiB on 2 GiB). With --xl also
-// an 8 GiB dump (needs 8 GiB free in bench-data/; one round): time should stay linear in size
-// (the same s/GiB) and peak RSS bounded by the chunk size, not by the file.
+// (a second phase) with a numpy float64 one, and prints median times, ratios and peak RSS (GNU
+// time -v). Then it checks memory and scaling on larger dumps of the same shape family (1 GiB and
+// 2 GiB, generated in bench-data/ and deleted afterwards): normlens time per GiB and peak RSS
+// (target < 300 MiB on 2 GiB). With --xl also an 8 GiB dump (needs 8 GiB free in bench-data/; one
+// round): time should stay linear in size (the same s/GiB) and peak RSS bounded by the chunk size,
+// not by the file.
 //   node scripts/bench.mjs [--rounds N] [--shape 16,1024,4096] [--skip-numpy] [--skip-torch]
 //                          [--large-rounds N] [--skip-large] [--keep-large] [--xl]
 import { execFileSync } from 'node:child_process';

@@ -524,9 +524,10 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     // A single tensor's dump gets its first look as soon as the page has loaded: `init` and the state
     // go out now (VS Code hands them over on the page's load), and again on `ready`. A whole-model
     // dump waits for `ready` (its page restores the chosen site and opens on the Model view).
-    const initial = this.pendingViews.get(document.uri.toString());
+    const key = document.uri.toString();
+    const init = (view: InspectorViewId | undefined) => session.post({ type: 'init', kind: 'inspector', title: session.title, uri: key, options: session.options, ...(view ? { view } : {}) });
     session.postEarly = () => model === undefined || (model.listed && !model.isModel);
-    void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(initial ? { view: initial } : {}) });
+    void init(this.pendingViews.get(key));
     // The analysis starts now, while the page loads (hundreds of ms); the page gets its state on `ready`.
     // A whole-model dump first lists its sites (headers only) to analyze the chosen site.
     if (model) void model.prepare().finally(() => void session.analyze());
@@ -536,9 +537,9 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
         switch (m.type) {
           case 'ready': {
             session.mark('webview-ready');
-            const view = this.pendingViews.get(document.uri.toString());
-            this.pendingViews.delete(document.uri.toString());
-            void session.post({ type: 'init', kind: 'inspector', title: session.title, uri: document.uri.toString(), options: session.options, ...(view ? { view } : {}) });
+            const view = this.pendingViews.get(key);
+            this.pendingViews.delete(key);
+            void init(view);
             // Sites first (a whole-model dump analyzes its chosen site), then the report.
             if (model) void model.ready(m.site).finally(() => session.refill());
             else session.refill();
